@@ -1,0 +1,269 @@
+"""What the fake gateway answers, kept apart from the HTTP plumbing in server.py.
+
+Every route is `(state, request) -> (status, payload)`. Bodies imitate WAHA
+(a NestJS app) closely enough that a client written against the fake works
+against a real WAHA.
+"""
+
+import base64
+import binascii
+import hashlib
+import json
+import time
+import zlib
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from .state import (
+    FAULT_ACCEPT_THEN_FAIL,
+    FAULT_ERROR,
+    FAULT_TIMEOUT,
+    MISSING,
+    WORKING,
+    ConfigError,
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: dict  # name -> list of values, as urllib.parse.parse_qs gives
+    api_key: str | None
+    body: bytes
+
+
+class BadRequest(Exception):
+    pass
+
+
+def dispatch(state, request):
+    parts = [unquote(p) for p in request.path.strip("/").split("/")]
+    if parts[0] == "_fake":
+        # Control endpoints stay open so a test can always reach them.
+        return control_route(state, request, parts[1:])
+    if parts[0] != "api":
+        return not_found(request)
+    if not state.is_authorized(request.api_key):
+        return 401, {"message": "Unauthorized", "statusCode": 401}
+    try:
+        return waha_route(state, request, parts[1:])
+    except BadRequest as exc:
+        return 400, {"message": str(exc), "error": "Bad Request", "statusCode": 400}
+
+
+def not_found(request):
+    # NestJS's answer for a route it does not know.
+    message = f"Cannot {request.method} {request.path}"
+    return 404, {"message": message, "error": "Not Found", "statusCode": 404}
+
+
+# -- WAHA endpoints -----------------------------------------------------------------
+
+
+def waha_route(state, request, parts):
+    if request.method == "POST" and parts == ["sendText"]:
+        return send(state, request, "text")
+    if request.method == "POST" and parts == ["sendImage"]:
+        return send(state, request, "image")
+    if request.method == "GET" and len(parts) == 2 and parts[0] == "sessions":
+        return get_session(state, parts[1])
+    if request.method == "GET" and len(parts) == 5 and parts[1] == "chats" and parts[3] == "messages":
+        return get_message(state, session=parts[0], chat_id=parts[2], message_id=parts[4])
+    return not_found(request)
+
+
+def send(state, request, kind):
+    body = json_object(request.body)
+    session = required_string({"session": "default", **body}, "session")  # WAHA's default name
+    chat_id = required_string(body, "chatId")
+    if "@" not in chat_id:
+        # Real WAHA would quietly message a person; the fake refuses, to surface the bug.
+        raise BadRequest("chatId must end with @g.us or @c.us")
+    message_id = body.get("id")
+    if message_id is not None and (not isinstance(message_id, str) or not message_id):
+        raise BadRequest("id must be a non-empty string")
+    if kind == "text":
+        text, file = required_string(body, "text"), None
+    else:
+        text, file = optional_string(body, "caption"), ledger_file(body.get("file"))
+
+    if state.latency_ms:
+        # A slow gateway is slow to refuse too.
+        time.sleep(state.latency_ms / 1000)
+    refusal = session_refusal(state, session)
+    if refusal:
+        return refusal
+
+    fault = state.draw_fault()
+    if fault == FAULT_TIMEOUT:
+        time.sleep(state.hang_ms / 1000)
+        return 504, {"message": "Gateway Timeout", "statusCode": 504}
+    if fault == FAULT_ERROR:
+        return engine_failure(request)
+    entry = state.record_send(
+        session=session, chat_id=chat_id, type=kind, text=text, file=file, message_id=message_id
+    )
+    if fault == FAULT_ACCEPT_THEN_FAIL:
+        return engine_failure(request)
+    return 201, message_json(entry)
+
+
+def session_refusal(state, session):
+    status = state.session_status(session)
+    if status == MISSING:
+        return session_not_found(session)
+    if status != WORKING:
+        return 422, {
+            "error": "Session status is not as expected. Try again later or restart the session",
+            "session": session,
+            "status": status,
+            "expected": [WORKING],
+        }
+    return None
+
+
+def session_not_found(session):
+    return 404, {"message": "Session not found", "error": "Not Found", "statusCode": 404, "session": session}
+
+
+def engine_failure(request):
+    # Shape of WAHA's catch-all exception filter.
+    return 500, {
+        "statusCode": 500,
+        "exception": {"message": "fake gateway: injected engine failure", "name": "Error"},
+        "request": {"path": request.path, "method": request.method},
+    }
+
+
+def get_session(state, name):
+    status = state.session_status(name)
+    if status == MISSING:
+        return session_not_found(name)
+    me = {"id": me_id(name), "pushName": name} if status == WORKING else None
+    return 200, {"name": name, "status": status, "config": {}, "engine": {"engine": "FAKE"}, "me": me}
+
+
+def get_message(state, *, session, chat_id, message_id):
+    if state.session_status(session) == MISSING:
+        return session_not_found(session)
+    entry = state.find_message(message_id, session=session, chat_id=chat_id)
+    if entry is None:
+        return 404, {"message": "Message not found", "error": "Not Found", "statusCode": 404}
+    return 200, message_json(entry)
+
+
+def me_id(session):
+    # A stable, plausible phone number per session, so "from" is not blank.
+    return f"2010{zlib.crc32(session.encode()) % 10**8:08d}@c.us"
+
+
+def message_json(entry):
+    """The sent message as WEBJS reports it: object id, seconds timestamp, ack 1 (server)."""
+    message = {
+        "id": {
+            "fromMe": True,
+            "remote": entry["chatId"],
+            "id": entry["id"],
+            "_serialized": entry["serialized"],
+        },
+        "timestamp": entry["received_at_ms"] // 1000,
+        "body": entry["text"] or "",
+        "from": me_id(entry["session"]),
+        "to": entry["chatId"],
+        "fromMe": True,
+        "ack": 1,
+        "hasMedia": entry["type"] == "image",
+    }
+    if entry["file"]:
+        message["media"] = entry["file"]
+    return message
+
+
+# -- request body helpers ---------------------------------------------------------------
+
+
+def json_object(raw: bytes) -> dict:
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body
+
+
+def required_string(body, key):
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"{key} must be a non-empty string")
+    return value
+
+
+def optional_string(body, key):
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise BadRequest(f"{key} must be a string")
+    return value
+
+
+def ledger_file(file):
+    """Check a WAHA file object and keep what a test asserts on, never the bytes."""
+    if not isinstance(file, dict):
+        raise BadRequest("file must be an object with mimetype and url or data")
+    mimetype = required_string(file, "mimetype")
+    filename = optional_string(file, "filename")
+    if isinstance(file.get("url"), str) and file["url"]:
+        return {"mimetype": mimetype, "url": file["url"], "filename": filename}
+    data = file.get("data")
+    if not isinstance(data, str) or not data:
+        raise BadRequest("file needs a url or base64 data")
+    try:
+        decoded = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest("file.data must be base64") from None
+    return {"mimetype": mimetype, "data_sha256": hashlib.sha256(decoded).hexdigest(), "filename": filename}
+
+
+# -- control endpoints (/_fake/*) ------------------------------------------------------------
+
+
+def control_route(state, request, parts):
+    route = (request.method, "/".join(parts))
+    if route == ("GET", "health"):
+        return 200, {"ok": True}
+    if route == ("GET", "ledger"):
+        return ledger(state, request.query)
+    if route == ("GET", "config"):
+        return 200, state.config()
+    try:
+        if route == ("POST", "config"):
+            return 200, state.configure(control_body(request))
+        if route == ("POST", "reset"):
+            return 200, state.reset(**control_body(request))
+    except (BadRequest, ConfigError) as exc:
+        return 400, {"message": str(exc), "statusCode": 400}
+    return not_found(request)
+
+
+def control_body(request):
+    try:
+        return json_object(request.body)
+    except BadRequest as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def ledger(state, query):
+    def first(name):
+        values = query.get(name)
+        return values[0] if values else None
+
+    since = first("since_seq")
+    if since is not None and not since.lstrip("-").isdigit():
+        return 400, {"message": "since_seq must be an integer", "statusCode": 400}
+    messages = state.ledger(
+        chat_id=first("chat_id"),
+        session=first("session"),
+        since_seq=int(since) if since is not None else None,
+    )
+    return 200, {"count": len(messages), "messages": messages}

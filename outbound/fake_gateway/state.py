@@ -1,0 +1,232 @@
+"""Everything the fake gateway remembers: config, injected faults and the ledger.
+
+One lock guards it all: the server answers on many threads, and tests and
+benchmarks read the ledger while sends are still arriving.
+"""
+
+import hmac
+import random
+import threading
+import time
+
+WORKING = "WORKING"
+# Not a WAHA status: lets a test make a session vanish (404) without a registry.
+MISSING = "MISSING"
+
+DEFAULT_HANG_MS = 30000
+RATE_KEYS = ("error_rate", "accept_then_fail_rate", "timeout_rate")
+DURATION_KEYS = ("latency_ms", "hang_ms")
+CONFIG_KEYS = RATE_KEYS + DURATION_KEYS + ("seed", "api_key", "sessions")
+
+# What a send should suffer, drawn once per send (see GatewayState.draw_fault).
+FAULT_TIMEOUT = "timeout"
+FAULT_ERROR = "error"
+FAULT_ACCEPT_THEN_FAIL = "accept_then_fail"
+
+
+class ConfigError(ValueError):
+    """A control request asked for a config the fake cannot honour."""
+
+
+def validated_config(changes: dict) -> dict:
+    """Check and normalise a (partial) config; raise ConfigError on the first problem."""
+    unknown = sorted(set(changes) - set(CONFIG_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
+    clean = {}
+    for key, value in changes.items():
+        if key in RATE_KEYS:
+            clean[key] = _rate(key, value)
+        elif key in DURATION_KEYS:
+            clean[key] = _duration(key, value)
+        elif key == "seed":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError("seed must be an integer or null")
+            clean[key] = value
+        elif key == "api_key":
+            if value is not None and not isinstance(value, str):
+                raise ConfigError("api_key must be a string or null")
+            clean[key] = value or None  # "" means no auth, like WAHA with no key set
+        else:
+            clean[key] = _sessions(value)
+    return clean
+
+
+def _rate(key, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigError(f"{key} must be a number between 0 and 1")
+    return float(value)
+
+
+def _duration(key, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(f"{key} must be a non-negative number of milliseconds")
+    return value
+
+
+def _sessions(value) -> dict:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ConfigError("sessions must be an object of session name -> status")
+    return dict(value)
+
+
+def serialized_id(chat_id: str, raw_id: str) -> str:
+    # WEBJS-style id of a message we sent: fromMe_chatId_rawId.
+    return f"true_{chat_id}_{raw_id}"
+
+
+class GatewayState:
+    def __init__(
+        self,
+        *,
+        api_key=None,
+        sessions=None,
+        error_rate=0.0,
+        accept_then_fail_rate=0.0,
+        latency_ms=0,
+        timeout_rate=0.0,
+        hang_ms=DEFAULT_HANG_MS,
+        seed=None,
+    ):
+        self._lock = threading.Lock()
+        # Reset goes back to what the gateway was started with, so a benchmark
+        # against `run_fake_gateway --error-rate 0.3` can clear its ledger
+        # without losing the faults it asked for on the command line.
+        self._startup = validated_config(
+            {
+                "api_key": api_key,
+                "sessions": sessions or {},
+                "error_rate": error_rate,
+                "accept_then_fail_rate": accept_then_fail_rate,
+                "latency_ms": latency_ms,
+                "timeout_rate": timeout_rate,
+                "hang_ms": hang_ms,
+                "seed": seed,
+            }
+        )
+        self.api_key = self._startup["api_key"]
+        self._restore_startup()
+
+    # -- config ---------------------------------------------------------------
+
+    def _restore_startup(self):
+        for key in RATE_KEYS + DURATION_KEYS + ("seed",):
+            setattr(self, key, self._startup[key])
+        self.sessions = dict(self._startup["sessions"])
+        self._rng = random.Random(self.seed)
+        self._entries = []
+        self._by_id = {}  # raw and serialized id -> latest entry with that id
+
+    def config(self) -> dict:
+        with self._lock:
+            return self._config_unlocked()
+
+    def _config_unlocked(self) -> dict:
+        config = {key: getattr(self, key) for key in RATE_KEYS + DURATION_KEYS + ("seed", "api_key")}
+        config["sessions"] = dict(self.sessions)
+        return config
+
+    def configure(self, changes: dict) -> dict:
+        clean = validated_config(changes)
+        with self._lock:
+            for key, value in clean.items():
+                if key == "sessions":
+                    self.sessions.update(value)
+                else:
+                    setattr(self, key, value)
+            if "seed" in clean:
+                self._rng.seed(clean["seed"])
+            return self._config_unlocked()
+
+    def reset(self, **overrides) -> dict:
+        clean = validated_config(overrides)
+        with self._lock:
+            self._restore_startup()
+            for key, value in clean.items():
+                setattr(self, key, value)
+            if "seed" in clean:
+                self._rng.seed(clean["seed"])
+            return self._config_unlocked()
+
+    # -- questions a request asks ------------------------------------------------
+
+    def is_authorized(self, presented_key) -> bool:
+        expected = self.api_key
+        if expected is None:
+            return True
+        return presented_key is not None and hmac.compare_digest(presented_key, expected)
+
+    def session_status(self, name: str) -> str:
+        # A name never configured is WORKING so benchmarks need no setup.
+        return self.sessions.get(name, WORKING)
+
+    def draw_fault(self):
+        """Pick this send's fate with one draw, so each rate is its own probability.
+
+        Priority when the rates add up to more than 1: timeout, error, accept-then-fail.
+        """
+        with self._lock:
+            if not (self.timeout_rate or self.error_rate or self.accept_then_fail_rate):
+                return None
+            roll = self._rng.random()
+        for fault, rate in (
+            (FAULT_TIMEOUT, self.timeout_rate),
+            (FAULT_ERROR, self.error_rate),
+            (FAULT_ACCEPT_THEN_FAIL, self.accept_then_fail_rate),
+        ):
+            if roll < rate:
+                return fault
+            roll -= rate
+        return None
+
+    # -- ledger -------------------------------------------------------------------
+
+    def record_send(self, *, session, chat_id, type, text, file=None, message_id=None) -> dict:
+        """Append one accepted send; a reused id is a second entry, never a merge."""
+        with self._lock:
+            raw_id = message_id or "3EB0%020X" % self._rng.getrandbits(80)
+            entry = {
+                "seq": len(self._entries) + 1,
+                "id": raw_id,
+                "serialized": serialized_id(chat_id, raw_id),
+                "session": session,
+                "chatId": chat_id,
+                "type": type,
+                "text": text,
+                "file": file,  # already reduced to url / data_sha256 by the route
+                "received_at_ms": int(time.time() * 1000),
+            }
+            self._entries.append(entry)
+            self._by_id[raw_id] = entry
+            self._by_id[entry["serialized"]] = entry
+            return entry
+
+    def find_message(self, message_id: str, *, session=None, chat_id=None):
+        """The latest entry with this raw or serialized id, scoped like WAHA's lookup."""
+        with self._lock:
+            entry = None
+            if chat_id is not None:
+                # Prefer the chat-specific key: a raw id reused in another chat
+                # must not hide this chat's message.
+                entry = self._by_id.get(serialized_id(chat_id, message_id))
+            entry = entry or self._by_id.get(message_id)
+        if entry is None:
+            return None
+        if session is not None and entry["session"] != session:
+            return None
+        if chat_id is not None and entry["chatId"] != chat_id:
+            return None
+        return entry
+
+    def ledger(self, *, chat_id=None, session=None, since_seq=None) -> list:
+        with self._lock:
+            # seq n lives at index n-1, so "since" is a slice, not a scan.
+            entries = self._entries[max(since_seq or 0, 0):]
+        if chat_id is not None:
+            entries = [e for e in entries if e["chatId"] == chat_id]
+        if session is not None:
+            entries = [e for e in entries if e["session"] == session]
+        return entries
+
