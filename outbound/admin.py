@@ -1,0 +1,131 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import Count
+
+from outbound.models import Account, ApiToken, Delivery, Event, Group, Send, Session, User
+from outbound.services.sessions import session_status_refresh
+from outbound.services.tokens import api_token_create, api_token_revoke
+from outbound.transports import TransportError
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ["name", "id", "created_at"]
+    search_fields = ["name", "id"]
+
+
+@admin.register(User)
+class OperatorUserAdmin(UserAdmin):
+    list_display = ["username", "account", "email", "is_staff", "time_zone"]
+    list_select_related = ["account"]
+    list_filter = ["is_staff", "account"]
+    fieldsets = UserAdmin.fieldsets + (("Account and display", {"fields": ["account", "time_zone"]}),)
+    add_fieldsets = UserAdmin.add_fieldsets + (("Account", {"fields": ["account"]}),)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "account", "user", "created_at", "last_used_at", "revoked_at"]
+    list_select_related = ["account", "user"]
+    list_filter = ["account"]
+    fields = ["account", "user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        token, raw = api_token_create(account=obj.account, user=obj.user, name=obj.name)
+        obj.pk, obj.prefix = token.pk, token.prefix
+        # Shown once: only the hash is stored.
+        self.message_user(request, f"New token (copy it now, it is not shown again): {raw}", messages.WARNING)
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset):
+        for token in queryset:
+            api_token_revoke(token=token)
+        self.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)
+
+
+@admin.register(Session)
+class SessionAdmin(admin.ModelAdmin):
+    list_display = ["name", "label", "account", "role", "status", "status_changed_at"]
+    list_select_related = ["account"]
+    list_filter = ["status", "role", "account"]
+    search_fields = ["name", "label", "id"]
+    readonly_fields = ["status_changed_at", "created_at", "updated_at"]
+    actions = ["refresh_status"]
+
+    @admin.action(description="Refresh status from the gateway")
+    def refresh_status(self, request, queryset):
+        for session in queryset:
+            try:
+                status = session_status_refresh(session=session)
+                self.message_user(request, f"{session.name}: {status}", messages.SUCCESS)
+            except TransportError as error:
+                self.message_user(request, f"{session.name}: gateway error {error.code}: {error.message}", messages.ERROR)
+
+
+@admin.register(Group)
+class GroupAdmin(admin.ModelAdmin):
+    list_display = ["name", "chat_id", "account"]
+    list_select_related = ["account"]
+    list_filter = ["account"]
+    search_fields = ["name", "chat_id", "id"]
+    filter_horizontal = ["sessions"]
+
+
+class DeliveryInline(admin.TabularInline):
+    model = Delivery
+    extra = 0
+    can_delete = False
+    fields = [
+        "id", "chat_id", "status", "attempts", "provider_message_ids", "error_code", "error_message",
+        "last_attempted_at", "sent_at", "failed_at", "expired_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Send)
+class SendAdmin(admin.ModelAdmin):
+    list_display = ["id", "account", "session", "status", "delivery_count", "created_at", "completed_at"]
+    list_select_related = ["account", "session"]
+    list_filter = ["status", "account", "session"]
+    search_fields = ["id", "request_id", "schedule_id"]
+    readonly_fields = [
+        "id", "account", "session", "actor_user", "text", "media", "status", "schedule_id",
+        "occurrence_number", "request_id", "created_at", "completed_at",
+    ]
+    inlines = [DeliveryInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_delivery_count=Count("deliveries"))
+
+    @admin.display(description="groups", ordering="_delivery_count")
+    def delivery_count(self, obj):
+        return obj._delivery_count
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    """Reached from a run or a send in one click; filterable by status and error."""
+
+    list_display = ["id", "chat_id", "status", "attempts", "error_code", "send", "last_attempted_at"]
+    list_filter = ["status", "error_code"]
+    search_fields = ["id", "send__id", "chat_id"]
+    readonly_fields = [f.name for f in Delivery._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ["id", "type", "account", "created_at"]
+    list_select_related = ["account"]
+    list_filter = ["type", "account"]
+    search_fields = ["id"]
+    readonly_fields = ["id", "account", "type", "data", "created_at"]

@@ -1,0 +1,234 @@
+"""POST /v2/outbound/sends and GET /v2/outbound/sends/{send_id}.
+
+The request and response follow seeds/watchcollect-post-sends.txt field for field.
+"""
+
+import json
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from outbound import selectors
+from outbound.errors import OutboundError
+from outbound.media import file_sha256, sniff_image_mimetype
+from outbound.scheduling import scheduled_send_handler
+from outbound.services.idempotency import idempotent_accept, request_fingerprint
+from outbound.services.sends import media_file_store, send_create, send_targets_resolve
+
+from .outputs import send_detail
+
+MAX_MEDIA = 10
+
+
+class MediaInput(serializers.Serializer):
+    url = serializers.URLField(max_length=2048, help_text="Public http(s) URL of the image.")
+    mimetype = serializers.RegexField(
+        r"^image/[a-z0-9.+-]+$", required=False, help_text="e.g. image/png; guessed as image/jpeg if omitted."
+    )
+    filename = serializers.CharField(max_length=255, required=False)
+
+    def validate_url(self, value):
+        if not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("Media URLs must be http or https.", code="invalid_url")
+        return value
+
+
+class SendInput(serializers.Serializer):
+    session_id = serializers.UUIDField(help_text="WORKING sending session id.")
+    group_ids = serializers.ListField(
+        child=serializers.UUIDField(),
+        min_length=1,
+        max_length=100,
+        help_text="Internal group ids from /v2/groups present in the session (1-100).",
+    )
+    idempotency_key = serializers.CharField(min_length=1, max_length=200, trim_whitespace=False)
+    text = serializers.CharField(
+        max_length=4096,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="Text body, or the image caption when media is present.",
+    )
+    media = serializers.ListField(child=MediaInput(), max_length=MAX_MEDIA, required=False)
+    schedule = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text='e.g. {"first_run_at_ms": 1777809600000, "interval_ms": 3600000, "max_occurrences": 3}',
+    )
+
+    def validate_group_ids(self, value):
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("group_ids must not repeat a group.", code="duplicate_group_ids")
+        return value
+
+    def validate_schedule(self, value):
+        if value is None:
+            return None
+        handler = scheduled_send_handler()
+        if handler is None:
+            raise serializers.ValidationError("Scheduled sends are not available.", code="schedules_unavailable")
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("schedule must be an object.", code="invalid")
+        return handler.validate(value)
+
+    def validate(self, attrs):
+        files = self.context.get("files", [])
+        media = attrs.get("media", [])
+        if len(media) + len(files) > MAX_MEDIA:
+            raise serializers.ValidationError(
+                {"media": [serializers.ErrorDetail(f"At most {MAX_MEDIA} images (media and files together).", code="too_many_media")]}
+            )
+        if not attrs.get("text") and not media and not files:
+            raise serializers.ValidationError(
+                {"text": [serializers.ErrorDetail("Give text, media or files (at least one).", code="content_required")]}
+            )
+        return attrs
+
+
+def _multipart_to_data(request) -> dict:
+    """Form fields to the JSON shape: group_ids repeated or a JSON array; media and schedule as JSON."""
+    form = request.data
+    data = {key: form.get(key) for key in ("session_id", "idempotency_key", "text") if key in form}
+    group_ids = form.getlist("group_ids")
+    if len(group_ids) == 1 and group_ids[0].lstrip().startswith("["):
+        group_ids = _json_field(group_ids[0], "group_ids")
+    if group_ids:
+        data["group_ids"] = group_ids
+    for key in ("media", "schedule"):
+        if form.get(key):
+            data[key] = _json_field(form.get(key), key)
+    return data
+
+
+def _json_field(raw: str, name: str):
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise serializers.ValidationError({name: [serializers.ErrorDetail("Not valid JSON.", code="invalid_json")]})
+
+
+def _checked_files(request) -> list[tuple[object, str]]:
+    """Uploaded files with their sniffed image type; anything else is refused."""
+    checked, errors = [], []
+    for index, upload in enumerate(request.FILES.getlist("files")):
+        head = upload.read(16)
+        upload.seek(0)
+        mimetype = sniff_image_mimetype(head)
+        if upload.size > settings.OUTBOUND_MAX_UPLOAD_BYTES:
+            errors.append((index, "file_too_large", f"{upload.name} is over {settings.OUTBOUND_MAX_UPLOAD_BYTES} bytes."))
+        elif mimetype is None:
+            errors.append((index, "unsupported_file_type", f"{upload.name} is not a JPEG, PNG, GIF or WebP image."))
+        checked.append((upload, mimetype))
+    if errors:
+        raise serializers.ValidationError(
+            {"files": {str(i): [serializers.ErrorDetail(msg, code=code)] for i, code, msg in errors}}
+        )
+    return checked
+
+
+def _accepted_body(created, request_id: str) -> dict:
+    results = [
+        {"recipient_send_id": str(d.id), "group_id": str(d.group_id), "ok": True, "status": d.status}
+        for d in created.deliveries
+    ]
+    return {
+        "status": "accepted",
+        "send": {
+            "status": "accepted",
+            "send_id": str(created.send.id),
+            "event_ids": [str(e.id) for e in created.events],
+            "results": results,
+            "request_id": request_id,
+        },
+        "request_id": request_id,
+    }
+
+
+class SendCreateView(APIView):
+    parser_classes = [JSONParser, MultiPartParser]
+
+    @extend_schema(
+        operation_id="outbound_sends_create",
+        summary="Create an immediate or scheduled outbound WhatsApp send",
+        request=SendInput,
+        responses={
+            202: inline_serializer(
+                "SendAccepted",
+                {
+                    "status": serializers.ChoiceField(["accepted", "duplicate_accepted"]),
+                    "request_id": serializers.CharField(),
+                    "send": serializers.JSONField(required=False),
+                    "schedule": serializers.JSONField(required=False),
+                },
+            )
+        },
+        examples=[
+            OpenApiExample(
+                "Immediate send",
+                request_only=True,
+                value={
+                    "session_id": "018f06e2-4f8d-7c01-8a0d-cc6fd78f7070",
+                    "group_ids": ["018f06e2-4f8d-7c01-8a0d-cc6fd78f7300"],
+                    "idempotency_key": "frontend-outbound-018f06e2",
+                    "text": "Hello groups",
+                },
+            )
+        ],
+    )
+    def post(self, request):
+        """1. Validate shape and limits. 2. Resolve session and groups. 3. Create once per idempotency key."""
+        is_multipart = request.content_type.startswith("multipart/")
+        files = _checked_files(request) if is_multipart else []
+        data = _multipart_to_data(request) if is_multipart else request.data
+        serializer = SendInput(data=data, context={"files": files})
+        serializer.is_valid(raise_exception=True)
+        params = serializer.validated_data
+
+        account = request.user.account
+        fingerprint = request_fingerprint(
+            {
+                "session_id": params["session_id"],
+                "group_ids": params["group_ids"],
+                "text": params.get("text", ""),
+                "media": params.get("media", []),
+                "schedule": params.get("schedule"),
+                "files": [file_sha256(upload) for upload, _ in files],
+            }
+        )
+
+        def create() -> dict:
+            # Resolved inside the idempotent transaction: a replay returns the
+            # first response even if the session has stopped since.
+            targets = send_targets_resolve(
+                account=account, session_id=params["session_id"], group_ids=params["group_ids"]
+            )
+            media = [dict(item) for item in params.get("media", [])]
+            media += [
+                {"file_id": str(media_file_store(account=account, upload=upload, mimetype=mimetype).id)}
+                for upload, mimetype in files
+            ]
+            common = dict(targets=targets, text=params.get("text", ""), media=media, actor_user=request.user.user)
+            if params.get("schedule"):
+                schedule = scheduled_send_handler().create(**common, request_id=request.request_id, rule=params["schedule"])
+                return {"status": "accepted", "schedule": schedule, "request_id": request.request_id}
+            return _accepted_body(send_create(**common, request_id=request.request_id), request.request_id)
+
+        body, duplicate = idempotent_accept(
+            account=account, key=params["idempotency_key"], fingerprint=fingerprint, create=create
+        )
+        if duplicate:
+            body = {**body, "status": "duplicate_accepted", "request_id": request.request_id}
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class SendDetailView(APIView):
+    @extend_schema(operation_id="outbound_sends_retrieve", summary="An outbound send with its per-group results")
+    def get(self, request, send_id):
+        send = selectors.send_get(account=request.user.account, send_id=send_id)
+        if send is None:
+            raise OutboundError("not_found", "No such send.", http_status=404)
+        return Response(send_detail(send))

@@ -1,0 +1,41 @@
+import re
+import zoneinfo
+
+from django.utils import timezone
+
+from outbound.ids import new_id
+
+# A client may pass its own request id (for tracing across systems) if it is short and plain.
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+class RequestIdMiddleware:
+    """Give every request an id, echoed in X-Request-ID and in every API body."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-ID", "")
+        request.request_id = incoming if _CLIENT_REQUEST_ID.match(incoming) else str(new_id())
+        response = self.get_response(request)
+        response["X-Request-ID"] = request.request_id
+        return response
+
+
+class OperatorTimezoneMiddleware:
+    """Show the admin in the signed-in operator's own time zone."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        zone = getattr(getattr(request, "user", None), "time_zone", "")
+        if zone:
+            try:
+                timezone.activate(zoneinfo.ZoneInfo(zone))
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                timezone.deactivate()
+        else:
+            timezone.deactivate()
+        return self.get_response(request)

@@ -1,0 +1,18 @@
+from .accounts import Account, ApiToken, User
+from .events import Event
+from .idempotency import IdempotencyKey
+from .sends import Delivery, MediaFile, Send
+from .sessions import Group, Session
+
+__all__ = [
+    "Account",
+    "ApiToken",
+    "Delivery",
+    "Event",
+    "Group",
+    "IdempotencyKey",
+    "MediaFile",
+    "Send",
+    "Session",
+    "User",
+]

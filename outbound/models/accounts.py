@@ -1,0 +1,83 @@
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+from outbound.ids import new_id
+
+
+class Account(models.Model):
+    """A customer (tenant). Every resource the API serves belongs to one."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    name = models.CharField(
+        "name", max_length=200, help_text="Customer name, e.g. Acme Retail."
+    )
+    created_at = models.DateTimeField("created at", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "account"
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class User(AbstractUser):
+    """A person: a customer's user (with an account) or an operator (staff)."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    account = models.ForeignKey(
+        Account,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="users",
+        verbose_name="account",
+        help_text="The customer this user acts for; empty for operators.",
+    )
+    time_zone = models.CharField(
+        "time zone",
+        max_length=64,
+        blank=True,
+        help_text="IANA zone the admin shows times in, e.g. Africa/Cairo. Empty: server default.",
+    )
+
+
+class ApiToken(models.Model):
+    """A bearer credential for the API. Only its SHA-256 is stored."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="api_tokens", verbose_name="account"
+    )
+    user = models.ForeignKey(
+        User,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="api_tokens",
+        verbose_name="user",
+        help_text="The user requests made with this token are attributed to.",
+    )
+    name = models.CharField(
+        "name", max_length=100, blank=True, help_text="What the token is for, e.g. CRM integration."
+    )
+    prefix = models.CharField(
+        "prefix",
+        max_length=16,
+        editable=False,
+        help_text="First characters of the token, to recognise it without storing it, e.g. wc_3kT9.",
+    )
+    # Tokens are 256-bit random strings, so a fast hash is enough: there is
+    # nothing to brute-force, and lookups stay a single indexed equality.
+    token_hash = models.CharField("token hash", max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField("created at", auto_now_add=True)
+    last_used_at = models.DateTimeField("last used at", null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(
+        "revoked at", null=True, blank=True, help_text="Set to revoke: the token stops working at once."
+    )
+
+    class Meta:
+        verbose_name = "API token"
+
+    def __str__(self):
+        return f"{self.prefix}… ({self.name or 'unnamed'})"

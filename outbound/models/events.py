@@ -1,0 +1,29 @@
+from django.db import models
+
+from outbound.ids import new_id
+
+from .accounts import Account
+
+
+class Event(models.Model):
+    """A lifecycle event, written in the same transaction as the change it describes.
+
+    This is the outbox customer webhooks are delivered from: an event exists
+    if and only if its change committed.
+    """
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField("type", max_length=64, help_text="e.g. message.notification.sent")
+    data = models.JSONField("data", help_text="The record the event is about, as the webhook carries it.")
+    created_at = models.DateTimeField("created at", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "event"
+        indexes = [
+            # Event lists per account, newest first (ids are time-ordered).
+            models.Index(fields=["account", "-id"], name="event_account_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.type} {self.id}"

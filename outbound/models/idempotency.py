@@ -1,0 +1,29 @@
+from django.db import models
+
+from .accounts import Account
+
+
+class IdempotencyKey(models.Model):
+    """A client's idempotency key and the response its first request got."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="idempotency_keys")
+    key = models.CharField("key", max_length=200, help_text="As sent by the client, e.g. frontend-outbound-018f06e2.")
+    request_hash = models.CharField(
+        "request hash", max_length=64, help_text="SHA-256 of the normalised request; a reuse must match it."
+    )
+    response = models.JSONField("response", help_text="Body returned to the first request.")
+    created_at = models.DateTimeField("created at", auto_now_add=True)
+    expires_at = models.DateTimeField("expires at", help_text="After this the key may be reused.")
+
+    class Meta:
+        verbose_name = "idempotency key"
+        constraints = [
+            models.UniqueConstraint(fields=["account", "key"], name="idempotency_key_unique_per_account"),
+        ]
+        indexes = [
+            # idempotency_keys_purge: expired keys.
+            models.Index(fields=["expires_at"], name="idempotency_expires_idx"),
+        ]
+
+    def __str__(self):
+        return self.key

@@ -1,0 +1,103 @@
+from django.core.validators import RegexValidator
+from django.db import models
+
+from outbound.ids import new_id
+
+from .accounts import Account
+
+group_chat_id_validator = RegexValidator(
+    r"^[0-9]+(-[0-9]+)?@g\.us$",
+    # WAHA treats a chat id without "@" as a person: refuse anything but a group.
+    message="A group chat id looks like 120363040000000000@g.us.",
+    code="invalid_chat_id",
+)
+
+
+class Session(models.Model):
+    """A WhatsApp instance on the gateway (WAHA calls it a session)."""
+
+    class Role(models.TextChoices):
+        SENDING = "sending"
+        RECEIVING = "receiving"
+
+    class Status(models.TextChoices):
+        STOPPED = "STOPPED"
+        STARTING = "STARTING"
+        SCAN_QR_CODE = "SCAN_QR_CODE"
+        WORKING = "WORKING"
+        FAILED = "FAILED"
+        # Newer WAHA releases; neither can send.
+        PASSKEY_REQUIRED = "PASSKEY_REQUIRED"
+        PASSKEY_CONFIRMATION_REQUIRED = "PASSKEY_CONFIRMATION_REQUIRED"
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="sessions", verbose_name="account"
+    )
+    name = models.CharField(
+        "gateway name",
+        max_length=100,
+        unique=True,
+        help_text="The session's name on the gateway, e.g. acme-sales. Unique per gateway.",
+    )
+    label = models.CharField(
+        "label", max_length=200, blank=True, help_text="Human label, e.g. Sales line (+20 100 ...)."
+    )
+    role = models.CharField(
+        "role",
+        max_length=16,
+        choices=Role.choices,
+        default=Role.SENDING,
+        help_text="Only sending sessions can be used for outbound sends.",
+    )
+    status = models.CharField(
+        "status",
+        max_length=40,
+        choices=Status.choices,
+        default=Status.STOPPED,
+        help_text="Last status seen on the gateway; only WORKING sessions send.",
+    )
+    status_changed_at = models.DateTimeField("status changed at", null=True, blank=True)
+    created_at = models.DateTimeField("created at", auto_now_add=True)
+    updated_at = models.DateTimeField("updated at", auto_now=True)
+
+    class Meta:
+        verbose_name = "session"
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.label or self.name
+
+
+class Group(models.Model):
+    """A WhatsApp group the account can send to."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="groups", verbose_name="account"
+    )
+    chat_id = models.CharField(
+        "chat id",
+        max_length=100,
+        validators=[group_chat_id_validator],
+        help_text="WhatsApp group id, ending in @g.us, e.g. 120363040000000000@g.us.",
+    )
+    name = models.CharField("name", max_length=200, blank=True, help_text="Group subject, e.g. Cairo resellers.")
+    sessions = models.ManyToManyField(
+        Session,
+        related_name="groups",
+        blank=True,
+        verbose_name="sessions",
+        help_text="Sessions whose WhatsApp number is a member of this group.",
+    )
+    created_at = models.DateTimeField("created at", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "group"
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "chat_id"], name="group_unique_chat_per_account"),
+        ]
+
+    def __str__(self):
+        return self.name or self.chat_id

@@ -1,0 +1,6 @@
+from django.dispatch import Signal
+
+# Sent inside the transaction that completes a send (all its deliveries
+# finished), with `send`. How upper layers (schedules) learn how a send ended
+# without outbound importing them.
+send_finished = Signal()

@@ -1,0 +1,34 @@
+"""Celery tasks: thin wrappers that take ids and call one service.
+
+All are safe to run twice (acks_late + reject_on_worker_lost redeliver a
+task whose worker died): each one claims its work with a conditional UPDATE.
+"""
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from outbound.services import deliveries, idempotency, sends
+
+
+@shared_task(name="outbound.tasks.send_fan_out")
+def send_fan_out(send_id: str) -> int:
+    return sends.send_fan_out(send_id=send_id)
+
+
+@shared_task(name="outbound.tasks.delivery_attempt")
+def delivery_attempt(delivery_id: str) -> None:
+    retry = deliveries.delivery_attempt(delivery_id=delivery_id)
+    if retry is not None:
+        countdown = max(0.0, (retry.when - timezone.now()).total_seconds())
+        deliveries.deliveries_enqueue(delivery_ids=[delivery_id], countdown=countdown)
+
+
+@shared_task(name="outbound.tasks.deliveries_sweep")
+def deliveries_sweep() -> int:
+    return deliveries.deliveries_sweep(stale_seconds=settings.OUTBOUND_SWEEP_STALE_SECONDS)
+
+
+@shared_task(name="outbound.tasks.idempotency_keys_purge")
+def idempotency_keys_purge() -> int:
+    return idempotency.idempotency_keys_purge()

@@ -1,0 +1,93 @@
+"""The beat scheduler: django-celery-beat for static periodic tasks, Schedule.next_run_at for schedules.
+
+django-celery-beat's DatabaseScheduler reloads every enabled PeriodicTask
+whenever any of them changes, which does not scale to many one-off schedules
+(docs/architecture.md, "Known traps"). Here its machinery handles only the
+few static tasks (sweepers, purges); schedules are fired from an indexed
+query for what falls due in the next few seconds, re-run every poll, so a
+create, edit or cancel is seen within one poll without reloading anything.
+
+Firing is at-least-once by design: the worker's Run claim makes a duplicate
+fire (a second beat, a restart, a republish) a no-op.
+"""
+
+import heapq
+import logging
+import time
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, close_old_connections
+from django.utils import timezone
+from django_celery_beat.schedulers import DatabaseScheduler
+
+from .models import Schedule
+from .registration import FIRE_TASK
+
+logger = logging.getLogger(__name__)
+
+# A fire whose schedule has not moved on after this long is sent again: its
+# message may have been lost with the broker.
+REPUBLISH_AFTER_SECONDS = 60.0
+POLL_BATCH = 5000
+
+
+class OutboundScheduler(DatabaseScheduler):
+    def __init__(self, *args, **kwargs):
+        self._due: list[tuple[datetime, str, int]] = []  # heap of (due_at, schedule_id, occurrence)
+        self._published: dict[tuple[str, int], float] = {}  # (schedule_id, occurrence) -> monotonic time
+        self._next_poll = 0.0
+        super().__init__(*args, **kwargs)
+
+    def enabled_models_qs(self):
+        # Schedule mirrors are fired from Schedule.next_run_at, never from their PeriodicTask.
+        return super().enabled_models_qs().exclude(task=FIRE_TASK)
+
+    def tick(self, *args, **kwargs):
+        static_wait = super().tick(*args, **kwargs)
+        return min(static_wait, self.tick_schedules())
+
+    def tick_schedules(self) -> float:
+        """Fire every schedule that is due; return seconds until the next thing to do."""
+        poll_seconds = settings.SCHEDULE_POLL_SECONDS
+        if time.monotonic() >= self._next_poll:
+            self._poll(timezone.now() + timedelta(seconds=2 * poll_seconds))
+            self._next_poll = time.monotonic() + poll_seconds
+        now = timezone.now()
+        while self._due and self._due[0][0] <= now:
+            _, schedule_id, occurrence = heapq.heappop(self._due)
+            self._publish(schedule_id, occurrence)
+        wait = self._next_poll - time.monotonic()
+        if self._due:
+            wait = min(wait, (self._due[0][0] - timezone.now()).total_seconds())
+        return max(0.0, wait)
+
+    def _poll(self, horizon: datetime) -> None:
+        """Replace the heap with what the database says is due before `horizon`."""
+        try:
+            close_old_connections()
+            rows = list(
+                Schedule.objects.filter(next_run_at__lte=horizon, status__in=Schedule.ACTIVE)
+                .order_by("next_run_at")
+                .values_list("id", "next_occurrence", "next_run_at")[:POLL_BATCH]
+            )
+        except (DatabaseError, InterfaceError):
+            logger.exception("beat: could not poll schedules; keeping the previous view")
+            return
+        fresh = {(str(sid), k): due for sid, k, due in rows}
+        stale_before = time.monotonic() - REPUBLISH_AFTER_SECONDS
+        self._published = {
+            key: at for key, at in self._published.items() if key in fresh and at > stale_before
+        }
+        self._due = [(due, sid, k) for (sid, k), due in fresh.items() if (sid, k) not in self._published]
+        heapq.heapify(self._due)
+
+    def _publish(self, schedule_id: str, occurrence: int) -> None:
+        if (schedule_id, occurrence) in self._published:
+            return
+        try:
+            self.app.send_task(FIRE_TASK, args=(schedule_id, occurrence))
+        except Exception:  # the broker is down: leave it unpublished for the next poll
+            logger.exception("beat: could not publish schedule %s occurrence %s", schedule_id, occurrence)
+            return
+        self._published[(schedule_id, occurrence)] = time.monotonic()

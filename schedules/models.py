@@ -1,0 +1,134 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django_celery_beat.models import PeriodicTask
+
+from outbound.ids import new_id
+from outbound.models import Account, Group, Send, Session
+
+from .rules import IntervalRule
+
+
+class Schedule(models.Model):
+    """A message sent to groups at the occurrences of a rule.
+
+    Occurrence k is due at rule.due_at(k), computed from the rule alone (never
+    from when beat last ran), so schedules do not drift. `next_occurrence` and
+    `next_run_at` say what beat fires next; a worker advances them when it
+    claims the occurrence's Run.
+    """
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled"  # waiting for its next occurrence
+        RUNNING = "running"  # an occurrence's deliveries are in progress
+        COMPLETED = "completed"  # every occurrence ran, none failed
+        COMPLETED_WITH_FAILURES = "completed_with_failures"  # every occurrence ran, some failed
+        CANCELED = "canceled"
+
+    ACTIVE = (Status.SCHEDULED, Status.RUNNING)
+    ENDED = (Status.COMPLETED, Status.COMPLETED_WITH_FAILURES, Status.CANCELED)
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="schedules")
+    session = models.ForeignKey(
+        Session, on_delete=models.PROTECT, related_name="schedules", help_text="The sending session every occurrence uses."
+    )
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="created by",
+    )
+    groups = models.ManyToManyField(Group, related_name="schedules", help_text="1-100 groups present in the session.")
+    text = models.TextField("text", blank=True, help_text="Sent at every occurrence; the API shows only its hash.")
+    media = models.JSONField("media", default=list, blank=True, help_text='e.g. [{"url": "https://.../a.jpg"}]')
+    first_run_at = models.DateTimeField("first run at", help_text="Due time of occurrence 1 (UTC).")
+    interval_ms = models.BigIntegerField(
+        "interval (ms)", null=True, blank=True, help_text="Between occurrences, e.g. 3600000 for hourly. Empty: one-shot."
+    )
+    max_occurrences = models.PositiveIntegerField("occurrences", default=1, help_text="1-10000; 1 is a one-shot.")
+    status = models.CharField("status", max_length=32, choices=Status.choices, default=Status.SCHEDULED)
+    next_occurrence = models.PositiveIntegerField(
+        "next occurrence", default=1, help_text="Number of the occurrence beat fires next."
+    )
+    next_run_at = models.DateTimeField(
+        "next run at", null=True, blank=True, help_text="Due time of the next occurrence; empty once none is left."
+    )
+    run_count = models.PositiveIntegerField("runs", default=0)
+    failed_run_count = models.PositiveIntegerField("failed runs", default=0)
+    last_run_at = models.DateTimeField("last run at", null=True, blank=True)
+    completed_at = models.DateTimeField("completed at", null=True, blank=True)
+    canceled_at = models.DateTimeField("canceled at", null=True, blank=True)
+    request_id = models.CharField("request id", max_length=64, blank=True)
+    periodic_task = models.OneToOneField(
+        PeriodicTask,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="outbound_schedule",
+        help_text="Its django-celery-beat registration, kept in step for operators to see.",
+    )
+    created_at = models.DateTimeField("created at", auto_now_add=True)
+    updated_at = models.DateTimeField("updated at", auto_now=True)
+
+    class Meta:
+        verbose_name = "schedule"
+        indexes = [
+            # The beat scheduler's only query: what falls due in the next seconds.
+            models.Index(fields=["next_run_at"], name="schedule_next_run_idx", condition=Q(next_run_at__isnull=False)),
+            # GET /v2/outbound/schedules filters, newest first.
+            models.Index(fields=["account", "status", "-id"], name="schedule_account_status_idx"),
+        ]
+
+    def __str__(self):
+        return str(self.id)
+
+    @property
+    def workflow_id(self) -> str:
+        return f"outbound:text-send-schedule:{self.id}"
+
+    @property
+    def rule(self) -> IntervalRule:
+        return IntervalRule(
+            first_run_at=self.first_run_at, interval_ms=self.interval_ms, max_occurrences=self.max_occurrences
+        )
+
+
+class Run(models.Model):
+    """One occurrence of a schedule: claimed once, whatever fires it how often."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+
+    class Trigger(models.TextChoices):
+        BEAT = "beat"
+        OPERATOR = "operator"  # the admin's "run now"
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="runs")
+    occurrence_number = models.PositiveIntegerField("occurrence")
+    due_at = models.DateTimeField("due at")
+    send = models.OneToOneField(Send, on_delete=models.SET_NULL, null=True, blank=True, related_name="run")
+    status = models.CharField("status", max_length=16, choices=Status.choices, default=Status.RUNNING)
+    trigger = models.CharField("trigger", max_length=16, choices=Trigger.choices, default=Trigger.BEAT)
+    error_code = models.CharField("error code", max_length=64, blank=True, help_text="e.g. missed, session_not_working")
+    error_message = models.TextField("error message", blank=True)
+    started_at = models.DateTimeField("started at")
+    updated_at = models.DateTimeField("updated at", auto_now=True)
+    completed_at = models.DateTimeField("completed at", null=True, blank=True)
+    failed_at = models.DateTimeField("failed at", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "run"
+        ordering = ["occurrence_number"]
+        constraints = [
+            # The claim: however often an occurrence is fired, it runs once.
+            models.UniqueConstraint(fields=["schedule", "occurrence_number"], name="run_unique_occurrence"),
+        ]
+
+    def __str__(self):
+        return f"{self.schedule_id} #{self.occurrence_number}"

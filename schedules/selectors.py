@@ -1,0 +1,28 @@
+import uuid
+
+from django.db.models import Prefetch, QuerySet
+
+from outbound.models import Account, Group
+
+from .models import Run, Schedule
+
+
+def _with_detail(schedules: QuerySet[Schedule]) -> QuerySet[Schedule]:
+    return schedules.select_related("session").prefetch_related(Prefetch("groups", queryset=Group.objects.only("id")))
+
+
+def schedule_get(*, account: Account, schedule_id: uuid.UUID) -> Schedule | None:
+    return (
+        _with_detail(Schedule.objects.filter(account=account, pk=schedule_id))
+        .prefetch_related(Prefetch("runs", queryset=Run.objects.order_by("occurrence_number")))
+        .first()
+    )
+
+
+def schedule_list(*, account: Account, status: str | None = None, session_id: uuid.UUID | None = None) -> QuerySet[Schedule]:
+    schedules = Schedule.objects.filter(account=account)
+    if status:
+        schedules = schedules.filter(status=status)
+    if session_id:
+        schedules = schedules.filter(session_id=session_id)
+    return _with_detail(schedules)

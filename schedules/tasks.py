@@ -1,0 +1,18 @@
+"""Celery tasks for schedules: thin, idempotent (the Run claim dedupes fires)."""
+
+from celery import shared_task
+from django.utils import timezone
+
+from . import services
+from .models import Run
+
+
+@shared_task(name="schedules.tasks.schedule_fire")
+def schedule_fire(schedule_id: str, occurrence_number: int | None = None, trigger: str = Run.Trigger.BEAT) -> None:
+    outcome = services.schedule_occurrence_fire(
+        schedule_id=schedule_id, occurrence_number=occurrence_number, trigger=trigger
+    )
+    if isinstance(outcome, services.FireEarly):
+        # Beat's clock ran ahead of ours: come back when it is really due.
+        countdown = max(0.0, (outcome.due_at - timezone.now()).total_seconds())
+        schedule_fire.apply_async((schedule_id, occurrence_number, trigger), countdown=countdown)

@@ -1,0 +1,136 @@
+"""Fixtures shared by every test: real PostgreSQL, real Redis, the real fake gateway over HTTP."""
+
+import uuid
+
+import pytest
+import redis
+from django.conf import settings as django_settings
+from django.db import connection
+from rest_framework.test import APIClient
+
+from config.celery_app import app as celery_app
+from outbound.fake_gateway.server import start_in_thread
+from outbound.models import Account, Group, Session, User
+from outbound.services.tokens import api_token_create
+
+# One broker queue per test run, so runs sharing a Redis (CI beside a
+# developer's session) never consume each other's tasks.
+TEST_QUEUE = f"test-{uuid.uuid4().hex[:12]}"
+
+
+def pytest_configure(config):
+    celery_app.conf.task_default_queue = TEST_QUEUE
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _real_backends():
+    assert django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), (
+        "Tests run on PostgreSQL: use bin/test (it sets DATABASE_URL)."
+    )
+    assert django_settings.CELERY_BROKER_URL.startswith("redis://"), "Tests run on Redis: use bin/test."
+    yield
+    broker_redis().delete(TEST_QUEUE)
+
+
+def broker_redis() -> redis.Redis:
+    return redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
+
+
+@pytest.fixture
+def queued_tasks():
+    """Read what was published to this run's queue: [(task name, args)]. Starts empty."""
+    import base64
+    import json
+
+    client = broker_redis()
+    client.delete(TEST_QUEUE)
+
+    def read():
+        messages = []
+        for raw in client.lrange(TEST_QUEUE, 0, -1):
+            message = json.loads(raw)
+            args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+            messages.append((message["headers"]["task"], args, kwargs))
+        # The list is a queue: newest at the head.
+        return list(reversed(messages))
+
+    yield read
+    client.delete(TEST_QUEUE)
+
+
+@pytest.fixture
+def account(db):
+    return Account.objects.create(name="Acme")
+
+
+@pytest.fixture
+def user(account):
+    return User.objects.create(username=f"user-{uuid.uuid4().hex[:8]}", account=account)
+
+
+@pytest.fixture
+def token(account, user):
+    return api_token_create(account=account, user=user, name="tests")[1]
+
+
+@pytest.fixture
+def api(token):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.fixture
+def session(account):
+    return Session.objects.create(
+        account=account,
+        name=f"sales-{uuid.uuid4().hex[:8]}",
+        label="Sales line",
+        role=Session.Role.SENDING,
+        status=Session.Status.WORKING,
+    )
+
+
+@pytest.fixture
+def make_groups(account, session):
+    counter = iter(range(1, 10_000))
+
+    def make(n, *, in_session=session, owner=None):
+        groups = []
+        for _ in range(n):
+            i = next(counter)
+            group = Group.objects.create(
+                account=owner or account, chat_id=f"1203630{uuid.uuid4().int % 10**11:011d}{i}@g.us", name=f"Group {i}"
+            )
+            if in_session is not None:
+                group.sessions.add(in_session)
+            groups.append(group)
+        return groups
+
+    return make
+
+
+@pytest.fixture
+def other_account(db):
+    account = Account.objects.create(name="Other")
+    session = Session.objects.create(
+        account=account, name=f"other-{uuid.uuid4().hex[:8]}", status=Session.Status.WORKING
+    )
+    group = Group.objects.create(account=account, chat_id="120363999999999999@g.us", name="Theirs")
+    group.sessions.add(session)
+    return account
+
+
+@pytest.fixture
+def gateway(settings):
+    """The project's fake gateway on a free port, with settings pointing at it."""
+    server, base_url = start_in_thread()
+    settings.WAHA_BASE_URL = base_url
+    yield server
+    server.stop()
+
+
+def database_url() -> str:
+    """The test database, for worker and beat processes started by e2e tests."""
+    params = connection.settings_dict
+    return f"postgres://{params['USER'] or 'postgres'}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/{params['NAME']}"
