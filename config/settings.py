@@ -211,6 +211,10 @@ OUTBOUND_RETRY_MAX_SECONDS = env.float("OUTBOUND_RETRY_MAX_SECONDS", default=180
 # A delivery in "sending" longer than this is presumed abandoned by a dead
 # worker; the next claim checks the gateway before sending again.
 OUTBOUND_SEND_LEASE_SECONDS = env.int("OUTBOUND_SEND_LEASE_SECONDS", default=120)
+if OUTBOUND_SEND_LEASE_SECONDS <= 2 * WAHA_TIMEOUT_SECONDS:
+    # A live worker must always finish (or time out) its gateway call before
+    # its lease can be taken over, or two workers could send the same part.
+    raise ImproperlyConfigured("OUTBOUND_SEND_LEASE_SECONDS must exceed twice WAHA_TIMEOUT_SECONDS.")
 # The sweeper re-enqueues a due delivery whose last task is older than this
 # (its message may have been lost with the broker).
 OUTBOUND_SWEEP_STALE_SECONDS = env.int("OUTBOUND_SWEEP_STALE_SECONDS", default=300)
@@ -235,4 +239,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["stderr"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # One line per gateway request is noise at INFO; failures are logged by us.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }

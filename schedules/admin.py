@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from outbound.errors import OutboundError
+from outbound.services.sends import session_groups_resolve
 
 from . import services
 from .models import Run, Schedule
@@ -52,6 +53,12 @@ class ScheduleForm(forms.ModelForm):
             interval_ms=data.get("interval_ms"),
             max_occurrences=data.get("max_occurrences") or 1,
         )
+        groups = data.get("groups")
+        if groups is not None:
+            try:
+                session_groups_resolve(session=schedule.session, group_ids=[g.id for g in groups])
+            except OutboundError as refusal:
+                self.add_error("groups", f"{refusal.message} {', '.join(refusal.details.get('group_ids', []))}")
         next_run = probe.rule.due_at(schedule.next_occurrence) if probe.first_run_at else None
         if next_run is not None and next_run < timezone.now() - timedelta(seconds=5):
             self.add_error("first_run_at", f"Occurrence {schedule.next_occurrence} would be due in the past ({next_run}).")
@@ -101,7 +108,10 @@ class ScheduleAdmin(admin.ModelAdmin):
             self.message_user(request, f"Not saved: {refusal.message}", messages.ERROR)
 
     def save_related(self, request, form, formsets, change):
-        pass  # groups were saved, checked, by schedule_update
+        # Groups were set (and checked) by schedule_update, not by form.save_m2m;
+        # the runs inline is read-only, saving it writes nothing.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
 
     @admin.action(description="Cancel selected schedules")
     def cancel(self, request, queryset):

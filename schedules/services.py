@@ -12,12 +12,14 @@ from django.utils import timezone
 
 from outbound.errors import OutboundError
 from outbound.models import Delivery, Group, Send, User
-from outbound.services.sends import SendTargets, send_create, send_targets_resolve
+from outbound.services.sends import SendTargets, send_create, send_targets_resolve, session_groups_resolve
 
 from .models import Run, Schedule
 from .registration import periodic_task_sync
 
 logger = logging.getLogger(__name__)
+
+EARLY_FIRE_TOLERANCE = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,8 @@ def schedule_occurrence_fire(
     1. Lock the schedule: fires, cancels and edits of one schedule take turns.
     2. Skip if it has ended or this occurrence was already handled (a
        duplicate fire from a second beat, a redelivery, a restart).
-    3. Never early: a fire that beats the due time (clock skew) comes back later.
+    3. Never early: a fire that beats the due time by a little (clock skew)
+       comes back on time; one far ahead of it is ignored.
     4. Occurrences past the grace are recorded as missed, not sent late.
     5. Claim the due occurrence's Run (unique per occurrence) and send it.
     6. Advance to the next occurrence and settle the status.
@@ -152,7 +155,10 @@ def schedule_occurrence_fire(
             return None
         run_now = trigger == Run.Trigger.OPERATOR
         if not run_now and schedule.next_run_at > now:
-            return FireEarly(schedule.next_run_at)
+            # A little early is clock skew between beat and this worker: come
+            # back on time. Far early is not a fire of this occurrence at all.
+            early = schedule.next_run_at - now
+            return FireEarly(schedule.next_run_at) if early <= EARLY_FIRE_TOLERANCE else None
         run = None
         if not run_now:
             k = _runs_missed(schedule, k, now)
@@ -249,9 +255,7 @@ def schedule_update(
         if text is not None:
             schedule.text = text
         if groups is not None:
-            send_targets_resolve(
-                account=schedule.account, session_id=schedule.session_id, group_ids=[g.id for g in groups]
-            )
+            session_groups_resolve(session=schedule.session, group_ids=[g.id for g in groups])
             schedule.groups.set(groups)
         schedule.next_run_at = schedule.rule.due_at(schedule.next_occurrence)
         _settle(schedule, timezone.now())

@@ -52,8 +52,12 @@ def send_targets_resolve(*, account: Account, session_id: uuid.UUID, group_ids: 
     if session is None:
         raise OutboundError("session_not_found", "No such session.", details={"session_id": str(session_id)})
     session_ensure_can_send(session=session)
+    return SendTargets(session=session, groups=session_groups_resolve(session=session, group_ids=group_ids))
 
-    found = {g.id: g for g in Group.objects.filter(account=account, pk__in=group_ids)}
+
+def session_groups_resolve(*, session: Session, group_ids: list[uuid.UUID]) -> list[Group]:
+    """The session account's groups, in the order given, each one the session is a member of."""
+    found = {g.id: g for g in Group.objects.filter(account_id=session.account_id, pk__in=group_ids)}
     missing = [str(g) for g in group_ids if g not in found]
     if missing:
         raise OutboundError("group_not_found", "Some groups do not exist.", details={"group_ids": missing})
@@ -65,7 +69,7 @@ def send_targets_resolve(*, account: Account, session_id: uuid.UUID, group_ids: 
             f"Session {session.name} is not a member of some groups.",
             details={"group_ids": absent},
         )
-    return SendTargets(session=session, groups=[found[g] for g in group_ids])
+    return [found[g] for g in group_ids]
 
 
 def media_file_store(*, account: Account, upload, mimetype: str) -> MediaFile:

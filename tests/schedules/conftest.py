@@ -1,0 +1,50 @@
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from outbound.timefmt import to_ms
+from schedules.models import Schedule
+
+
+@pytest.fixture
+def post_schedule(api, session, make_groups):
+    """POST a scheduled send; returns the response. Defaults: 2 groups, first run in an hour."""
+    default_groups = []
+
+    def post(*, groups=None, text="Weekly promo", **rule):
+        if groups is None:
+            if not default_groups:
+                default_groups.extend(make_groups(2))
+            groups = default_groups
+        rule.setdefault("first_run_at_ms", to_ms(timezone.now() + timedelta(hours=1)))
+        body = {
+            "session_id": str(session.id),
+            "group_ids": [str(g.id) for g in groups],
+            "idempotency_key": rule.pop("idempotency_key", f"key-{uuid.uuid4()}"),
+            "text": text,
+            "schedule": rule,
+        }
+        return api.post("/v2/outbound/sends", body, format="json")
+
+    return post
+
+
+@pytest.fixture
+def make_schedule(post_schedule):
+    def make(**rule) -> Schedule:
+        response = post_schedule(**rule)
+        assert response.status_code == 202, response.json()
+        return Schedule.objects.get(pk=response.json()["schedule"]["schedule_id"])
+
+    return make
+
+
+def make_due_now(schedule: Schedule) -> None:
+    """Move a schedule so its next occurrence is due right now (as if time passed)."""
+    schedule.refresh_from_db()
+    now = timezone.now()
+    shift = now - schedule.next_run_at
+    Schedule.objects.filter(pk=schedule.pk).update(first_run_at=schedule.first_run_at + shift, next_run_at=now)
+    schedule.refresh_from_db()

@@ -1,0 +1,107 @@
+"""The operators' admin for schedules: list, filters, edit, cancel with confirmation, run now."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.utils import timezone
+
+from outbound.models import User
+from schedules.models import Schedule
+from schedules.services import schedule_occurrence_fire
+
+from .conftest import make_due_now
+
+
+@pytest.fixture
+def operator(client, db):
+    user = User.objects.create_superuser("operator", "op@example.com", "pw", time_zone="Africa/Cairo")
+    client.force_login(user)
+    return client
+
+
+def test_the_list_shows_status_next_run_counts_and_creator(operator, make_schedule, user, django_assert_max_num_queries):
+    schedules = [make_schedule() for _ in range(5)]
+    with django_assert_max_num_queries(12):
+        response = operator.get("/admin/schedules/schedule/")
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert all(str(s.id) in page for s in schedules)
+    assert "0 / 0" in page and user.username in page
+    # Next run is shown in the operator's zone (Cairo is UTC+2).
+    assert "EET" in page or "+02" in page or timezone.localtime(schedules[0].next_run_at, timezone=__import__("zoneinfo").ZoneInfo("Africa/Cairo")).strftime("%H:%M") in page
+
+
+def test_the_list_filters_and_searches_by_id(operator, make_schedule):
+    keep, other = make_schedule(), make_schedule()
+    by_id = operator.get(f"/admin/schedules/schedule/?q={keep.id}").content.decode()
+    assert str(keep.id) in by_id and str(other.id) not in by_id
+    by_status = operator.get("/admin/schedules/schedule/?status__exact=canceled").content.decode()
+    assert str(keep.id) not in by_status
+
+
+def test_the_detail_shows_runs_with_a_link_to_their_deliveries(operator, make_schedule):
+    schedule = make_schedule(interval_ms=3_600_000, max_occurrences=2)
+    make_due_now(schedule)
+    run = schedule_occurrence_fire(schedule_id=schedule.id)
+    page = operator.get(f"/admin/schedules/schedule/{schedule.id}/change/").content.decode()
+    assert f"/admin/outbound/send/{run.send_id}/change/" in page
+    send_page = operator.get(f"/admin/outbound/send/{run.send_id}/change/").content.decode()
+    assert all(d.chat_id in send_page for d in run.send.deliveries.all())
+
+
+def test_cancel_asks_for_confirmation_first(operator, make_schedule):
+    schedule = make_schedule()
+    form = {"action": "cancel", ACTION_CHECKBOX_NAME: [str(schedule.pk)]}
+    response = operator.post("/admin/schedules/schedule/", form)
+    assert response.status_code == 200 and b"Yes, cancel them" in response.content
+    assert Schedule.objects.get(pk=schedule.pk).status == "scheduled"
+    operator.post("/admin/schedules/schedule/", {**form, "confirmed": "yes"})
+    schedule.refresh_from_db()
+    assert schedule.status == "canceled"
+    assert not schedule.periodic_task.enabled
+
+
+def test_run_now_queues_the_next_occurrence(operator, make_schedule, queued_tasks):
+    schedule = make_schedule()
+    operator.post("/admin/schedules/schedule/", {"action": "run_now", ACTION_CHECKBOX_NAME: [str(schedule.pk)]})
+    assert queued_tasks() == [("schedules.tasks.schedule_fire", [str(schedule.id), 1, "operator"], {})]
+
+
+def test_an_edit_in_the_admin_moves_the_beat_registration(operator, make_schedule):
+    schedule = make_schedule(interval_ms=3_600_000, max_occurrences=2)
+    new_first = (timezone.now() + timedelta(days=3)).replace(microsecond=0)
+    local = timezone.localtime(new_first, timezone=__import__("zoneinfo").ZoneInfo("Africa/Cairo"))
+    response = operator.post(
+        f"/admin/schedules/schedule/{schedule.id}/change/",
+        {
+            "first_run_at_0": local.strftime("%Y-%m-%d"),
+            "first_run_at_1": local.strftime("%H:%M:%S"),
+            "interval_ms": 7_200_000,
+            "max_occurrences": 4,
+            "text": "Edited",
+            "groups": [str(g.pk) for g in schedule.groups.all()],
+            "runs-TOTAL_FORMS": 0, "runs-INITIAL_FORMS": 0, "runs-MIN_NUM_FORMS": 0, "runs-MAX_NUM_FORMS": 1000,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    schedule.refresh_from_db()
+    assert (schedule.first_run_at, schedule.next_run_at) == (new_first, new_first)
+    assert (schedule.interval_ms, schedule.max_occurrences, schedule.text) == (7_200_000, 4, "Edited")
+    assert schedule.periodic_task.clocked.clocked_time == new_first
+
+
+def test_an_edit_into_the_past_is_refused(operator, make_schedule):
+    schedule = make_schedule()
+    past = timezone.localtime(timezone.now() - timedelta(days=1), timezone=__import__("zoneinfo").ZoneInfo("Africa/Cairo"))
+    response = operator.post(
+        f"/admin/schedules/schedule/{schedule.id}/change/",
+        {
+            "first_run_at_0": past.strftime("%Y-%m-%d"), "first_run_at_1": past.strftime("%H:%M:%S"),
+            "interval_ms": "", "max_occurrences": 1, "text": "x",
+            "groups": [str(g.pk) for g in schedule.groups.all()],
+            "runs-TOTAL_FORMS": 0, "runs-INITIAL_FORMS": 0, "runs-MIN_NUM_FORMS": 0, "runs-MAX_NUM_FORMS": 1000,
+        },
+    )
+    assert response.status_code == 200 and b"would be due in the past" in response.content
+    assert Schedule.objects.get(pk=schedule.pk).first_run_at == schedule.first_run_at

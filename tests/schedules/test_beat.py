@@ -1,0 +1,110 @@
+"""The beat scheduler: fires due schedules from the database, picks up changes without reloading."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from config.celery_app import app as celery_app
+from outbound.timefmt import to_ms
+from schedules import beat
+from schedules.models import Schedule
+from schedules.services import schedule_cancel, schedule_update
+
+from .conftest import make_due_now
+
+FIRE = "schedules.tasks.schedule_fire"
+
+
+@pytest.fixture
+def scheduler(transactional_db, settings):
+    # transactional_db: beat commits and recycles connections as in production,
+    # which a test wrapped in one transaction would not allow.
+    settings.SCHEDULE_POLL_SECONDS = 0.2
+    return beat.OutboundScheduler(app=celery_app)
+
+
+def fires(queued_tasks):
+    return [tuple(args) for name, args, _ in queued_tasks() if name == FIRE]
+
+
+def tick_for(scheduler, seconds):
+    """Run the beat loop as celery's Service does, for `seconds`."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(min(scheduler.tick_schedules(), max(0.0, end - time.monotonic())))
+
+
+def test_it_fires_a_due_schedule_with_its_occurrence(scheduler, make_schedule, queued_tasks):
+    schedule = make_schedule()
+    make_due_now(schedule)
+    scheduler.tick_schedules()
+    assert fires(queued_tasks) == [(str(schedule.id), 1)]
+
+
+def test_it_does_not_fire_what_is_not_due(scheduler, make_schedule, queued_tasks):
+    make_schedule()  # due in an hour
+    tick_for(scheduler, 0.5)
+    assert fires(queued_tasks) == []
+
+
+def test_it_fires_at_the_due_time_not_before(scheduler, make_schedule, queued_tasks):
+    schedule = make_schedule(first_run_at_ms=to_ms(timezone.now() + timedelta(seconds=1.2)))
+    while not fires(queued_tasks):
+        time.sleep(scheduler.tick_schedules())
+    assert timezone.now() >= schedule.first_run_at
+    assert timezone.now() - schedule.first_run_at < timedelta(seconds=0.3)
+
+
+def test_it_fires_each_occurrence_once_until_it_may_have_been_lost(scheduler, make_schedule, queued_tasks, monkeypatch):
+    schedule = make_schedule()
+    make_due_now(schedule)
+    tick_for(scheduler, 0.6)  # three polls: the schedule is still due (no worker ran it)
+    assert fires(queued_tasks) == [(str(schedule.id), 1)]
+    # Past the republish window a fire that changed nothing is sent again.
+    monkeypatch.setattr(beat, "REPUBLISH_AFTER_SECONDS", 0.0)
+    tick_for(scheduler, 0.3)
+    assert fires(queued_tasks)[:2] == [(str(schedule.id), 1)] * 2
+
+
+def test_it_picks_up_a_new_schedule_within_a_poll(scheduler, make_schedule, queued_tasks):
+    tick_for(scheduler, 0.3)
+    schedule = make_schedule()
+    make_due_now(schedule)
+    tick_for(scheduler, 0.3)
+    assert fires(queued_tasks) == [(str(schedule.id), 1)]
+
+
+def test_it_drops_a_schedule_canceled_after_it_was_loaded(scheduler, make_schedule, queued_tasks):
+    schedule = make_schedule(first_run_at_ms=to_ms(timezone.now() + timedelta(seconds=0.6)))
+    scheduler.tick_schedules()  # loaded into the heap
+    schedule_cancel(schedule=schedule)
+    tick_for(scheduler, 1.0)
+    assert fires(queued_tasks) == []
+
+
+def test_it_follows_an_edit_of_the_due_time(scheduler, make_schedule, queued_tasks):
+    schedule = make_schedule(first_run_at_ms=to_ms(timezone.now() + timedelta(seconds=0.5)))
+    scheduler.tick_schedules()
+    later = timezone.now() + timedelta(seconds=1.2)
+    schedule_update(schedule=schedule, first_run_at=later)
+    tick_for(scheduler, 0.9)
+    assert fires(queued_tasks) == []
+    tick_for(scheduler, 0.6)
+    assert fires(queued_tasks) == [(str(schedule.id), 1)]
+
+
+def test_nothing_due_is_skipped_across_polls(scheduler, make_schedule, queued_tasks):
+    soon = timezone.now() + timedelta(seconds=0.3)
+    made = [make_schedule(first_run_at_ms=to_ms(soon + timedelta(milliseconds=150 * i))) for i in range(8)]
+    tick_for(scheduler, 2.0)
+    assert sorted(fires(queued_tasks)) == sorted((str(s.id), 1) for s in made)
+
+
+def test_schedule_mirrors_are_left_to_our_loop_and_static_tasks_to_django_celery_beat(scheduler, make_schedule):
+    schedule = make_schedule()
+    names = {m.name for m in scheduler.enabled_models_qs()}
+    assert schedule.workflow_id not in names
+    assert "outbound-sweep-deliveries" in scheduler.schedule
+    assert Schedule.objects.get(pk=schedule.pk).periodic_task.enabled
