@@ -1,0 +1,101 @@
+"""Real beat and worker processes fire schedules: on time, once, and never after a cancel."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from outbound.models import Session
+from outbound.services.sessions import session_status_set
+from outbound.timefmt import to_ms
+from schedules.models import Schedule
+
+from .stack import wait_until
+
+pytestmark = pytest.mark.e2e
+
+INTERVAL_MS = 2000
+
+
+@pytest.fixture
+def schedule_of(api, session, make_groups, settings):
+    settings.SCHEDULE_MIN_INTERVAL_MS = 1000  # the API runs in this process
+
+    def create(groups, *, occurrences=3, start_in=2.0):
+        first = to_ms(timezone.now() + timedelta(seconds=start_in))
+        body = {
+            "session_id": str(session.id),
+            "group_ids": [str(g.id) for g in groups],
+            "idempotency_key": f"e2e-{uuid.uuid4()}",
+            "text": "Scheduled hello",
+            "schedule": {"first_run_at_ms": first, "interval_ms": INTERVAL_MS, "max_occurrences": occurrences},
+        }
+        response = api.post("/v2/outbound/sends", body, format="json")
+        assert response.status_code == 202, response.json()
+        return Schedule.objects.get(pk=response.json()["schedule"]["schedule_id"])
+
+    return create
+
+
+def wait_for_status(schedule, statuses, timeout=40):
+    return wait_until(
+        lambda: Schedule.objects.filter(pk=schedule.pk, status__in=statuses).first(),
+        timeout=timeout,
+        message=f"schedule to reach {statuses}",
+    )
+
+
+def test_a_schedule_runs_each_occurrence_once_and_on_time(stack, api, make_groups, ledger, schedule_of):
+    stack.start_worker()
+    stack.start_beat()
+    groups = make_groups(2)
+    schedule = schedule_of(groups)
+    done = wait_for_status(schedule, ["completed", "completed_with_failures"])
+    assert done.status == "completed"
+    assert (done.run_count, done.failed_run_count, done.next_run_at) == (3, 0, None)
+    messages = ledger.messages()
+    assert len(messages) == 3 * len(groups)
+    assert ledger.per_chat() == {g.chat_id: 3 for g in groups}
+    # Never early: each occurrence's messages reached the gateway at or after its due time.
+    first_ms = to_ms(schedule.first_run_at)
+    received = sorted(m["received_at_ms"] for m in messages)
+    for k in range(3):
+        batch = received[k * len(groups):(k + 1) * len(groups)]
+        assert min(batch) >= first_ms + k * INTERVAL_MS
+    runs = list(done.runs.order_by("occurrence_number"))
+    assert [r.occurrence_number for r in runs] == [1, 2, 3]
+    assert all(r.status == "completed" and r.started_at >= r.due_at for r in runs)
+    detail = api.get(f"/v2/outbound/schedules/{schedule.id}").json()
+    assert detail["status"] == "completed" and detail["run_count"] == 3 and len(detail["runs"]) == 3
+
+
+def test_a_canceled_schedule_sends_nothing_more(stack, api, make_groups, ledger, schedule_of):
+    stack.start_worker()
+    stack.start_beat()
+    groups = make_groups(2)
+    schedule = schedule_of(groups, start_in=1.0)
+    wait_until(lambda: len(ledger.messages()) == len(groups), timeout=30, message="the first occurrence")
+    assert api.post(f"/v2/outbound/schedules/{schedule.id}/cancel").status_code == 200
+    # Wait past the two remaining due times.
+    wait_until(lambda: timezone.now() > schedule.first_run_at + timedelta(milliseconds=2 * INTERVAL_MS + 2000), timeout=30)
+    assert len(ledger.messages()) == len(groups)
+    schedule.refresh_from_db()
+    assert schedule.status == "canceled" and schedule.run_count == 1
+
+
+def test_a_session_stopped_midway_fails_the_remaining_runs(stack, api, session, make_groups, ledger, schedule_of):
+    stack.start_worker()
+    stack.start_beat()
+    groups = make_groups(2)
+    schedule = schedule_of(groups, start_in=1.0)
+    wait_until(lambda: schedule.runs.filter(status="completed").exists(), timeout=30, message="the first run")
+    # The session drops: the gateway says so and so does our record of it.
+    ledger.configure(sessions={session.name: "STOPPED"})
+    session_status_set(session=session, status=Session.Status.STOPPED)
+    done = wait_for_status(schedule, ["completed", "completed_with_failures"])
+    assert done.status == "completed_with_failures"
+    assert (done.run_count, done.failed_run_count) == (3, 2)
+    failed = done.runs.filter(status="failed").order_by("occurrence_number")
+    assert [(r.occurrence_number, r.error_code) for r in failed] == [(2, "session_not_working"), (3, "session_not_working")]
+    assert len(ledger.messages()) == len(groups)
