@@ -11,7 +11,14 @@ fi
 want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [ "$(cat .venv/.requirements.sha256 2>/dev/null)" != "$want" ]; then
   echo "Installing requirements into .venv ..." >&2
-  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+  # Some machines' pip configs list local indexes that may be absent: their
+  # "Location ... is ignored" warnings are noise, anything else is shown.
+  if ! .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt > .venv/pip.log 2>&1; then
+    grep -v "^WARNING: Location .* is ignored" .venv/pip.log >&2
+    echo "Installing requirements failed (full log: .venv/pip.log)." >&2
+    exit 1
+  fi
+  grep -v "^WARNING: Location .* is ignored" .venv/pip.log >&2 || true
   echo "$want" > .venv/.requirements.sha256
 fi
 export PATH="$PWD/.venv/bin:$PATH"
