@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "outbound",
     "schedules",
@@ -146,6 +147,16 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "2.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from our own static files: the docs work without a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "DeliveryStatusEnum": "outbound.models.Delivery.Status",
+        "ScheduleStatusEnum": "schedules.models.Schedule.Status",
+        "RunStatusEnum": "schedules.models.Run.Status",
+        "AcceptedStatusEnum": ["accepted"],
+        "AcceptStatusEnum": ["accepted", "duplicate_accepted"],
+    },
 }
 
 # ------------------------------------------------------------------------------

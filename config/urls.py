@@ -1,11 +1,17 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("v2/schema", SpectacularAPIView.as_view(), name="schema"),
-    path("v2/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The contract is public; reading it needs no token.
+    path("v2/schema", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny]), name="schema"),
+    path(
+        "v2/docs",
+        SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[AllowAny]),
+        name="swagger-ui",
+    ),
     path("v2/", include("outbound.urls")),
     path("v2/", include("schedules.urls")),
 ]

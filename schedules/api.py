@@ -13,7 +13,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from outbound.api.outputs import text_digest
+from outbound.api.outputs import MillisecondsField, TextDigestMixin, UUIDStringField
 from outbound.api.pagination import NewestFirstPagination
 from outbound.errors import OutboundError
 from outbound.timefmt import from_ms, to_ms
@@ -101,47 +101,56 @@ class ScheduledSendHandler:
         }
 
 
-def run_item(run: Run) -> dict:
-    return {
-        "occurrence_number": run.occurrence_number,
-        "updated_at_ms": to_ms(run.updated_at),
-        "send_id": str(run.send_id) if run.send_id else None,
-        "error_code": run.error_code or None,
-        "error_message": run.error_message or None,
-        "started_at_ms": to_ms(run.started_at),
-        "failed_at_ms": to_ms(run.failed_at),
-        "status": run.status,
-        "due_at_ms": to_ms(run.due_at),
-        "completed_at_ms": to_ms(run.completed_at),
-    }
+class RunOutput(serializers.Serializer):
+    occurrence_number = serializers.IntegerField()
+    updated_at_ms = MillisecondsField(source="updated_at")
+    send_id = UUIDStringField()
+    error_code = serializers.SerializerMethodField()
+    error_message = serializers.SerializerMethodField()
+    started_at_ms = MillisecondsField(source="started_at")
+    failed_at_ms = MillisecondsField(source="failed_at")
+    status = serializers.ChoiceField(choices=Run.Status.choices)
+    due_at_ms = MillisecondsField(source="due_at")
+    completed_at_ms = MillisecondsField(source="completed_at")
+
+    def get_error_code(self, run) -> str | None:
+        return run.error_code or None
+
+    def get_error_message(self, run) -> str | None:
+        return run.error_message or None
 
 
-def schedule_detail(schedule: Schedule, *, with_runs: bool = True) -> dict:
-    body = {
-        "id": str(schedule.id),
-        "actor_user_id": str(schedule.actor_user_id) if schedule.actor_user_id else "",
-        "session_id": str(schedule.session_id),
-        "session_name": schedule.session.name,
-        "session_label": schedule.session.label,
-        "group_ids": sorted(str(g.id) for g in schedule.groups.all()),
-        **text_digest(schedule.text),
-        "media_count": len(schedule.media),
-        "status": schedule.status,
-        "first_run_at_ms": to_ms(schedule.first_run_at),
-        "max_occurrences": schedule.max_occurrences,
-        "run_count": schedule.run_count,
-        "failed_run_count": schedule.failed_run_count,
-        "updated_at_ms": to_ms(schedule.updated_at),
-        "next_run_at_ms": to_ms(schedule.next_run_at),
-        "interval_ms": schedule.interval_ms,
-        "last_run_at_ms": to_ms(schedule.last_run_at),
-        "completed_at_ms": to_ms(schedule.completed_at),
-        "canceled_at_ms": to_ms(schedule.canceled_at),
-        "workflow_id": schedule.workflow_id,
-    }
-    if with_runs:
-        body["runs"] = [run_item(run) for run in schedule.runs.all()]
-    return body
+class ScheduleOutput(TextDigestMixin):
+    """seeds/watchcollect-get-schedule.txt, plus workflow_id."""
+
+    id = UUIDStringField()
+    actor_user_id = serializers.SerializerMethodField()
+    session_id = UUIDStringField()
+    session_name = serializers.CharField(source="session.name")
+    session_label = serializers.CharField(source="session.label")
+    group_ids = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(choices=Schedule.Status.choices)
+    first_run_at_ms = MillisecondsField(source="first_run_at")
+    max_occurrences = serializers.IntegerField()
+    run_count = serializers.IntegerField()
+    failed_run_count = serializers.IntegerField()
+    updated_at_ms = MillisecondsField(source="updated_at")
+    next_run_at_ms = MillisecondsField(source="next_run_at")
+    interval_ms = serializers.IntegerField(allow_null=True)
+    last_run_at_ms = MillisecondsField(source="last_run_at")
+    completed_at_ms = MillisecondsField(source="completed_at")
+    canceled_at_ms = MillisecondsField(source="canceled_at")
+    workflow_id = serializers.CharField()
+
+    def get_actor_user_id(self, schedule) -> str:
+        return str(schedule.actor_user_id) if schedule.actor_user_id else ""
+
+    def get_group_ids(self, schedule) -> list[str]:
+        return sorted(str(g.id) for g in schedule.groups.all())
+
+
+class ScheduleDetailOutput(ScheduleOutput):
+    runs = RunOutput(source="runs.all", many=True)
 
 
 def _schedule_or_404(request, schedule_id) -> Schedule:
@@ -165,6 +174,7 @@ class ScheduleListView(APIView):
             OpenApiParameter("cursor", str),
             OpenApiParameter("limit", int),
         ],
+        responses=ScheduleOutput(many=True),
     )
     def get(self, request):
         filters = self.FilterInput(data=request.query_params)
@@ -172,13 +182,17 @@ class ScheduleListView(APIView):
         schedules = selectors.schedule_list(account=request.user.account, **filters.validated_data)
         paginator = NewestFirstPagination()
         page = paginator.paginate_queryset(schedules, request, view=self)
-        return paginator.get_paginated_response([schedule_detail(s, with_runs=False) for s in page])
+        return paginator.get_paginated_response(ScheduleOutput(page, many=True).data)
 
 
 class ScheduleDetailView(APIView):
-    @extend_schema(operation_id="outbound_schedules_retrieve", summary="Scheduled outbound WhatsApp send detail")
+    @extend_schema(
+        operation_id="outbound_schedules_retrieve",
+        summary="Scheduled outbound WhatsApp send detail",
+        responses=ScheduleDetailOutput,
+    )
     def get(self, request, schedule_id):
-        return Response(schedule_detail(_schedule_or_404(request, schedule_id)))
+        return Response(ScheduleDetailOutput(_schedule_or_404(request, schedule_id)).data)
 
 
 class ScheduleCancelView(APIView):
@@ -186,7 +200,9 @@ class ScheduleCancelView(APIView):
         operation_id="outbound_schedules_cancel",
         summary="Cancel a schedule: no further occurrence sends",
         request=None,
+        responses=ScheduleDetailOutput,
     )
     def post(self, request, schedule_id):
         schedule = services.schedule_cancel(schedule=_schedule_or_404(request, schedule_id))
-        return Response(schedule_detail(selectors.schedule_get(account=request.user.account, schedule_id=schedule.id)))
+        schedule = selectors.schedule_get(account=request.user.account, schedule_id=schedule.id)
+        return Response(ScheduleDetailOutput(schedule).data)

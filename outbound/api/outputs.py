@@ -1,9 +1,27 @@
-"""Response bodies, built as plain dicts so the field list reads like the contract."""
+"""Response serializers: one place that both renders bodies and documents them in the OpenAPI schema."""
 
 import hashlib
 
-from outbound.models import Delivery, Group, Send, Session
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from outbound.models import Delivery
 from outbound.timefmt import to_ms
+
+
+@extend_schema_field({"type": "integer", "format": "int64", "nullable": True})
+class MillisecondsField(serializers.ReadOnlyField):
+    """A datetime as milliseconds since the epoch, the API's time format (`*_at_ms`)."""
+
+    def to_representation(self, value):
+        return to_ms(value)
+
+
+@extend_schema_field({"type": "string", "format": "uuid", "nullable": True})
+class UUIDStringField(serializers.ReadOnlyField):
+    def to_representation(self, value):
+        return str(value) if value is not None else None
 
 
 def text_digest(text: str) -> dict:
@@ -11,59 +29,87 @@ def text_digest(text: str) -> dict:
     return {"text_sha256": hashlib.sha256(text.encode()).hexdigest(), "text_length": len(text)}
 
 
-def delivery_result(delivery: Delivery) -> dict:
-    return {
-        "recipient_send_id": str(delivery.id),
-        "group_id": str(delivery.group_id),
-        "chat_id": delivery.chat_id,
-        "ok": delivery.status not in Delivery.UNSUCCESSFUL,
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "max_send_attempts": delivery.max_send_attempts,
-        "provider_message_id": delivery.provider_message_id,
-        "error_code": delivery.error_code or None,
-        "error_message": delivery.error_message or None,
-        "queued_at_ms": to_ms(delivery.created_at),
-        "last_attempted_at_ms": to_ms(delivery.last_attempted_at),
-        "sent_at_ms": to_ms(delivery.sent_at),
-        "delivered_at_ms": to_ms(delivery.delivered_at),
-        "read_at_ms": to_ms(delivery.read_at),
-        "failed_at_ms": to_ms(delivery.failed_at),
-        "expired_at_ms": to_ms(delivery.expired_at),
-        "expires_at_ms": to_ms(delivery.expires_at),
-    }
+class TextDigestMixin(serializers.Serializer):
+    text_sha256 = serializers.SerializerMethodField(help_text="SHA-256 of the text; the text itself is never returned.")
+    text_length = serializers.SerializerMethodField(help_text="Length of the text in characters.")
+    media_count = serializers.SerializerMethodField()
+
+    def get_text_sha256(self, obj) -> str:
+        return text_digest(obj.text)["text_sha256"]
+
+    def get_text_length(self, obj) -> int:
+        return len(obj.text)
+
+    def get_media_count(self, obj) -> int:
+        return len(obj.media)
 
 
-def send_detail(send: Send) -> dict:
-    return {
-        "send_id": str(send.id),
-        "status": send.status,
-        "session_id": str(send.session_id),
-        "schedule_id": str(send.schedule_id) if send.schedule_id else None,
-        "occurrence_number": send.occurrence_number,
-        **text_digest(send.text),
-        "media_count": len(send.media),
-        "created_at_ms": to_ms(send.created_at),
-        "completed_at_ms": to_ms(send.completed_at),
-        "results": [delivery_result(d) for d in send.deliveries.all()],
-    }
+class DeliveryResultOutput(serializers.Serializer):
+    recipient_send_id = UUIDStringField(source="id")
+    group_id = UUIDStringField()
+    chat_id = serializers.CharField()
+    ok = serializers.SerializerMethodField(help_text="False once the delivery failed or expired.")
+    status = serializers.ChoiceField(choices=Delivery.Status.choices)
+    attempts = serializers.IntegerField()
+    max_send_attempts = serializers.IntegerField()
+    provider_message_id = serializers.CharField(allow_null=True)
+    error_code = serializers.SerializerMethodField()
+    error_message = serializers.SerializerMethodField()
+    queued_at_ms = MillisecondsField(source="created_at")
+    last_attempted_at_ms = MillisecondsField(source="last_attempted_at")
+    sent_at_ms = MillisecondsField(source="sent_at")
+    delivered_at_ms = MillisecondsField(source="delivered_at")
+    read_at_ms = MillisecondsField(source="read_at")
+    failed_at_ms = MillisecondsField(source="failed_at")
+    expired_at_ms = MillisecondsField(source="expired_at")
+    expires_at_ms = MillisecondsField(source="expires_at")
+
+    def get_ok(self, delivery) -> bool:
+        return delivery.status not in Delivery.UNSUCCESSFUL
+
+    def get_error_code(self, delivery) -> str | None:
+        return delivery.error_code or None
+
+    def get_error_message(self, delivery) -> str | None:
+        return delivery.error_message or None
 
 
-def session_item(session: Session) -> dict:
-    return {
-        "id": str(session.id),
-        "name": session.name,
-        "label": session.label,
-        "role": session.role,
-        "status": session.status,
-        "status_changed_at_ms": to_ms(session.status_changed_at),
-    }
+class SendDetailOutput(TextDigestMixin):
+    send_id = UUIDStringField(source="id")
+    status = serializers.CharField(help_text="accepted (in progress), completed or completed_with_failures.")
+    session_id = UUIDStringField()
+    schedule_id = UUIDStringField()
+    occurrence_number = serializers.IntegerField(allow_null=True)
+    created_at_ms = MillisecondsField(source="created_at")
+    completed_at_ms = MillisecondsField(source="completed_at")
+    results = DeliveryResultOutput(source="deliveries.all", many=True)
 
 
-def group_item(group: Group) -> dict:
-    return {
-        "id": str(group.id),
-        "chat_id": group.chat_id,
-        "name": group.name,
-        "session_ids": [str(s.id) for s in group.sessions.all()],
-    }
+class SessionOutput(serializers.Serializer):
+    id = UUIDStringField()
+    name = serializers.CharField()
+    label = serializers.CharField()
+    role = serializers.CharField()
+    status = serializers.CharField()
+    status_changed_at_ms = MillisecondsField(source="status_changed_at")
+
+
+class GroupOutput(serializers.Serializer):
+    id = UUIDStringField()
+    chat_id = serializers.CharField()
+    name = serializers.CharField()
+    session_ids = serializers.SerializerMethodField()
+
+    def get_session_ids(self, group) -> list[str]:
+        return [str(s.id) for s in group.sessions.all()]
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "outbound.api.auth.ApiTokenAuthentication"
+    name = ["bearerAuth", "apiKeyAuth"]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {"type": "http", "scheme": "bearer"},
+            {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+        ]
