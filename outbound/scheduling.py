@@ -13,7 +13,10 @@ class ScheduledSendHandler(Protocol):
     def validate(self, raw: dict) -> dict:
         """The validated rule; raises rest_framework ValidationError keyed by field."""
 
-    def create(self, *, targets, text: str, media: list[dict], actor_user, request_id: str, rule: dict) -> dict:
+    def create(
+        self, *, targets, text: str, media: list[dict], actor_user, request_id: str,
+        variants: list[dict], skip_within_hours: float | None, rule: dict,
+    ) -> dict:
         """Write the schedule (in the caller's transaction); return the response's `schedule` part."""
 
 

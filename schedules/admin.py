@@ -1,18 +1,27 @@
-from datetime import timedelta
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from rest_framework import serializers
 
+from outbound.api.errors import _flatten
 from outbound.errors import OutboundError
 from outbound.services.sends import session_groups_resolve
+from outbound.timefmt import to_ms
 
 from . import services
-from .models import Run, Schedule
+from .api.inputs import ScheduleRuleInput
+from .models import Run, Schedule, ScheduleChange
+from .rules import DAY_NAMES
+
+STATUS_HELP = (
+    "scheduled → running (an occurrence is sending) → scheduled … → completed, or completed_with_failures "
+    "if any run failed. paused: nothing starts until resumed; occurrences due meanwhile become skipped runs. "
+    "canceled: final, nothing more is sent."
+)
 
 
 class RunInline(admin.TabularInline):
@@ -34,84 +43,174 @@ class RunInline(admin.TabularInline):
         return format_html('<a href="{}">send {}</a>', url, str(run.send_id)[:8])
 
 
+class ChangeInline(admin.TabularInline):
+    """The audit trail of edits (API and admin)."""
+
+    model = ScheduleChange
+    extra = 0
+    can_delete = False
+    fields = ["changed_at", "actor_user", "source", "changes"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 class ScheduleForm(forms.ModelForm):
-    """Operators edit timing, text and groups of occurrences that have not started."""
+    """Operators edit occurrences that have not started: timing (interval or calendar), message, groups, cap."""
+
+    days_of_week = forms.MultipleChoiceField(
+        choices=[(d, d.capitalize()) for d in DAY_NAMES], required=False, widget=forms.CheckboxSelectMultiple
+    )
+    variants = forms.JSONField(required=False, help_text=Schedule._meta.get_field("variants").help_text)
 
     class Meta:
         model = Schedule
-        fields = ["first_run_at", "interval_ms", "max_occurrences", "text", "groups"]
+        fields = [
+            "kind", "first_run_at", "interval_ms", "max_occurrences", "days_of_week", "send_time", "timezone",
+            "start_date", "end_date", "text", "groups", "skip_within_hours", "variants",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A calendar rule computes its first run; an interval rule keeps the stored one if left empty.
+        self.fields["first_run_at"].required = False
+        self.fields["kind"].help_text = "interval: first run + (k-1) x interval. calendar: weekdays at a local time."
+
+    def _rule_input(self, data) -> dict:
+        """The form's timing in the API's `schedule` shape, so both are validated the same way."""
+        if data.get("kind") == Schedule.Kind.CALENDAR:
+            calendar = {
+                "days_of_week": data.get("days_of_week") or [],
+                "send_time": data["send_time"].strftime("%H:%M:%S") if data.get("send_time") else "",
+                "timezone": data.get("timezone") or "",
+            }
+            if data.get("start_date"):
+                calendar["start_date"] = data["start_date"].isoformat()
+            if data.get("end_date"):
+                calendar["end_date"] = data["end_date"].isoformat()
+            return {"calendar": calendar, **({"max_occurrences": data["max_occurrences"]} if data.get("max_occurrences") else {})}
+        rule = {"interval_ms": data.get("interval_ms"), "max_occurrences": data.get("max_occurrences") or 1}
+        if data.get("first_run_at") and data["first_run_at"] != self.instance.first_run_at:
+            rule["first_run_at_ms"] = to_ms(data["first_run_at"])
+        return rule
 
     def clean(self):
         data = super().clean()
         schedule = self.instance
-        if schedule.status not in Schedule.ACTIVE:
+        if schedule.status in Schedule.ENDED:
             raise forms.ValidationError(f"A {schedule.status} schedule cannot be edited.")
-        if data.get("max_occurrences", 1) > 1 and not data.get("interval_ms"):
-            self.add_error("interval_ms", "Required when there is more than one occurrence.")
-        probe = Schedule(
-            first_run_at=data.get("first_run_at"),
-            interval_ms=data.get("interval_ms"),
-            max_occurrences=data.get("max_occurrences") or 1,
-        )
-        groups = data.get("groups")
-        if groups is not None:
+        rule = ScheduleRuleInput(data=self._rule_input(data), context={"schedule": schedule})
+        if rule.is_valid():
+            data["timing"] = rule.validated_data
+        else:
+            for field, errors in _flatten(rule.errors).items():
+                name = field.split(".")[-1]
+                target = name if name in self.fields else None
+                self.add_error(target, "; ".join(e["message"] for e in errors))
+        if data.get("groups") is not None:
             try:
-                session_groups_resolve(session=schedule.session, group_ids=[g.id for g in groups])
+                session_groups_resolve(session=schedule.session, group_ids=[g.id for g in data["groups"]])
             except OutboundError as refusal:
                 self.add_error("groups", f"{refusal.message} {', '.join(refusal.details.get('group_ids', []))}")
-        next_run = probe.rule.due_at(schedule.next_occurrence) if probe.first_run_at else None
-        if next_run is not None and next_run < timezone.now() - timedelta(seconds=5):
-            self.add_error("first_run_at", f"Occurrence {schedule.next_occurrence} would be due in the past ({next_run}).")
+        if data.get("variants"):
+            from outbound.api.sends import VariantInput, variants_validate
+
+            variants = VariantInput(data=data["variants"], many=True)
+            try:
+                variants.is_valid(raise_exception=True)
+                data["variants"] = variants_validate(variants.validated_data)
+            except serializers.ValidationError as error:
+                self.add_error("variants", str(error.detail))
         return data
 
 
 @admin.register(Schedule)
 class ScheduleAdmin(admin.ModelAdmin):
     form = ScheduleForm
-    list_display = ["id", "status", "session", "next_run_at", "runs", "actor_user", "created_at"]
+    list_display = ["id", "status", "rule_summary", "session", "next_run_at", "runs", "actor_user", "created_at"]
     list_select_related = ["session", "actor_user", "account"]
-    list_filter = ["status", "session", "account"]
+    list_filter = ["status", "kind", "session", "account"]
     search_fields = ["=id"]
     ordering = ["-id"]
     readonly_fields = [
-        "id", "account", "session", "actor_user", "status", "next_occurrence", "next_run_at", "run_count",
-        "failed_run_count", "last_run_at", "completed_at", "canceled_at", "periodic_task", "created_at", "updated_at",
+        "id", "account", "session", "actor_user", "status", "status_help", "rule_summary", "upcoming",
+        "next_occurrence", "next_run_at", "run_count", "failed_run_count", "last_run_at", "completed_at",
+        "canceled_at", "paused_at", "periodic_task", "created_at", "updated_at",
     ]
     fieldsets = [
-        (None, {"fields": ["id", "account", "session", "actor_user", "status"]}),
-        ("Timing (times in your time zone)", {"fields": ["first_run_at", "interval_ms", "max_occurrences", "next_occurrence", "next_run_at"]}),
-        ("Message", {"fields": ["text", "groups"]}),
-        ("Progress", {"fields": ["run_count", "failed_run_count", "last_run_at", "completed_at", "canceled_at", "periodic_task"]}),
+        (None, {"fields": ["id", "account", "session", "actor_user", "status", "status_help"]}),
+        ("Timing (times in your time zone)", {"fields": [
+            "rule_summary", "upcoming", "kind", "first_run_at", "interval_ms", "max_occurrences",
+            "days_of_week", "send_time", "timezone", "start_date", "end_date", "next_occurrence", "next_run_at",
+        ]}),
+        ("Message", {"fields": ["text", "groups", "skip_within_hours", "variants"]}),
+        ("Progress", {"fields": [
+            "run_count", "failed_run_count", "last_run_at", "completed_at", "canceled_at", "paused_at", "periodic_task",
+        ]}),
     ]
     filter_horizontal = ["groups"]
-    inlines = [RunInline]
-    actions = ["cancel", "run_now"]
+    inlines = [RunInline, ChangeInline]
+    actions = ["cancel", "pause", "resume", "run_now"]
 
     @admin.display(description="runs / failed")
     def runs(self, schedule):
         return f"{schedule.run_count} / {schedule.failed_run_count}"
 
+    @admin.display(description="rule")
+    def rule_summary(self, schedule):
+        return schedule.rule_summary
+
+    @admin.display(description="statuses")
+    def status_help(self, schedule):
+        return STATUS_HELP
+
+    @admin.display(description="next 5 runs")
+    def upcoming(self, schedule):
+        # From the stored schedule: on a form with errors the instance holds unsaved input.
+        occurrences = services.schedule_preview(schedule=Schedule.objects.get(pk=schedule.pk), count=5)
+        if not occurrences:
+            return "-"
+        return format_html_join(
+            ", ", "#{} {}", ((k, timezone.localtime(due).strftime("%a %d %b %Y %H:%M:%S %Z")) for k, due in occurrences)
+        )
+
     def has_add_permission(self, request):
         return False  # schedules are created through the API (they need an idempotency key)
 
     def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
         try:
             services.schedule_update(
                 schedule=obj,
-                first_run_at=form.cleaned_data["first_run_at"],
-                interval_ms=form.cleaned_data["interval_ms"],
-                max_occurrences=form.cleaned_data["max_occurrences"],
-                text=form.cleaned_data["text"],
-                groups=list(form.cleaned_data["groups"]),
+                actor_user=request.user,
+                source="admin",
+                timing=data["timing"],
+                groups=list(data["groups"]),
+                text=data["text"],
+                skip_within_hours=data["skip_within_hours"],
+                variants=data.get("variants") or [],
             )
         except OutboundError as refusal:
             self.message_user(request, f"Not saved: {refusal.message}", messages.ERROR)
 
     def save_related(self, request, form, formsets, change):
         # Groups were set (and checked) by schedule_update, not by form.save_m2m;
-        # the runs inline is read-only, saving it writes nothing.
+        # the inlines are read-only, saving them writes nothing.
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
+
+    def _each(self, request, queryset, service, verb):
+        done, refused = 0, []
+        for schedule in queryset:
+            try:
+                service(schedule=schedule)
+                done += 1
+            except OutboundError as refusal:
+                refused.append(f"{schedule.id}: {refusal.message}")
+        self.message_user(request, f"{verb} {done} schedule(s).", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, line, messages.WARNING)
 
     @admin.action(description="Cancel selected schedules")
     def cancel(self, request, queryset):
@@ -127,16 +226,15 @@ class ScheduleAdmin(admin.ModelAdmin):
                     "opts": self.model._meta,
                 },
             )
-        canceled, refused = 0, []
-        for schedule in queryset:
-            try:
-                services.schedule_cancel(schedule=schedule)
-                canceled += 1
-            except OutboundError as refusal:
-                refused.append(f"{schedule.id}: {refusal.message}")
-        self.message_user(request, f"Canceled {canceled} schedule(s).", messages.SUCCESS)
-        for line in refused:
-            self.message_user(request, line, messages.WARNING)
+        self._each(request, queryset, services.schedule_cancel, "Canceled")
+
+    @admin.action(description="Pause selected schedules")
+    def pause(self, request, queryset):
+        self._each(request, queryset, services.schedule_pause, "Paused")
+
+    @admin.action(description="Resume selected schedules (occurrences due meanwhile are skipped)")
+    def resume(self, request, queryset):
+        self._each(request, queryset, services.schedule_resume, "Resumed")
 
     @admin.action(description="Run the next occurrence now")
     def run_now(self, request, queryset):

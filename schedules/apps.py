@@ -10,6 +10,6 @@ class SchedulesConfig(AppConfig):
         from outbound.scheduling import register_scheduled_send_handler
 
         from . import receivers  # noqa: F401  (connects the send_finished receiver)
-        from .api import ScheduledSendHandler
+        from .api.handler import ScheduledSendHandler
 
         register_scheduled_send_handler(ScheduledSendHandler())

@@ -6,7 +6,7 @@ from django_celery_beat.models import PeriodicTask
 from outbound.ids import new_id
 from outbound.models import Account, Group, Send, Session
 
-from .rules import IntervalRule
+from .rules import DAY_NAMES, CalendarRule, IntervalRule
 
 
 class Schedule(models.Model):
@@ -24,6 +24,11 @@ class Schedule(models.Model):
         COMPLETED = "completed"  # every occurrence ran, none failed
         COMPLETED_WITH_FAILURES = "completed_with_failures"  # every occurrence ran, some failed
         CANCELED = "canceled"
+        PAUSED = "paused"  # no occurrence starts until resumed
+
+    class Kind(models.TextChoices):
+        INTERVAL = "interval"  # first run + (k-1) * interval
+        CALENDAR = "calendar"  # weekdays at a local time
 
     ACTIVE = (Status.SCHEDULED, Status.RUNNING)
     ENDED = (Status.COMPLETED, Status.COMPLETED_WITH_FAILURES, Status.CANCELED)
@@ -44,11 +49,33 @@ class Schedule(models.Model):
     groups = models.ManyToManyField(Group, related_name="schedules", help_text="1-100 groups present in the session.")
     text = models.TextField("text", blank=True, help_text="Sent at every occurrence; the API shows only its hash.")
     media = models.JSONField("media", default=list, blank=True, help_text='e.g. [{"url": "https://.../a.jpg"}]')
+    kind = models.CharField("kind", max_length=16, choices=Kind.choices, default=Kind.INTERVAL)
     first_run_at = models.DateTimeField("first run at", help_text="Due time of occurrence 1 (UTC).")
     interval_ms = models.BigIntegerField(
         "interval (ms)", null=True, blank=True, help_text="Between occurrences, e.g. 3600000 for hourly. Empty: one-shot."
     )
     max_occurrences = models.PositiveIntegerField("occurrences", default=1, help_text="1-10000; 1 is a one-shot.")
+    days_of_week = models.JSONField(
+        "days of week", default=list, blank=True, help_text='Calendar schedules: e.g. ["friday", "saturday", "sunday"].'
+    )
+    send_time = models.TimeField("send time", null=True, blank=True, help_text="Calendar schedules: local time, e.g. 14:30.")
+    timezone = models.CharField(
+        "time zone", max_length=64, blank=True, help_text="Calendar schedules: IANA zone, e.g. Africa/Cairo."
+    )
+    start_date = models.DateField("start date", null=True, blank=True, help_text="Calendar schedules: first local day.")
+    end_date = models.DateField("end date", null=True, blank=True, help_text="Calendar schedules: last local day (inclusive).")
+    skip_within_hours = models.FloatField(
+        "skip within hours",
+        null=True,
+        blank=True,
+        help_text="Skip a group that got a message from this account in the last N hours, e.g. 24.",
+    )
+    variants = models.JSONField(
+        "variants",
+        default=list,
+        blank=True,
+        help_text='A/B variants: [{"variant_name", "text", "media", "percent_audience", "values"}], percents summing to 100.',
+    )
     status = models.CharField("status", max_length=32, choices=Status.choices, default=Status.SCHEDULED)
     next_occurrence = models.PositiveIntegerField(
         "next occurrence", default=1, help_text="Number of the occurrence beat fires next."
@@ -61,6 +88,7 @@ class Schedule(models.Model):
     last_run_at = models.DateTimeField("last run at", null=True, blank=True)
     completed_at = models.DateTimeField("completed at", null=True, blank=True)
     canceled_at = models.DateTimeField("canceled at", null=True, blank=True)
+    paused_at = models.DateTimeField("paused at", null=True, blank=True)
     request_id = models.CharField("request id", max_length=64, blank=True)
     periodic_task = models.OneToOneField(
         PeriodicTask,
@@ -90,10 +118,23 @@ class Schedule(models.Model):
         return f"outbound:text-send-schedule:{self.id}"
 
     @property
-    def rule(self) -> IntervalRule:
+    def rule(self) -> IntervalRule | CalendarRule:
+        if self.kind == self.Kind.CALENDAR:
+            return CalendarRule(
+                days_of_week=tuple(DAY_NAMES.index(day) for day in self.days_of_week),
+                send_time=self.send_time,
+                timezone=self.timezone,
+                start_date=self.start_date,
+                end_date=self.end_date,
+                max_occurrences=self.max_occurrences,
+            )
         return IntervalRule(
             first_run_at=self.first_run_at, interval_ms=self.interval_ms, max_occurrences=self.max_occurrences
         )
+
+    @property
+    def rule_summary(self) -> str:
+        return self.rule.summary()
 
 
 class Run(models.Model):
@@ -103,6 +144,7 @@ class Run(models.Model):
         RUNNING = "running"
         COMPLETED = "completed"
         FAILED = "failed"
+        SKIPPED = "skipped"  # fell due while the schedule was paused
 
     class Trigger(models.TextChoices):
         BEAT = "beat"
@@ -132,3 +174,22 @@ class Run(models.Model):
 
     def __str__(self):
         return f"{self.schedule_id} #{self.occurrence_number}"
+
+
+class ScheduleChange(models.Model):
+    """Audit trail of edits: who changed what, when (text as hashes, never in clear)."""
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="changes")
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name="by"
+    )
+    source = models.CharField("source", max_length=16, help_text="api or admin")
+    changes = models.JSONField("changes", help_text='{"field": [old, new]}; text fields as {"sha256", "length"}.')
+    changed_at = models.DateTimeField("changed at", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "schedule change"
+        ordering = ["-changed_at"]
+
+    def __str__(self):
+        return f"{self.schedule_id} {', '.join(self.changes)}"

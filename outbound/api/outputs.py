@@ -48,7 +48,8 @@ class DeliveryResultOutput(serializers.Serializer):
     recipient_send_id = UUIDStringField(source="id")
     group_id = UUIDStringField()
     chat_id = serializers.CharField()
-    ok = serializers.SerializerMethodField(help_text="False once the delivery failed or expired.")
+    variant_name = serializers.CharField(help_text="The A/B variant this group got; empty without variants.")
+    ok = serializers.SerializerMethodField(help_text="False once the delivery failed, expired or was skipped.")
     status = serializers.ChoiceField(choices=Delivery.Status.choices)
     attempts = serializers.IntegerField()
     max_send_attempts = serializers.IntegerField()
@@ -65,7 +66,7 @@ class DeliveryResultOutput(serializers.Serializer):
     expires_at_ms = MillisecondsField(source="expires_at")
 
     def get_ok(self, delivery) -> bool:
-        return delivery.status not in Delivery.UNSUCCESSFUL
+        return delivery.status not in (*Delivery.UNSUCCESSFUL, Delivery.Status.SKIPPED)
 
     def get_error_code(self, delivery) -> str | None:
         return delivery.error_code or None

@@ -17,7 +17,8 @@ from outbound.errors import OutboundError
 from outbound.media import file_sha256, sniff_image_mimetype
 from outbound.scheduling import scheduled_send_handler
 from outbound.services.idempotency import idempotent_accept, request_fingerprint
-from outbound.services.sends import media_file_store, send_create, send_targets_resolve
+from outbound.services.sends import media_file_store, send_create, send_finish_if_done, send_targets_resolve
+from outbound.variants import placeholders, text_render
 
 from .outputs import SendDetailOutput
 
@@ -37,6 +38,48 @@ class MediaInput(serializers.Serializer):
         return value
 
 
+class VariantInput(serializers.Serializer):
+    variant_name = serializers.CharField(max_length=100)
+    text = serializers.CharField(max_length=4096, required=False, allow_blank=True, trim_whitespace=False)
+    media = serializers.ListField(child=MediaInput(), max_length=MAX_MEDIA, required=False)
+    percent_audience = serializers.FloatField(min_value=0, max_value=100, help_text="Share of the groups, e.g. 60.")
+    values = serializers.DictField(
+        child=serializers.CharField(max_length=2048),
+        required=False,
+        help_text='Placeholder values for this variant\'s text, e.g. {"link1": "https://shop.example/sale"} for {{link1}}.',
+    )
+
+    def validate(self, attrs):
+        if not attrs.get("text") and not attrs.get("media"):
+            raise serializers.ValidationError(
+                {"text": [serializers.ErrorDetail("A variant needs text or media.", code="content_required")]}
+            )
+        missing = sorted(placeholders(attrs.get("text", "")) - set(attrs.get("values", {})))
+        if missing:
+            raise serializers.ValidationError(
+                {"values": [serializers.ErrorDetail(f"No value for {{{{{missing[0]}}}}}.", code="unknown_placeholder")]}
+            )
+        return attrs
+
+
+def variants_validate(variants: list[dict]) -> list[dict]:
+    """Names unique, percents summing to 100; returns them as stored (placeholders filled)."""
+    names = [v["variant_name"] for v in variants]
+    if len(set(names)) != len(names):
+        raise serializers.ValidationError("Variant names must be unique.", code="duplicate_variant_name")
+    if abs(sum(v["percent_audience"] for v in variants) - 100) > 1e-6:
+        raise serializers.ValidationError("percent_audience must sum to 100.", code="percent_sum_not_100")
+    return [
+        {
+            "variant_name": v["variant_name"],
+            "text": text_render(v.get("text", ""), v.get("values", {})),
+            "media": [dict(m) for m in v.get("media", [])],
+            "percent_audience": v["percent_audience"],
+        }
+        for v in variants
+    ]
+
+
 class SendInput(serializers.Serializer):
     session_id = serializers.UUIDField(help_text="WORKING sending session id.")
     group_ids = serializers.ListField(
@@ -54,6 +97,20 @@ class SendInput(serializers.Serializer):
         help_text="Text body, or the image caption when media is present.",
     )
     media = serializers.ListField(child=MediaInput(), max_length=MAX_MEDIA, required=False)
+    variants = serializers.ListField(
+        child=VariantInput(),
+        min_length=1,
+        max_length=10,
+        required=False,
+        help_text="A/B variants instead of text/media: each group gets one, split by percent_audience.",
+    )
+    skip_within_hours = serializers.FloatField(
+        min_value=0,
+        max_value=8760,
+        required=False,
+        allow_null=True,
+        help_text="Skip a group that got a message from this account within this many hours.",
+    )
     schedule = serializers.JSONField(
         required=False,
         allow_null=True,
@@ -64,6 +121,9 @@ class SendInput(serializers.Serializer):
         if len(set(value)) != len(value):
             raise serializers.ValidationError("group_ids must not repeat a group.", code="duplicate_group_ids")
         return value
+
+    def validate_variants(self, value):
+        return variants_validate(value)
 
     def validate_schedule(self, value):
         if value is None:
@@ -82,9 +142,13 @@ class SendInput(serializers.Serializer):
             raise serializers.ValidationError(
                 {"media": [serializers.ErrorDetail(f"At most {MAX_MEDIA} images (media and files together).", code="too_many_media")]}
             )
-        if not attrs.get("text") and not media and not files:
+        if attrs.get("variants") and (attrs.get("text") or media or files):
             raise serializers.ValidationError(
-                {"text": [serializers.ErrorDetail("Give text, media or files (at least one).", code="content_required")]}
+                {"variants": [serializers.ErrorDetail("Give either variants or text/media/files, not both.", code="variants_with_content")]}
+            )
+        if not attrs.get("text") and not media and not files and not attrs.get("variants"):
+            raise serializers.ValidationError(
+                {"text": [serializers.ErrorDetail("Give text, media, files or variants (at least one).", code="content_required")]}
             )
         return attrs
 
@@ -132,7 +196,7 @@ def _checked_files(request) -> list[tuple[object, str]]:
 
 def _accepted_body(created, request_id: str) -> dict:
     results = [
-        {"recipient_send_id": str(d.id), "group_id": str(d.group_id), "ok": True, "status": d.status}
+        {"recipient_send_id": str(d.id), "group_id": str(d.group_id), "ok": d.status == d.Status.QUEUED, "status": d.status}
         for d in created.deliveries
     ]
     return {
@@ -218,7 +282,10 @@ class SendCreateView(APIView):
                 "group_ids": params["group_ids"],
                 "text": params.get("text", ""),
                 "media": params.get("media", []),
-                "schedule": params.get("schedule"),
+                # As sent: a calendar rule resolves against the clock, a retry must still match.
+                "schedule": data.get("schedule"),
+                "variants": params.get("variants", []),
+                "skip_within_hours": params.get("skip_within_hours"),
                 "files": [file_sha256(upload) for upload, _ in files],
             }
         )
@@ -234,11 +301,21 @@ class SendCreateView(APIView):
                 {"file_id": str(media_file_store(account=account, upload=upload, mimetype=mimetype).id)}
                 for upload, mimetype in files
             ]
-            common = dict(targets=targets, text=params.get("text", ""), media=media, actor_user=request.user.user)
+            common = dict(
+                targets=targets,
+                text=params.get("text", ""),
+                media=media,
+                actor_user=request.user.user,
+                request_id=request.request_id,
+                variants=params.get("variants", []),
+                skip_within_hours=params.get("skip_within_hours"),
+            )
             if params.get("schedule"):
-                schedule = scheduled_send_handler().create(**common, request_id=request.request_id, rule=params["schedule"])
+                schedule = scheduled_send_handler().create(**common, rule=params["schedule"])
                 return {"status": "accepted", "schedule": schedule, "request_id": request.request_id}
-            return _accepted_body(send_create(**common, request_id=request.request_id), request.request_id)
+            created = send_create(**common)
+            send_finish_if_done(send=created.send)  # every group may have been skipped by the cap
+            return _accepted_body(created, request.request_id)
 
         body, duplicate = idempotent_accept(
             account=account, key=params["idempotency_key"], fingerprint=fingerprint, create=create

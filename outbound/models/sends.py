@@ -55,6 +55,15 @@ class Send(models.Model):
         blank=True,
         help_text='Images in order: {"url", "mimetype", "filename"} or {"file_id"} for an upload.',
     )
+    variants = models.JSONField(
+        "variants",
+        default=list,
+        blank=True,
+        help_text='A/B variants: [{"variant_name", "text", "media", "percent_audience"}]; text and media then come from each delivery\'s variant.',
+    )
+    skip_within_hours = models.FloatField(
+        "skip within hours", null=True, blank=True, help_text="Frequency cap applied when the send was made, e.g. 24."
+    )
     status = models.CharField("status", max_length=32, choices=Status.choices, default=Status.ACCEPTED)
     # Set when a schedule's occurrence made this send. Plain values, not a
     # foreign key: outbound sits below schedules and must not depend on it.
@@ -88,15 +97,18 @@ class Delivery(models.Model):
         READ = "read"
         FAILED = "failed"
         EXPIRED = "expired"
+        SKIPPED = "skipped"  # not sent on purpose (frequency cap), with the reason
 
     # A send is finished when every delivery is in one of these.
-    FINISHED = (Status.SENT, Status.DELIVERED, Status.READ, Status.FAILED, Status.EXPIRED)
+    FINISHED = (Status.SENT, Status.DELIVERED, Status.READ, Status.FAILED, Status.EXPIRED, Status.SKIPPED)
     UNSUCCESSFUL = (Status.FAILED, Status.EXPIRED)
+    UNFINISHED = (Status.QUEUED, Status.SENDING)
 
     id = models.UUIDField("recipient send id", primary_key=True, default=new_id, editable=False)
     send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="deliveries")
     group = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="deliveries")
     chat_id = models.CharField("chat id", max_length=100, help_text="The group's chat id when the send was made.")
+    variant_name = models.CharField("variant", max_length=100, blank=True, help_text="The A/B variant this group got.")
     status = models.CharField("status", max_length=16, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField("attempts", default=0, help_text="Gateway calls started so far.")
     max_send_attempts = models.PositiveIntegerField("max send attempts", help_text="e.g. 10")
@@ -137,6 +149,8 @@ class Delivery(models.Model):
                 name="delivery_unfinished_idx",
                 condition=Q(status__in=["queued", "sending"]),
             ),
+            # The frequency cap: did this group get a message since <moment>?
+            models.Index(fields=["group", "sent_at"], name="delivery_group_sent_idx", condition=Q(sent_at__isnull=False)),
         ]
 
     def __str__(self):

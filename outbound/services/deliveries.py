@@ -23,13 +23,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from outbound.models import Delivery, MediaFile, Send
-from outbound.services.events import EVENT_FOR_STATUS, delivery_events_record
-from outbound.signals import send_finished
+from outbound.services.events import EVENT_FOR_STATUS, delivery_content, delivery_events_record
+from outbound.services.sends import send_finish_if_done
 from outbound.transports import TransportError, get_client
 
 logger = logging.getLogger(__name__)
-
-UNFINISHED = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
 
 
 @dataclass(frozen=True)
@@ -79,12 +77,13 @@ def _fenced(delivery: Delivery):
     return Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING, attempts=delivery.attempts)
 
 
-def _part_payload(send: Send, part: int) -> tuple[str, dict | None, str | None]:
+def _part_payload(send: Send, delivery: Delivery, part: int) -> tuple[str, dict | None, str | None]:
     """(kind, file, text) for gateway message `part`: the text rides as the first image's caption."""
-    if not send.media:
-        return "text", None, send.text
-    item = send.media[part]
-    caption = send.text if part == 0 and send.text else None
+    text, media = delivery_content(send, delivery)
+    if not media:
+        return "text", None, text
+    item = media[part]
+    caption = text if part == 0 and text else None
     if "file_id" in item:
         media_file = MediaFile.objects.get(pk=item["file_id"])
         with media_file.file.open("rb") as fh:
@@ -109,7 +108,7 @@ def _send_part(delivery: Delivery, part: int) -> str:
         if found is not None:
             logger.info("delivery %s part %s: already on the gateway, not resending", delivery.pk, part)
             return _provider_id(found) or message_id
-    kind, file, text = _part_payload(send, part)
+    kind, file, text = _part_payload(send, delivery, part)
     if kind == "text":
         sent = client.send_text(session=session_name, chat_id=delivery.chat_id, text=text, message_id=message_id)
     else:
@@ -162,19 +161,6 @@ def _finish(delivery: Delivery, status: str, *, error_code: str = "", error_mess
         delivery_events_record(send=send, deliveries=[delivery], type=EVENT_FOR_STATUS[status])
         send_finish_if_done(send=send)
     return True
-
-
-def send_finish_if_done(*, send: Send) -> None:
-    """Complete a send (locked by the caller) whose deliveries have all finished."""
-    if send.status != Send.Status.ACCEPTED:
-        return
-    if send.deliveries.filter(status__in=UNFINISHED).exists():
-        return
-    failed = send.deliveries.filter(status__in=Delivery.UNSUCCESSFUL).exists()
-    send.status = Send.Status.COMPLETED_WITH_FAILURES if failed else Send.Status.COMPLETED
-    send.completed_at = timezone.now()
-    send.save(update_fields=["status", "completed_at", "updated_at"])
-    send_finished.send(sender=Send, send=send)
 
 
 def _backoff(attempts: int) -> float:

@@ -15,6 +15,7 @@ class EventType:
     MESSAGE_READ = "message.notification.read"
     MESSAGE_FAILED = "message.notification.failed"
     MESSAGE_EXPIRED = "message.notification.expired"
+    MESSAGE_SKIPPED = "message.notification.skipped"
 
 
 # The event each terminal delivery status announces.
@@ -27,6 +28,15 @@ EVENT_FOR_STATUS = {
 }
 
 
+def delivery_content(send: Send, delivery: Delivery) -> tuple[str, list[dict]]:
+    """(text, media) this delivery sends: its variant's, or the send's."""
+    if delivery.variant_name:
+        for variant in send.variants:
+            if variant["variant_name"] == delivery.variant_name:
+                return variant.get("text") or "", variant.get("media") or []
+    return send.text, send.media
+
+
 def delivery_event_data(delivery: Delivery, send: Send) -> dict:
     return {
         "id": str(delivery.id),
@@ -37,8 +47,9 @@ def delivery_event_data(delivery: Delivery, send: Send) -> dict:
         "session_id": str(send.session_id),
         "group_id": str(delivery.group_id),
         "chat_id": delivery.chat_id,
-        "content": send.text,
-        "media_count": len(send.media),
+        "content": delivery_content(send, delivery)[0],
+        "media_count": len(delivery_content(send, delivery)[1]),
+        "variant_name": delivery.variant_name or None,
         "status": delivery.status,
         "provider_message_id": delivery.provider_message_id,
         "send_attempt_count": delivery.attempts,

@@ -4,12 +4,15 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from outbound.errors import OutboundError
 from outbound.media import file_sha256
 from outbound.models import Account, Delivery, Event, Group, MediaFile, Send, Session, User
 from outbound.services.events import EventType, delivery_events_record
+from outbound.signals import send_finished
+from outbound.variants import variants_assign
 
 
 @dataclass
@@ -93,46 +96,102 @@ def send_create(
     media: list[dict],
     actor_user: User | None,
     request_id: str = "",
+    variants: list[dict] | None = None,
+    skip_within_hours: float | None = None,
     schedule_id: uuid.UUID | None = None,
     occurrence_number: int | None = None,
 ) -> SendCreated:
-    """Write a send, one queued delivery per group and their events; fan out after commit.
+    """Write a send, one delivery per group and their events; fan out after commit.
 
-    The caller owns the transaction: deliveries exist (and their ids can be
-    returned) before any worker hears of the send.
+    1. Variants (if any) split the groups deterministically: by schedule
+       occurrence for a scheduled send, by send for an immediate one.
+    2. The frequency cap skips groups that got a message from this account
+       within `skip_within_hours`: their delivery is recorded as skipped,
+       with the reason, never silently dropped.
+    3. Deliveries exist (and their ids can be returned) before any worker
+       hears of the send. The caller owns the transaction, and calls
+       send_finish_if_done if every delivery may have been skipped.
     """
     now = timezone.now()
+    variants = variants or []
     send = Send.objects.create(
         account_id=targets.session.account_id,
         session=targets.session,
         actor_user=actor_user,
         text=text,
         media=media,
+        variants=variants,
+        skip_within_hours=skip_within_hours,
         request_id=request_id,
         schedule_id=schedule_id,
         occurrence_number=occurrence_number,
     )
+    group_ids = [g.id for g in targets.groups]
+    seed = f"{schedule_id}:{occurrence_number}" if schedule_id else str(send.id)
+    assignment = variants_assign(variants=variants, group_ids=group_ids, seed=seed) if variants else {}
+    parts = {v["variant_name"]: max(1, len(v.get("media") or [])) for v in variants}
+    recent = _recently_sent(group_ids, skip_within_hours, now)
     expiration = settings.OUTBOUND_MESSAGE_EXPIRATION_SECONDS
-    deliveries = Delivery.objects.bulk_create(
-        Delivery(
+    deliveries = []
+    for group in targets.groups:
+        variant = assignment.get(group.id, "")
+        delivery = Delivery(
             send=send,
             group=group,
             chat_id=group.chat_id,
+            variant_name=variant,
             max_send_attempts=settings.OUTBOUND_MAX_SEND_ATTEMPTS,
             message_expiration_seconds=expiration,
             expires_at=now + timedelta(seconds=expiration),
             next_attempt_at=now,
-            parts_total=max(1, len(media)),
+            parts_total=parts[variant] if variant else max(1, len(media)),
         )
-        for group in targets.groups
+        if group.id in recent:
+            hours_ago = (now - recent[group.id]).total_seconds() / 3600
+            delivery.status = Delivery.Status.SKIPPED
+            delivery.error_code = "frequency_cap"
+            delivery.error_message = (
+                f"Got a message from this account {hours_ago:.1f} h ago (skip_within_hours is {skip_within_hours:g})."
+            )
+        deliveries.append(delivery)
+    deliveries = Delivery.objects.bulk_create(deliveries)
+    events = delivery_events_record(
+        send=send, deliveries=[d for d in deliveries if d.status == Delivery.Status.QUEUED], type=EventType.MESSAGE_SCHEDULED
+    ) + delivery_events_record(
+        send=send, deliveries=[d for d in deliveries if d.status == Delivery.Status.SKIPPED], type=EventType.MESSAGE_SKIPPED
     )
-    events = delivery_events_record(send=send, deliveries=deliveries, type=EventType.MESSAGE_SCHEDULED)
 
     from outbound.tasks import send_fan_out  # tasks import services: import here to avoid a cycle
 
     send_id = send.id
     transaction.on_commit(lambda: send_fan_out.delay(str(send_id)))
     return SendCreated(send=send, deliveries=deliveries, events=events)
+
+
+def _recently_sent(group_ids: list, skip_within_hours: float | None, now) -> dict:
+    """{group_id: last sent_at} for groups that got a message within the window."""
+    if not skip_within_hours:
+        return {}
+    since = now - timedelta(hours=skip_within_hours)
+    rows = (
+        Delivery.objects.filter(group_id__in=group_ids, sent_at__gte=since)
+        .values("group_id")
+        .annotate(last=Max("sent_at"))
+    )
+    return {row["group_id"]: row["last"] for row in rows}
+
+
+def send_finish_if_done(*, send: Send) -> None:
+    """Complete a send (locked by the caller) whose deliveries have all finished."""
+    if send.status != Send.Status.ACCEPTED:
+        return
+    if send.deliveries.filter(status__in=Delivery.UNFINISHED).exists():
+        return
+    failed = send.deliveries.filter(status__in=Delivery.UNSUCCESSFUL).exists()
+    send.status = Send.Status.COMPLETED_WITH_FAILURES if failed else Send.Status.COMPLETED
+    send.completed_at = timezone.now()
+    send.save(update_fields=["status", "completed_at", "updated_at"])
+    send_finished.send(sender=Send, send=send)
 
 
 def send_fan_out(*, send_id: uuid.UUID) -> int:

@@ -99,3 +99,47 @@ def test_a_session_stopped_midway_fails_the_remaining_runs(stack, api, session, 
     failed = done.runs.filter(status="failed").order_by("occurrence_number")
     assert [(r.occurrence_number, r.error_code) for r in failed] == [(2, "session_not_working"), (3, "session_not_working")]
     assert len(ledger.messages()) == len(groups)
+
+
+def test_preview_equals_what_beat_fires(stack, api, make_groups, ledger, schedule_of):
+    stack.start_worker()
+    stack.start_beat()
+    groups = make_groups(1)
+    schedule = schedule_of(groups, start_in=1.5)
+    previewed = [o["due_at_ms"] for o in api.get(f"/v2/outbound/schedules/{schedule.id}/preview?count=10").json()["occurrences"]]
+    done = wait_for_status(schedule, ["completed", "completed_with_failures"])
+    fired = [to_ms(r.due_at) for r in done.runs.order_by("occurrence_number")]
+    assert fired == previewed and len(fired) == 3
+    received = sorted(m["received_at_ms"] for m in ledger.messages())
+    assert all(got >= due for got, due in zip(received, previewed))
+
+
+def test_a_calendar_occurrence_fires_at_its_previewed_local_time(stack, api, session, make_groups, ledger):
+    import zoneinfo
+
+    stack.start_worker()
+    stack.start_beat()
+    zone = zoneinfo.ZoneInfo("America/New_York")
+    target = (timezone.now() + timedelta(seconds=4)).astimezone(zone)
+    calendar = {
+        "days_of_week": [target.strftime("%A").lower()],
+        "send_time": target.strftime("%H:%M:%S"),
+        "timezone": "America/New_York",
+        "start_date": target.date().isoformat(),
+    }
+    draft = api.post("/v2/outbound/schedules/preview?count=2", {"calendar": calendar}, format="json").json()["occurrences"]
+    groups = make_groups(1)
+    body = {
+        "session_id": str(session.id), "group_ids": [str(g.id) for g in groups], "idempotency_key": f"e2e-{uuid.uuid4()}",
+        "text": "Calendar hello", "schedule": {"calendar": calendar, "max_occurrences": 2},
+    }
+    created = api.post("/v2/outbound/sends", body, format="json").json()["schedule"]
+    assert created["next_run_at_ms"] == draft[0]["due_at_ms"]
+    schedule = Schedule.objects.get(pk=created["schedule_id"])
+    wait_until(lambda: schedule.runs.filter(status="completed").exists(), timeout=30, message="the calendar occurrence")
+    run = schedule.runs.get()
+    assert to_ms(run.due_at) == draft[0]["due_at_ms"] and run.started_at >= run.due_at
+    schedule.refresh_from_db()
+    # The next one is a week later at the same local time, as the preview said.
+    assert to_ms(schedule.next_run_at) == draft[1]["due_at_ms"]
+    assert [m["received_at_ms"] >= draft[0]["due_at_ms"] for m in ledger.messages()] == [True]

@@ -26,7 +26,7 @@ def test_the_schema_generates_without_warnings_and_matches_the_seed_fields(db):
                   "completed_at_ms", "canceled_at_ms", "runs"]:
         assert field in detail, field
     statuses = schema["components"]["schemas"]["ScheduleStatusEnum"]["enum"]
-    assert statuses == ["scheduled", "running", "completed", "completed_with_failures", "canceled"]
+    assert statuses == ["scheduled", "running", "completed", "completed_with_failures", "canceled", "paused"]
     assert set(schema["components"]["securitySchemes"]) == {"bearerAuth", "apiKeyAuth"}
 
 

@@ -18,7 +18,8 @@ def post_schedule(api, session, make_groups):
             if not default_groups:
                 default_groups.extend(make_groups(2))
             groups = default_groups
-        rule.setdefault("first_run_at_ms", to_ms(timezone.now() + timedelta(hours=1)))
+        if "calendar" not in rule:
+            rule.setdefault("first_run_at_ms", to_ms(timezone.now() + timedelta(hours=1)))
         body = {
             "session_id": str(session.id),
             "group_ids": [str(g.id) for g in groups],
@@ -26,6 +27,9 @@ def post_schedule(api, session, make_groups):
             "text": text,
             "schedule": rule,
         }
+        for top_level in ("variants", "skip_within_hours"):
+            if top_level in rule:
+                body[top_level] = rule.pop(top_level)
         return api.post("/v2/outbound/sends", body, format="json")
 
     return post

@@ -15,6 +15,14 @@ from schedules.services import schedule_occurrence_fire
 from .conftest import make_due_now
 
 
+# Management forms of the read-only inlines (runs, changes) that every change form posts.
+INLINES = {
+    f"{prefix}-{name}": value
+    for prefix in ("runs", "changes")
+    for name, value in (("TOTAL_FORMS", 0), ("INITIAL_FORMS", 0), ("MIN_NUM_FORMS", 0), ("MAX_NUM_FORMS", 1000))
+}
+
+
 @pytest.fixture
 def operator(client, db):
     user = User.objects.create_superuser("operator", "op@example.com", "pw", time_zone="Africa/Cairo")
@@ -82,11 +90,12 @@ def test_an_edit_in_the_admin_moves_the_beat_registration(operator, make_schedul
         {
             "first_run_at_0": local.strftime("%Y-%m-%d"),
             "first_run_at_1": local.strftime("%H:%M:%S"),
+            "kind": "interval",
             "interval_ms": 7_200_000,
             "max_occurrences": 4,
             "text": "Edited",
             "groups": [str(g.pk) for g in schedule.groups.all()],
-            "runs-TOTAL_FORMS": 0, "runs-INITIAL_FORMS": 0, "runs-MIN_NUM_FORMS": 0, "runs-MAX_NUM_FORMS": 1000,
+            **INLINES,
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -103,10 +112,62 @@ def test_an_edit_into_the_past_is_refused(operator, make_schedule):
         f"/admin/schedules/schedule/{schedule.id}/change/",
         {
             "first_run_at_0": past.strftime("%Y-%m-%d"), "first_run_at_1": past.strftime("%H:%M:%S"),
-            "interval_ms": "", "max_occurrences": 1, "text": "x",
+            "kind": "interval", "interval_ms": "", "max_occurrences": 1, "text": "x",
             "groups": [str(g.pk) for g in schedule.groups.all()],
-            "runs-TOTAL_FORMS": 0, "runs-INITIAL_FORMS": 0, "runs-MIN_NUM_FORMS": 0, "runs-MAX_NUM_FORMS": 1000,
+            **INLINES,
         },
     )
-    assert response.status_code == 200 and b"would be due in the past" in response.content
+    assert response.status_code == 200 and b"in the past" in response.content
     assert Schedule.objects.get(pk=schedule.pk).first_run_at == schedule.first_run_at
+
+
+def test_pause_and_resume_from_the_admin(operator, make_schedule):
+    schedule = make_schedule()
+    operator.post("/admin/schedules/schedule/", {"action": "pause", ACTION_CHECKBOX_NAME: [str(schedule.pk)]})
+    assert Schedule.objects.get(pk=schedule.pk).status == "paused"
+    operator.post("/admin/schedules/schedule/", {"action": "resume", ACTION_CHECKBOX_NAME: [str(schedule.pk)]})
+    assert Schedule.objects.get(pk=schedule.pk).status == "scheduled"
+
+
+def test_the_list_reads_a_calendar_rule_and_the_detail_shows_upcoming_runs(operator, make_schedule):
+    schedule = make_schedule(calendar={"days_of_week": ["friday", "saturday", "sunday"], "send_time": "14:30",
+                                       "timezone": "Africa/Cairo", "end_date": "2027-08-31"})
+    page = operator.get("/admin/schedules/schedule/").content.decode()
+    assert "Fri, Sat, Sun at 14:30 Africa/Cairo until 31 Aug 2027" in page
+    detail = operator.get(f"/admin/schedules/schedule/{schedule.id}/change/").content.decode()
+    assert "#1 " in detail and "#5 " in detail and "completed_with_failures" in detail  # upcoming runs, status help
+
+
+def test_an_admin_edit_is_audited(operator, make_schedule):
+    schedule = make_schedule(interval_ms=3_600_000, max_occurrences=2, text="Before")
+    operator.post(
+        f"/admin/schedules/schedule/{schedule.id}/change/",
+        {
+            "kind": "interval", "interval_ms": 3_600_000, "max_occurrences": 2, "text": "After",
+            "first_run_at_0": timezone.localtime(schedule.first_run_at, zoneinfo.ZoneInfo("Africa/Cairo")).strftime("%Y-%m-%d"),
+            "first_run_at_1": timezone.localtime(schedule.first_run_at, zoneinfo.ZoneInfo("Africa/Cairo")).strftime("%H:%M:%S"),
+            "groups": [str(g.pk) for g in schedule.groups.all()],
+            **INLINES,
+        },
+    )
+    change = schedule.changes.get()
+    assert change.source == "admin" and change.actor_user.username == "operator"
+    assert set(change.changes) >= {"text"}
+    detail = operator.get(f"/admin/schedules/schedule/{schedule.id}/change/").content.decode()
+    assert "admin" in detail and "sha256" in detail
+
+
+def test_an_admin_switch_to_a_calendar(operator, make_schedule):
+    schedule = make_schedule()
+    response = operator.post(
+        f"/admin/schedules/schedule/{schedule.id}/change/",
+        {
+            "kind": "calendar", "days_of_week": ["monday", "friday"], "send_time": "09:15", "timezone": "Europe/Berlin",
+            "max_occurrences": 3, "text": "x", "groups": [str(g.pk) for g in schedule.groups.all()], **INLINES,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    schedule.refresh_from_db()
+    assert schedule.kind == "calendar" and schedule.rule_summary.startswith("Mon, Fri at 09:15 Europe/Berlin")
+    local = schedule.next_run_at.astimezone(zoneinfo.ZoneInfo("Europe/Berlin"))
+    assert (local.hour, local.minute, local.strftime("%a")) in {(9, 15, "Mon"), (9, 15, "Fri")}

@@ -88,7 +88,7 @@ def test_it_follows_an_edit_of_the_due_time(scheduler, make_schedule, queued_tas
     schedule = make_schedule(first_run_at_ms=to_ms(timezone.now() + timedelta(seconds=0.5)))
     scheduler.tick_schedules()
     later = timezone.now() + timedelta(seconds=1.2)
-    schedule_update(schedule=schedule, first_run_at=later)
+    schedule_update(schedule=schedule, timing={"first_run_at": later})
     tick_for(scheduler, 0.9)
     assert fires(queued_tasks) == []
     tick_for(scheduler, 0.6)

@@ -220,7 +220,9 @@ def test_an_edit_moves_the_next_occurrence(make_schedule, make_groups):
     schedule = make_schedule(interval_ms=3_600_000, max_occurrences=3)
     new_first = timezone.now() + timedelta(days=2)
     new_groups = make_groups(3)
-    schedule_update(schedule=schedule, first_run_at=new_first, interval_ms=7_200_000, text="New text", groups=new_groups)
+    schedule_update(
+        schedule=schedule, timing={"first_run_at": new_first, "interval_ms": 7_200_000}, text="New text", groups=new_groups
+    )
     schedule.refresh_from_db()
     assert schedule.next_run_at == new_first
     assert schedule.text == "New text"

@@ -1,0 +1,182 @@
+"""The schedule resource under /v2/outbound/schedules."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from outbound.api.pagination import NewestFirstPagination
+from outbound.errors import OutboundError
+from outbound.models import Group
+from schedules import selectors, services
+from schedules.models import Run, Schedule
+
+from .inputs import ScheduleRuleInput, ScheduleUpdateInput
+from .outputs import PreviewOutput, RunDetailOutput, ScheduleDetailOutput, ScheduleOutput, preview_body
+
+MAX_PREVIEW = 100
+
+
+def _schedule_or_404(request, schedule_id) -> Schedule:
+    schedule = selectors.schedule_get(account=request.user.account, schedule_id=schedule_id)
+    if schedule is None:
+        raise OutboundError("not_found", "No such schedule.", http_status=404)
+    return schedule
+
+
+def _detail(request, schedule: Schedule) -> Response:
+    schedule = selectors.schedule_get(account=request.user.account, schedule_id=schedule.id)
+    return Response(ScheduleDetailOutput(schedule).data)
+
+
+class ScheduleListView(APIView):
+    class FilterInput(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Schedule.Status.choices, required=False)
+        session_id = serializers.UUIDField(required=False)
+
+    @extend_schema(
+        operation_id="outbound_schedules_list",
+        summary="Scheduled sends, newest first",
+        parameters=[
+            OpenApiParameter("status", str, enum=Schedule.Status.values),
+            OpenApiParameter("session_id", str),
+            OpenApiParameter("cursor", str),
+            OpenApiParameter("limit", int),
+        ],
+        responses=ScheduleOutput(many=True),
+    )
+    def get(self, request):
+        filters = self.FilterInput(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        schedules = selectors.schedule_list(account=request.user.account, **filters.validated_data)
+        paginator = NewestFirstPagination()
+        page = paginator.paginate_queryset(schedules, request, view=self)
+        return paginator.get_paginated_response(ScheduleOutput(page, many=True).data)
+
+
+class ScheduleDetailView(APIView):
+    @extend_schema(
+        operation_id="outbound_schedules_retrieve",
+        summary="Scheduled outbound WhatsApp send detail",
+        responses=ScheduleDetailOutput,
+    )
+    def get(self, request, schedule_id):
+        return Response(ScheduleDetailOutput(_schedule_or_404(request, schedule_id)).data)
+
+    @extend_schema(
+        operation_id="outbound_schedules_update",
+        summary="Change text, media, groups, variants, cap or timing of occurrences not yet started (audited)",
+        request=ScheduleUpdateInput,
+        responses=ScheduleDetailOutput,
+    )
+    def patch(self, request, schedule_id):
+        schedule = _schedule_or_404(request, schedule_id)
+        changes = ScheduleUpdateInput(data=request.data, context={"schedule": schedule})
+        changes.is_valid(raise_exception=True)
+        params = dict(changes.validated_data)
+        groups = None
+        if "group_ids" in params:
+            ids = params.pop("group_ids")
+            found = {g.id: g for g in Group.objects.filter(account=request.user.account, pk__in=ids)}
+            missing = [str(i) for i in ids if i not in found]
+            if missing:
+                raise OutboundError("group_not_found", "Some groups do not exist.", details={"group_ids": missing})
+            groups = [found[i] for i in ids]
+        if "media" in params:
+            params["media"] = [dict(m) for m in params["media"]]
+        schedule = services.schedule_update(
+            schedule=schedule,
+            actor_user=request.user.user,
+            source="api",
+            timing=params.pop("schedule", None),
+            groups=groups,
+            **params,
+        )
+        return _detail(request, schedule)
+
+
+class _ScheduleAction(APIView):
+    service = None  # the schedules service the POST runs
+
+    def post(self, request, schedule_id):
+        return _detail(request, self.service(schedule=_schedule_or_404(request, schedule_id)))
+
+
+class ScheduleCancelView(_ScheduleAction):
+    service = staticmethod(services.schedule_cancel)
+
+    @extend_schema(operation_id="outbound_schedules_cancel", summary="Cancel: no further occurrence sends", request=None, responses=ScheduleDetailOutput)
+    def post(self, request, schedule_id):
+        return super().post(request, schedule_id)
+
+
+class SchedulePauseView(_ScheduleAction):
+    service = staticmethod(services.schedule_pause)
+
+    @extend_schema(operation_id="outbound_schedules_pause", summary="Pause: no occurrence starts until resumed", request=None, responses=ScheduleDetailOutput)
+    def post(self, request, schedule_id):
+        return super().post(request, schedule_id)
+
+
+class ScheduleResumeView(_ScheduleAction):
+    service = staticmethod(services.schedule_resume)
+
+    @extend_schema(
+        operation_id="outbound_schedules_resume",
+        summary="Resume: occurrences due while paused are recorded as skipped; continue with the next future one",
+        request=None,
+        responses=ScheduleDetailOutput,
+    )
+    def post(self, request, schedule_id):
+        return super().post(request, schedule_id)
+
+
+class CountInput(serializers.Serializer):
+    count = serializers.IntegerField(min_value=1, max_value=MAX_PREVIEW, default=10)
+
+
+class SchedulePreviewView(APIView):
+    @extend_schema(
+        operation_id="outbound_schedules_preview",
+        summary="The next N due times of a schedule, exactly as they will fire",
+        parameters=[OpenApiParameter("count", int, description="1-100, default 10.")],
+        responses=PreviewOutput,
+    )
+    def get(self, request, schedule_id):
+        schedule = _schedule_or_404(request, schedule_id)
+        count = CountInput(data=request.query_params)
+        count.is_valid(raise_exception=True)
+        occurrences = services.schedule_preview(schedule=schedule, count=count.validated_data["count"])
+        return Response(preview_body(schedule, occurrences))
+
+
+class DraftPreviewView(APIView):
+    @extend_schema(
+        operation_id="outbound_schedules_preview_draft",
+        summary="The first N due times of a draft `schedule` object, before creating it",
+        request=ScheduleRuleInput,
+        parameters=[OpenApiParameter("count", int, description="1-100, default 10.")],
+        responses=PreviewOutput,
+    )
+    def post(self, request):
+        count = CountInput(data=request.query_params)
+        count.is_valid(raise_exception=True)
+        rule = ScheduleRuleInput(data=request.data)
+        rule.is_valid(raise_exception=True)
+        draft = Schedule(**rule.validated_data)
+        occurrences = services.schedule_preview(schedule=draft, count=count.validated_data["count"])
+        return Response(preview_body(draft, occurrences))
+
+
+class RunDetailView(APIView):
+    @extend_schema(
+        operation_id="outbound_schedule_runs_retrieve",
+        summary="One run: its outcome and what each group got (variant, status, reason)",
+        responses=RunDetailOutput,
+    )
+    def get(self, request, schedule_id, occurrence_number):
+        schedule = _schedule_or_404(request, schedule_id)
+        run = Run.objects.filter(schedule=schedule, occurrence_number=occurrence_number).select_related("send").first()
+        if run is None:
+            raise OutboundError("not_found", "No such run.", http_status=404)
+        return Response(RunDetailOutput(run).data)

@@ -1,0 +1,241 @@
+"""A schedule's life: create, edit (audited), pause, resume, cancel, run now, preview."""
+
+import hashlib
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from outbound.errors import OutboundError
+from outbound.models import Group, User
+from outbound.services.sends import SendTargets, session_groups_resolve
+from schedules.models import Run, Schedule, ScheduleChange
+from schedules.registration import periodic_task_sync
+from schedules.rules import iterate
+
+from .status import runs_record_unsent, schedule_settle
+
+# Model fields that make up the timing of a schedule (its rule).
+TIMING_FIELDS = (
+    "kind", "first_run_at", "interval_ms", "max_occurrences", "days_of_week", "send_time", "timezone",
+    "start_date", "end_date",
+)
+CONTENT_FIELDS = ("text", "media", "variants", "skip_within_hours")
+
+
+def schedule_create(
+    *,
+    targets: SendTargets,
+    text: str,
+    media: list[dict],
+    actor_user: User | None,
+    timing: dict,
+    variants: list[dict] | None = None,
+    skip_within_hours: float | None = None,
+    request_id: str = "",
+) -> Schedule:
+    """Write a schedule and its beat registration (in the caller's transaction).
+
+    `timing` holds the rule's model fields, validated, with `first_run_at`
+    the due time of occurrence 1.
+    """
+    schedule = Schedule.objects.create(
+        account_id=targets.session.account_id,
+        session=targets.session,
+        actor_user=actor_user,
+        text=text,
+        media=media,
+        variants=variants or [],
+        skip_within_hours=skip_within_hours,
+        next_run_at=timing["first_run_at"],
+        request_id=request_id,
+        **timing,
+    )
+    schedule.groups.set(targets.groups)
+    periodic_task_sync(schedule)
+    return schedule
+
+
+def _locked(schedule: Schedule) -> Schedule:
+    return Schedule.objects.select_for_update().get(pk=schedule.pk)
+
+
+def _refuse_ended(schedule: Schedule, action: str) -> None:
+    if schedule.status in Schedule.ENDED:
+        raise OutboundError(
+            "schedule_already_completed" if schedule.status != Schedule.Status.CANCELED else "schedule_canceled",
+            f"The schedule is {schedule.status}; it cannot be {action}.",
+            http_status=409,
+        )
+
+
+def schedule_cancel(*, schedule: Schedule) -> Schedule:
+    """Cancel: no occurrence sends after this, including one already fired but not yet claimed.
+
+    Idempotent for a canceled schedule; a completed one cannot be canceled (409).
+    """
+    with transaction.atomic():
+        schedule = _locked(schedule)
+        if schedule.status == Schedule.Status.CANCELED:
+            return schedule
+        _refuse_ended(schedule, "canceled")
+        schedule.status = Schedule.Status.CANCELED
+        schedule.canceled_at = timezone.now()
+        schedule.next_run_at = None
+        schedule.save()
+        periodic_task_sync(schedule)
+        return schedule
+
+
+def schedule_pause(*, schedule: Schedule) -> Schedule:
+    """Pause: no occurrence starts until resumed (an occurrence already sending finishes). Idempotent."""
+    with transaction.atomic():
+        schedule = _locked(schedule)
+        if schedule.status == Schedule.Status.PAUSED:
+            return schedule
+        _refuse_ended(schedule, "paused")
+        schedule.status = Schedule.Status.PAUSED
+        schedule.paused_at = timezone.now()
+        # Beat only looks at schedules with a next run; resume computes it afresh.
+        schedule.next_run_at = None
+        schedule.save()
+        periodic_task_sync(schedule)
+        return schedule
+
+
+def _first_from(schedule: Schedule, now: datetime) -> datetime | None:
+    """Due time of the schedule's next occurrence, computed from its rule as of now."""
+    last_due = schedule.runs.order_by("-occurrence_number").values_list("due_at", flat=True).first()
+    return schedule.rule.next_due(schedule.next_occurrence, last_due)
+
+
+def schedule_resume(*, schedule: Schedule) -> Schedule:
+    """Resume: occurrences that fell due while paused become skipped runs; continue with the next future one.
+
+    No burst: nothing that fell due during the pause is sent late. Resuming
+    a schedule that is not paused changes nothing.
+    """
+    with transaction.atomic():
+        schedule = _locked(schedule)
+        if schedule.status != Schedule.Status.PAUSED:
+            _refuse_ended(schedule, "resumed")
+            return schedule
+        now = timezone.now()
+        k, due, _ = runs_record_unsent(
+            schedule, schedule.next_occurrence, _first_from(schedule, now), now,
+            status=Run.Status.SKIPPED, code="paused", message="Fell due while the schedule was paused.", now=now,
+        )
+        schedule.next_occurrence, schedule.next_run_at = k, due
+        schedule.status, schedule.paused_at = Schedule.Status.SCHEDULED, None
+        schedule_settle(schedule, now)
+        return schedule
+
+
+def _digest(value):
+    if isinstance(value, str):
+        return {"sha256": hashlib.sha256(value.encode()).hexdigest(), "length": len(value)}
+    if isinstance(value, list) and value and isinstance(value[0], dict) and "variant_name" in value[0]:
+        return [{**v, "text": _digest(v.get("text", ""))} for v in value]
+    return value
+
+
+def _audit_value(name: str, value):
+    """How a field's value is kept in the audit trail: JSON-friendly, texts as hashes."""
+    if name in ("text", "variants"):
+        return _digest(value)
+    if name == "groups":
+        return sorted(str(g.id) for g in value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def schedule_update(
+    *,
+    schedule: Schedule,
+    actor_user: User | None = None,
+    source: str = "api",
+    timing: dict | None = None,
+    groups: list[Group] | None = None,
+    **content,
+) -> Schedule:
+    """Change timing, text, media, variants, cap or groups of occurrences not yet started; audited.
+
+    1. Only a schedule that has not ended can be edited.
+    2. New groups must be in the schedule's session.
+    3. With new timing, the next occurrence is recomputed from the new rule;
+       it must not be in the past. Beat sees it on its next poll.
+    4. One ScheduleChange row records who changed what.
+    """
+    unknown = set(content) - set(CONTENT_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown fields: {sorted(unknown)}")
+    with transaction.atomic():
+        schedule = _locked(schedule)
+        if schedule.status in Schedule.ENDED:
+            raise OutboundError("schedule_not_editable", f"A {schedule.status} schedule cannot be edited.", http_status=409)
+        now = timezone.now()
+        changes = {}
+        for name, value in {**content, **(timing or {})}.items():
+            if getattr(schedule, name) != value:
+                changes[name] = [_audit_value(name, getattr(schedule, name)), _audit_value(name, value)]
+                setattr(schedule, name, value)
+        if groups is not None:
+            session_groups_resolve(session=schedule.session, group_ids=[g.id for g in groups])
+            old = list(schedule.groups.all())
+            if {g.id for g in old} != {g.id for g in groups}:
+                changes["groups"] = [_audit_value("groups", old), _audit_value("groups", groups)]
+                schedule.groups.set(groups)
+        if timing:
+            _timing_apply(schedule, now)
+        if not changes:
+            return schedule
+        ScheduleChange.objects.create(schedule=schedule, actor_user=actor_user, source=source, changes=changes)
+        schedule_settle(schedule, now)
+        return schedule
+
+
+def _timing_apply(schedule: Schedule, now: datetime) -> None:
+    done = schedule.next_occurrence - 1
+    if schedule.max_occurrences < done:
+        raise OutboundError(
+            "max_occurrences_below_runs",
+            f"{done} occurrences have already run; max_occurrences cannot be lower.",
+            details={"runs": done},
+        )
+    if schedule.status == Schedule.Status.PAUSED:
+        return  # resume computes the next run from the new rule
+    after = now if schedule.kind == Schedule.Kind.CALENDAR else None
+    due = schedule.rule.next_due(schedule.next_occurrence, after)
+    if due is not None and due < now:
+        raise OutboundError(
+            "next_run_in_past",
+            f"With this timing occurrence {schedule.next_occurrence} would be due in the past ({due.isoformat()}).",
+        )
+    schedule.next_run_at = due
+
+
+def schedule_run_now(*, schedule: Schedule) -> None:
+    """Operators: fire the next occurrence now instead of at its due time."""
+    from schedules.tasks import schedule_fire  # tasks call services; import here breaks the cycle
+
+    schedule_fire.delay(str(schedule.id), schedule.next_occurrence, Run.Trigger.OPERATOR)
+
+
+def schedule_preview(*, schedule: Schedule, count: int) -> list[tuple[int, datetime]]:
+    """The next `count` (occurrence, due time) pairs, exactly as beat will fire them.
+
+    Works on a saved schedule (from its next occurrence; for a paused one, as
+    a resume now would continue) or on an unsaved draft (from occurrence 1).
+    """
+    if schedule.status in Schedule.ENDED:
+        return []
+    if schedule.pk is None or schedule._state.adding:
+        return list(iterate(schedule.rule, 1, schedule.first_run_at, count))
+    k, due = schedule.next_occurrence, schedule.next_run_at
+    if schedule.status == Schedule.Status.PAUSED:
+        now = timezone.now()
+        due = _first_from(schedule, now)
+        while due is not None and due <= now:
+            k, due = k + 1, schedule.rule.next_due(k + 1, due)
+    return list(iterate(schedule.rule, k, due, count))

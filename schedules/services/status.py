@@ -1,0 +1,48 @@
+from datetime import datetime
+
+from schedules.models import Run, Schedule
+from schedules.registration import periodic_task_sync
+
+
+def schedule_settle(schedule: Schedule, now: datetime) -> None:
+    """Derive the status from the runs and what is left; save the schedule and its beat mirror.
+
+    scheduled -> running while an occurrence's deliveries are in progress ->
+    scheduled ... -> completed / completed_with_failures once the last one
+    finished. Canceled and paused are set by operators and kept here.
+    """
+    if schedule.status not in (Schedule.Status.CANCELED, Schedule.Status.PAUSED):
+        if schedule.runs.filter(status=Run.Status.RUNNING).exists():
+            schedule.status = Schedule.Status.RUNNING
+        elif schedule.next_run_at is not None:
+            schedule.status = Schedule.Status.SCHEDULED
+        else:
+            failed = schedule.failed_run_count > 0
+            schedule.status = Schedule.Status.COMPLETED_WITH_FAILURES if failed else Schedule.Status.COMPLETED
+            schedule.completed_at = now
+    schedule.save()
+    periodic_task_sync(schedule)
+
+
+def run_fail(run: Run, *, code: str, message: str, now: datetime) -> None:
+    run.status, run.error_code, run.error_message, run.failed_at = Run.Status.FAILED, code, message, now
+
+
+def runs_record_unsent(schedule: Schedule, k: int, due: datetime | None, before: datetime, *, status: str, code: str, message: str, now: datetime):
+    """Record occurrences from k due before `before` as runs that did not send; return the first one left.
+
+    Nothing is skipped silently: every due occurrence gets a run.
+    """
+    rule = schedule.rule
+    runs = []
+    while due is not None and due < before:
+        run = Run(schedule=schedule, occurrence_number=k, due_at=due, started_at=now, status=status, error_code=code, error_message=message)
+        if status == Run.Status.FAILED:
+            run.failed_at = now
+        runs.append(run)
+        k, due = k + 1, rule.next_due(k + 1, due)
+    Run.objects.bulk_create(runs)
+    schedule.run_count += len(runs)
+    if status == Run.Status.FAILED:
+        schedule.failed_run_count += len(runs)
+    return k, due, len(runs)
