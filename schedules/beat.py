@@ -9,6 +9,10 @@ create, edit or cancel is seen within one poll without reloading anything.
 
 Firing is at-least-once by design: the worker's Run claim makes a duplicate
 fire (a second beat, a restart, a republish) a no-op.
+
+Several beats may run: one holds the leader lock (schedules.leader) and
+fires; the others check the lock every poll and take over within a poll of
+the leader's death.
 """
 
 import heapq
@@ -21,6 +25,7 @@ from django.db import DatabaseError, InterfaceError, close_old_connections
 from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler
 
+from .leader import leader_lock
 from .models import Schedule
 from .registration import FIRE_TASK
 
@@ -37,6 +42,10 @@ class OutboundScheduler(DatabaseScheduler):
         self._due: list[tuple[datetime, str, int]] = []  # heap of (due_at, schedule_id, occurrence)
         self._published: dict[tuple[str, int], float] = {}  # (schedule_id, occurrence) -> monotonic time
         self._next_poll = 0.0
+        self._lock = leader_lock()
+        self._leading = False
+        self._announced_standby = False
+        self._next_lock_check = 0.0
         super().__init__(*args, **kwargs)
 
     def enabled_models_qs(self):
@@ -44,8 +53,32 @@ class OutboundScheduler(DatabaseScheduler):
         return super().enabled_models_qs().exclude(task=FIRE_TASK)
 
     def tick(self, *args, **kwargs):
+        if not self.is_leader():
+            return settings.SCHEDULE_POLL_SECONDS
         static_wait = super().tick(*args, **kwargs)
-        return min(static_wait, self.tick_schedules())
+        return min(static_wait, self.tick_schedules(), max(0.0, self._next_lock_check - time.monotonic()))
+
+    def is_leader(self) -> bool:
+        """Hold (or try to take) the leader lock, checking it once per poll."""
+        if time.monotonic() < self._next_lock_check:
+            return self._leading
+        self._next_lock_check = time.monotonic() + settings.SCHEDULE_POLL_SECONDS
+        leading = self._lock.acquire()
+        if leading and not self._leading:
+            logger.warning("beat: leader now; firing schedules")
+            # Start from what the database says, not from a stale view.
+            self._due, self._published, self._next_poll = [], {}, 0.0
+        elif self._leading and not leading:
+            logger.warning("beat: lost the leader lock; standing by")
+        elif not leading and not self._leading and not self._announced_standby:
+            logger.warning("beat: another beat is leader; standing by")
+            self._announced_standby = True
+        self._leading = leading
+        return leading
+
+    def close(self):
+        self._lock.release()
+        super().close()
 
     def tick_schedules(self) -> float:
         """Fire every schedule that is due; return seconds until the next thing to do."""

@@ -3,8 +3,10 @@
 The schedule row is the source of truth; beat fires from Schedule.next_run_at
 (schedules.beat). The PeriodicTask mirrors it so the django-celery-beat admin
 shows every schedule with its next run and whether it is still enabled.
-Updates go through queryset.update(): no signal, so the stock change marker
-is not bumped and beat does not reload every task for a mirror write.
+Every write here goes through bulk_create() or queryset.update(), which send
+no signal: django-celery-beat's change marker (PeriodicTasks.last_update) is
+not bumped, so a schedule created, fired or canceled never makes beat reload
+its PeriodicTasks. Beat reads schedules from Schedule.next_run_at instead.
 """
 
 import json
@@ -19,8 +21,8 @@ def periodic_task_sync(schedule) -> None:
     active = schedule.status in schedule.ACTIVE and schedule.next_run_at is not None
     clocked_time = schedule.next_run_at or schedule.last_run_at or schedule.first_run_at
     if schedule.periodic_task_id is None:
-        clocked = ClockedSchedule.objects.create(clocked_time=clocked_time)
-        task = PeriodicTask.objects.create(
+        [clocked] = ClockedSchedule.objects.bulk_create([ClockedSchedule(clocked_time=clocked_time)])
+        [task] = PeriodicTask.objects.bulk_create([PeriodicTask(
             name=schedule.workflow_id,
             task=FIRE_TASK,
             kwargs=json.dumps({"schedule_id": str(schedule.id)}),
@@ -31,7 +33,7 @@ def periodic_task_sync(schedule) -> None:
                 f"Mirror of outbound schedule {schedule.id}. Manage it under Schedules: "
                 "edits here are not read back."
             ),
-        )
+        )])
         type(schedule).objects.filter(pk=schedule.pk).update(periodic_task=task)
         schedule.periodic_task = task
         return

@@ -79,6 +79,14 @@ class Stack:
             ready="beat: Starting",
         )
 
+    def log_of(self, process: subprocess.Popen) -> str:
+        return next(log for _, p, log in self.processes if p is process).read_text()
+
+    def kill(self, process: subprocess.Popen) -> None:
+        """SIGKILL the process and its children: a crash, not a shutdown."""
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
     def stop(self) -> None:
         for _, process, _ in self.processes:
             if process.poll() is None:

@@ -108,3 +108,37 @@ def test_schedule_mirrors_are_left_to_our_loop_and_static_tasks_to_django_celery
     assert schedule.workflow_id not in names
     assert "outbound-sweep-deliveries" in scheduler.schedule
     assert Schedule.objects.get(pk=schedule.pk).periodic_task.enabled
+
+
+def test_creating_editing_firing_and_canceling_never_makes_beat_reload(scheduler, make_schedule, queued_tasks):
+    from django_celery_beat.models import PeriodicTasks
+
+    from schedules.services import schedule_occurrence_fire
+
+    before = PeriodicTasks.last_change()
+    schedule = make_schedule(interval_ms=3_600_000, max_occurrences=2)
+    schedule_update(schedule=schedule, timing={"first_run_at": timezone.now() + timedelta(seconds=0.3)})
+    tick_for(scheduler, 0.6)
+    assert fires(queued_tasks) == [(str(schedule.id), 1)]  # picked up incrementally
+    schedule_occurrence_fire(schedule_id=schedule.id, occurrence_number=1)
+    schedule_cancel(schedule=schedule)
+    assert PeriodicTasks.last_change() == before
+    assert not scheduler.schedule_changed()
+
+
+def test_only_the_leader_fires_and_a_standby_takes_over(scheduler, settings, make_schedule, queued_tasks):
+    standby = beat.OutboundScheduler(app=celery_app)
+    try:
+        assert scheduler.is_leader()
+        assert not standby.is_leader()
+        schedule = make_schedule()
+        make_due_now(schedule)
+        assert standby.tick() == settings.SCHEDULE_POLL_SECONDS
+        assert fires(queued_tasks) == []
+        scheduler.close()  # the leader goes away: its session ends, the lock is free
+        time.sleep(settings.SCHEDULE_POLL_SECONDS)
+        assert standby.is_leader()
+        standby.tick_schedules()
+        assert fires(queued_tasks) == [(str(schedule.id), 1)]
+    finally:
+        standby.close()
