@@ -9,6 +9,7 @@ server: SQLite and kombu's filesystem broker under ./var/.
 from pathlib import Path
 
 import environ
+from kombu import Queue
 from django.core.exceptions import ImproperlyConfigured
 
 env = environ.Env()
@@ -166,6 +167,12 @@ SPECTACULAR_SETTINGS = {
 # ------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="outbound")
+# Schedule fires go to a queue of their own that workers always serve first
+# (queue_order_strategy "priority" below): a fire waiting behind a backlog of
+# deliveries would start late. Workers consume both, in this order.
+CELERY_SCHEDULE_FIRE_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}.fire"
+CELERY_TASK_QUEUES = (Queue(CELERY_SCHEDULE_FIRE_QUEUE), Queue(CELERY_TASK_DEFAULT_QUEUE))
+CELERY_TASK_ROUTES = {"schedules.tasks.schedule_fire": {"queue": CELERY_SCHEDULE_FIRE_QUEUE}}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -178,6 +185,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Longer than the longest countdown we ever give a task (delivery backoff
     # is capped below this), so a reserved message is not redelivered early.
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 3600),
+    "queue_order_strategy": "priority",
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
@@ -188,6 +196,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        "queue_order_strategy": "priority",
     }
     # The filesystem transport has no fanout exchange for remote control.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False

@@ -8,18 +8,13 @@ from django.conf import settings as django_settings
 from django.db import connection
 from rest_framework.test import APIClient
 
-from config.celery_app import app as celery_app
 from outbound.fake_gateway.server import start_in_thread
 from outbound.models import Account, Group, Session, User
 from outbound.services.tokens import api_token_create
 
-# One broker queue per test run, so runs sharing a Redis (CI beside a
-# developer's session) never consume each other's tasks.
-TEST_QUEUE = f"test-{uuid.uuid4().hex[:12]}"
-
-
-def pytest_configure(config):
-    celery_app.conf.task_default_queue = TEST_QUEUE
+# bin/test gives each run queues of its own, so runs sharing a Redis (CI
+# beside a developer's session) never consume each other's tasks.
+TEST_QUEUES = (django_settings.CELERY_SCHEDULE_FIRE_QUEUE, django_settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -29,7 +24,7 @@ def _real_backends():
     )
     assert django_settings.CELERY_BROKER_URL.startswith("redis://"), "Tests run on Redis: use bin/test."
     yield
-    broker_redis().delete(TEST_QUEUE)
+    broker_redis().delete(*TEST_QUEUES)
 
 
 def broker_redis() -> redis.Redis:
@@ -43,19 +38,20 @@ def queued_tasks():
     import json
 
     client = broker_redis()
-    client.delete(TEST_QUEUE)
+    client.delete(*TEST_QUEUES)
 
     def read():
         messages = []
-        for raw in client.lrange(TEST_QUEUE, 0, -1):
-            message = json.loads(raw)
-            args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
-            messages.append((message["headers"]["task"], args, kwargs))
-        # The list is a queue: newest at the head.
-        return list(reversed(messages))
+        for queue in TEST_QUEUES:
+            # Each list is a queue: newest at the head.
+            for raw in reversed(client.lrange(queue, 0, -1)):
+                message = json.loads(raw)
+                args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+                messages.append((message["headers"]["task"], args, kwargs))
+        return messages
 
     yield read
-    client.delete(TEST_QUEUE)
+    client.delete(*TEST_QUEUES)
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 import httpx
 import pytest
 
-from tests.conftest import TEST_QUEUE, broker_redis
+from tests.conftest import TEST_QUEUES, broker_redis
 
 from .stack import Stack
 
@@ -9,7 +9,7 @@ from .stack import Stack
 @pytest.fixture
 def stack(transactional_db, gateway, tmp_path, request):
     """Worker/beat processes sharing this test's database, queue and fake gateway."""
-    broker_redis().delete(TEST_QUEUE)  # nothing left over from unit tests
+    broker_redis().delete(*TEST_QUEUES)  # nothing left over from unit tests
     stack = Stack(tmp_path, gateway.base_url)
     yield stack
     stack.stop()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from tests.conftest import TEST_QUEUE, database_url
+from tests.conftest import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +38,7 @@ class Stack:
             "DJANGO_DEBUG": "1",
             "DATABASE_URL": database_url(),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "CELERY_TASK_DEFAULT_QUEUE": TEST_QUEUE,
+            "CELERY_TASK_DEFAULT_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
             "WAHA_BASE_URL": gateway_url,
             "WAHA_TIMEOUT_SECONDS": "5",
             "OUTBOUND_RETRY_BASE_SECONDS": "0.2",
@@ -67,7 +67,8 @@ class Stack:
     def start_worker(self, concurrency: int = 2) -> subprocess.Popen:
         return self._start(
             "worker",
-            ["worker", "-l", "INFO", "-c", str(concurrency), "-Q", TEST_QUEUE, "-n", f"e2e-{uuid.uuid4().hex[:6]}@%h",
+            # No -Q: the settings name this run's queues, fires first.
+            ["worker", "-l", "INFO", "-c", str(concurrency), "-n", f"e2e-{uuid.uuid4().hex[:6]}@%h",
              "--without-mingle", "--without-gossip", "--without-heartbeat"],
             ready="ready.",
         )
