@@ -54,6 +54,11 @@ def send_targets_resolve(*, account: Account, session_id: uuid.UUID, group_ids: 
     session = Session.objects.filter(account=account, pk=session_id).first()
     if session is None:
         raise OutboundError("session_not_found", "No such session.", details={"session_id": str(session_id)})
+    return session_targets_resolve(session=session, group_ids=group_ids)
+
+
+def session_targets_resolve(*, session: Session, group_ids: list[uuid.UUID]) -> SendTargets:
+    """A send's targets from a session already loaded (and known to be the account's)."""
     session_ensure_can_send(session=session)
     return SendTargets(session=session, groups=session_groups_resolve(session=session, group_ids=group_ids))
 

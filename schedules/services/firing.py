@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from outbound.errors import OutboundError
 from outbound.models import Delivery, Send
-from outbound.services.sends import send_create, send_finish_if_done, send_targets_resolve
+from outbound.services.sends import send_create, send_finish_if_done, session_targets_resolve
 from schedules.models import Run, Schedule
 
 from .status import run_fail, runs_record_unsent, schedule_settle
@@ -29,15 +29,20 @@ class FireEarly:
     due_at: datetime
 
 
-def _run_start(schedule: Schedule, k: int, due: datetime, now: datetime, trigger: str) -> Run:
-    """Claim occurrence k and make its send; a send that cannot start fails the run."""
+def _run_start(schedule: Schedule, k: int, due: datetime, now: datetime, trigger: str) -> tuple[Run, bool]:
+    """Claim occurrence k and make its send; a send that cannot start fails the run.
+
+    Returns the run and whether its send may already be complete (every group
+    skipped by the frequency cap).
+    """
     run = Run.objects.create(schedule=schedule, occurrence_number=k, due_at=due, started_at=now, trigger=trigger)
     schedule.run_count += 1
     schedule.last_run_at = now
     group_ids = list(schedule.groups.order_by("id").values_list("id", flat=True))
+    may_be_finished = False
     try:
         with transaction.atomic():  # a refused send must not leave half a send behind
-            targets = send_targets_resolve(account=schedule.account, session_id=schedule.session_id, group_ids=group_ids)
+            targets = session_targets_resolve(session=schedule.session, group_ids=group_ids)
             created = send_create(
                 targets=targets,
                 text=schedule.text,
@@ -54,8 +59,9 @@ def _run_start(schedule: Schedule, k: int, due: datetime, now: datetime, trigger
         schedule.failed_run_count += 1
     else:
         run.send = created.send
+        may_be_finished = any(d.status != Delivery.Status.QUEUED for d in created.deliveries)
     run.save()
-    return run
+    return run, may_be_finished
 
 
 def schedule_occurrence_fire(
@@ -75,7 +81,12 @@ def schedule_occurrence_fire(
     """
     now = timezone.now()
     with transaction.atomic():
-        schedule = Schedule.objects.select_for_update().filter(pk=schedule_id).first()
+        schedule = (
+            Schedule.objects.select_for_update(of=("self",))
+            .select_related("account", "session", "actor_user")
+            .filter(pk=schedule_id)
+            .first()
+        )
         if schedule is None or schedule.status not in Schedule.ACTIVE or schedule.next_run_at is None:
             return None
         k, due = schedule.next_occurrence, schedule.next_run_at
@@ -94,15 +105,13 @@ def schedule_occurrence_fire(
             )
             if missed:
                 logger.warning("schedule %s: %s occurrence(s) missed, up to #%s", schedule.id, missed, k - 1)
-        run = None
+        run, may_be_finished = None, False
         if due is not None and (run_now or due <= now):
-            run = _run_start(schedule, k, due, now, trigger)
+            run, may_be_finished = _run_start(schedule, k, due, now, trigger)
             k, due = k + 1, schedule.rule.next_due(k + 1, due)
         schedule.next_occurrence, schedule.next_run_at = k, due
         schedule_settle(schedule, now)
-        if run is not None and run.send is not None:
-            # Every group may have been skipped by the frequency cap: then the
-            # send, and with it the run, is already complete.
+        if may_be_finished:
             send_finish_if_done(send=run.send)
         return run
 
