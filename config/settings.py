@@ -178,6 +178,9 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Reuse a worker's database connection across tasks (Celery would otherwise
+# close it after each one); config/celery_app.py applies CONN_MAX_AGE instead.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -235,6 +238,10 @@ if OUTBOUND_SEND_LEASE_SECONDS <= 2 * WAHA_TIMEOUT_SECONDS:
     # A live worker must always finish (or time out) its gateway call before
     # its lease can be taken over, or two workers could send the same part.
     raise ImproperlyConfigured("OUTBOUND_SEND_LEASE_SECONDS must exceed twice WAHA_TIMEOUT_SECONDS.")
+# Deliveries per task, and how long a task keeps taking the next one before
+# it puts the rest back on the queue (keeps batches inside the time limit).
+OUTBOUND_DELIVERY_BATCH_SIZE = env.int("OUTBOUND_DELIVERY_BATCH_SIZE", default=10)
+OUTBOUND_DELIVERY_BATCH_BUDGET_SECONDS = env.float("OUTBOUND_DELIVERY_BATCH_BUDGET_SECONDS", default=60.0)
 # The sweeper re-enqueues a due delivery whose last task is older than this
 # (its message may have been lost with the broker).
 OUTBOUND_SWEEP_STALE_SECONDS = env.int("OUTBOUND_SWEEP_STALE_SECONDS", default=300)

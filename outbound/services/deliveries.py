@@ -13,6 +13,7 @@ Guarantees (docs/architecture.md, "Exactly once"):
 import base64
 import logging
 import random
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,13 +43,38 @@ class LeaseLost(Exception):
 
 
 def deliveries_enqueue(*, delivery_ids: list, countdown: float | None = None) -> None:
-    from outbound.tasks import delivery_attempt  # tasks call services; import here breaks the cycle
+    """Queue attempts for these deliveries, OUTBOUND_DELIVERY_BATCH_SIZE per task.
+
+    Batches because a task costs more than the work of one delivery (measured:
+    publishing one message took about as long as sending one message);
+    parallelism is kept by spreading a send's batches over the workers.
+    """
+    from outbound.tasks import deliveries_attempt  # tasks call services; import here breaks the cycle
 
     if not delivery_ids:
         return
     Delivery.objects.filter(pk__in=delivery_ids).update(enqueued_at=timezone.now())
-    for delivery_id in delivery_ids:
-        delivery_attempt.apply_async((str(delivery_id),), countdown=countdown)
+    size = settings.OUTBOUND_DELIVERY_BATCH_SIZE
+    for start in range(0, len(delivery_ids), size):
+        batch = [str(i) for i in delivery_ids[start:start + size]]
+        deliveries_attempt.apply_async((batch,), countdown=countdown)
+
+
+def deliveries_attempt(*, delivery_ids: list, budget_seconds: float) -> tuple[dict, list]:
+    """Attempt each delivery in turn; returns ({id: RetryAt}, ids not reached within the budget).
+
+    The budget keeps a batch well inside the task time limit when the
+    gateway is slow; what is left goes back on the queue.
+    """
+    deadline = time.monotonic() + budget_seconds
+    retries = {}
+    for index, delivery_id in enumerate(delivery_ids):
+        if time.monotonic() > deadline:
+            return retries, list(delivery_ids[index:])
+        retry = delivery_attempt(delivery_id=delivery_id)
+        if retry is not None:
+            retries[delivery_id] = retry
+    return retries, []
 
 
 def _claim(delivery_id: uuid.UUID, now: datetime) -> tuple[Delivery | None, bool]:
@@ -134,31 +160,39 @@ def _record_part(delivery: Delivery, part: int, provider_id: str) -> None:
     delivery.provider_message_ids = ids
 
 
-def _finish(delivery: Delivery, status: str, *, error_code: str = "", error_message: str = "") -> bool:
-    """Record a final status, its event and, if it was the last, the send's outcome: one transaction."""
+def _finish(delivery: Delivery, status: str, *, error_code: str = "", error_message: str = "", last_part_id: str | None = None) -> bool:
+    """Record a final status, its event and, if it was the last, the send's outcome: one transaction.
+
+    `last_part_id`: the provider id of the last part, recorded here rather than
+    in a write of its own.
+    """
     now = timezone.now()
     stamp = {
         Delivery.Status.SENT: "sent_at",
         Delivery.Status.FAILED: "failed_at",
         Delivery.Status.EXPIRED: "expired_at",
     }[status]
+    changes = {
+        "status": status,
+        stamp: now,
+        "lease_expires_at": None,
+        "error_code": error_code,
+        "error_message": error_message[:2000],
+        "updated_at": now,
+    }
+    if last_part_id is not None:
+        changes["parts_sent"] = delivery.parts_total
+        changes["provider_message_ids"] = list(delivery.provider_message_ids) + [last_part_id]
     with transaction.atomic():
-        # Lock the send first: finishers of one send queue here, so the last
-        # one sees every sibling's committed status and completes the send.
-        send = Send.objects.select_for_update().get(pk=delivery.send_id)
-        changes = {
-            "status": status,
-            stamp: now,
-            "lease_expires_at": None,
-            "error_code": error_code,
-            "error_message": error_message[:2000],
-            "updated_at": now,
-        }
         if not _fenced(delivery).update(**changes):
             return False
         for name, value in changes.items():
             setattr(delivery, name, value)
-        delivery_events_record(send=send, deliveries=[delivery], type=EVENT_FOR_STATUS[status])
+        delivery_events_record(send=delivery.send, deliveries=[delivery], type=EVENT_FOR_STATUS[status])
+        # Lock the send last, so the lock is held only for the check: finishers
+        # of one send take turns here, and each sees the statuses its
+        # predecessors committed, so the last one completes the send.
+        send = Send.objects.select_for_update().get(pk=delivery.send_id)
         send_finish_if_done(send=send)
     return True
 
@@ -209,9 +243,14 @@ def delivery_attempt(*, delivery_id: uuid.UUID) -> RetryAt | None:
     if delivery.expires_at <= now:
         _finish(delivery, Delivery.Status.EXPIRED, error_code="expired", error_message="The message expired before it could be sent.")
         return None
+    last_part_id = None
     try:
         for part in range(delivery.parts_sent, delivery.parts_total):
-            _record_part(delivery, part, _send_part(delivery, part))
+            provider_id = _send_part(delivery, part)
+            if part < delivery.parts_total - 1:
+                _record_part(delivery, part, provider_id)
+            else:
+                last_part_id = provider_id  # recorded with the final status, one write fewer
     except LeaseLost:
         logger.warning("delivery %s: lease lost to another worker; stopping", delivery.pk)
         return None
@@ -220,7 +259,7 @@ def delivery_attempt(*, delivery_id: uuid.UUID) -> RetryAt | None:
             _finish(delivery, Delivery.Status.FAILED, error_code=error.code, error_message=error.message)
             return None
         return _after_transient(delivery, error)
-    _finish(delivery, Delivery.Status.SENT)
+    _finish(delivery, Delivery.Status.SENT, last_part_id=last_part_id)
     return None
 
 
