@@ -16,12 +16,15 @@ def send_fan_out(send_id: str) -> int:
     return sends.send_fan_out(send_id=send_id)
 
 
-@shared_task(name="outbound.tasks.delivery_attempt")
-def delivery_attempt(delivery_id: str) -> None:
-    retry = deliveries.delivery_attempt(delivery_id=delivery_id)
-    if retry is not None:
+@shared_task(name="outbound.tasks.deliveries_attempt")
+def deliveries_attempt(delivery_ids: list[str]) -> None:
+    retries, left = deliveries.deliveries_attempt(
+        delivery_ids=delivery_ids, budget_seconds=settings.OUTBOUND_DELIVERY_BATCH_BUDGET_SECONDS
+    )
+    for delivery_id, retry in retries.items():
         countdown = max(0.0, (retry.when - timezone.now()).total_seconds())
         deliveries.deliveries_enqueue(delivery_ids=[delivery_id], countdown=countdown)
+    deliveries.deliveries_enqueue(delivery_ids=left)
 
 
 @shared_task(name="outbound.tasks.deliveries_sweep")

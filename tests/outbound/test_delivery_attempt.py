@@ -275,15 +275,29 @@ def test_the_last_of_concurrent_finishers_completes_the_send_once(gateway, sessi
     assert len(ledger(gateway)) == 12
 
 
-def test_the_fan_out_enqueues_one_task_per_queued_delivery(session, make_groups, queued_tasks):
-    send = make_send(session, make_groups(3))
+def test_the_fan_out_enqueues_the_queued_deliveries_in_batches(session, make_groups, queued_tasks, settings):
+    settings.OUTBOUND_DELIVERY_BATCH_SIZE = 2
+    send = make_send(session, make_groups(6))
     first = send.deliveries.first()
     Delivery.objects.filter(pk=first.pk).update(status="sent")
-    assert send_fan_out(send_id=send.id) == 2
+    assert send_fan_out(send_id=send.id) == 5
     tasks = queued_tasks()
-    assert sorted(args[0] for _, args, _ in tasks) == sorted(str(d.pk) for d in send.deliveries.exclude(pk=first.pk))
-    assert {name for name, _, _ in tasks} == {"outbound.tasks.delivery_attempt"}
-    assert Delivery.objects.filter(enqueued_at__isnull=False).count() == 2
+    assert {name for name, _, _ in tasks} == {"outbound.tasks.deliveries_attempt"}
+    assert [len(args[0]) for _, args, _ in tasks] == [2, 2, 1]
+    queued = sorted(i for _, args, _ in tasks for i in args[0])
+    assert queued == sorted(str(d.pk) for d in send.deliveries.exclude(pk=first.pk))
+    assert Delivery.objects.filter(enqueued_at__isnull=False).count() == 5
+
+
+def test_a_batch_stops_at_its_budget_and_returns_the_rest(gateway, session, make_groups):
+    from outbound.services.deliveries import deliveries_attempt
+
+    configure(gateway, latency_ms=150)
+    ids = [d.id for d in make_send(session, make_groups(5)).deliveries.all()]
+    retries, left = deliveries_attempt(delivery_ids=ids, budget_seconds=0.2)
+    assert retries == {}
+    assert 1 <= len(ids) - len(left) <= 3 and left == ids[len(ids) - len(left):]
+    assert len(ledger(gateway)) == len(ids) - len(left)
 
 
 def test_the_sweeper_requeues_only_deliveries_whose_task_may_be_lost(session, make_groups, queued_tasks):
@@ -298,7 +312,7 @@ def test_the_sweeper_requeues_only_deliveries_whose_task_may_be_lost(session, ma
         status="sending", lease_expires_at=timezone.now() + timedelta(seconds=60), enqueued_at=long_ago
     )
     assert deliveries_sweep(stale_seconds=300) == 2
-    assert sorted(args[0] for _, args, _ in queued_tasks()) == sorted([str(lost.pk), str(abandoned.pk)])
+    assert sorted(i for _, args, _ in queued_tasks() for i in args[0]) == sorted([str(lost.pk), str(abandoned.pk)])
     # Just re-enqueued: the next sweep leaves them alone.
     assert deliveries_sweep(stale_seconds=300) == 0
 
