@@ -1,0 +1,34 @@
+"""A bare Celery app for the scheduler benchmark's foils (stock django-celery-beat and RedBeat).
+
+Their beat publishes `bench.record_fire(name)`; a worker of this app records
+when each fire reached it, in a Redis list the benchmark reads. The name
+carries the due time, so lag = recorded time - due time.
+"""
+
+import os
+import time
+
+import redis
+from celery import Celery
+
+app = Celery("bench")
+app.conf.broker_url = os.environ["CELERY_BROKER_URL"]
+app.conf.task_default_queue = os.environ["CELERY_TASK_DEFAULT_QUEUE"]
+app.conf.task_ignore_result = True
+app.conf.worker_prefetch_multiplier = 1
+app.conf.redbeat_redis_url = os.environ["CELERY_BROKER_URL"]
+app.conf.redbeat_key_prefix = os.environ.get("BENCH_REDBEAT_PREFIX", "bench-redbeat")
+# RedBeat's default 25-minute lock timeout is what makes its standby slow; the
+# benchmark runs one beat, so it does not matter here.
+
+FIRES_KEY = os.environ.get("BENCH_FIRES_KEY", "bench:fires")
+_redis = None
+
+
+@app.task(name="bench.record_fire")
+def record_fire(name: str) -> None:
+    global _redis
+    received = time.time()
+    if _redis is None:
+        _redis = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+    _redis.rpush(FIRES_KEY, f"{name}|{received}")

@@ -1,0 +1,202 @@
+"""What every benchmark needs: its own database and queue, the real processes, a table to print.
+
+Benchmarks run the service as in production: PostgreSQL, Redis, DEBUG off,
+real worker/beat/gunicorn processes and the fake gateway over HTTP. They
+report numbers; they assert nothing.
+"""
+
+import atexit
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LOG_DIR = ROOT / "var" / "bench"
+
+DATABASE = os.environ.get("BENCH_DATABASE", "outbound_bench")
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def bench_env(**overrides) -> dict:
+    """Environment for the bench driver and every process it starts."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "bench-only-secret",
+        "DATABASE_URL": f"{PG}/{DATABASE}",
+        "CELERY_BROKER_URL": REDIS,
+        "CELERY_TASK_DEFAULT_QUEUE": os.environ.get("BENCH_QUEUE", f"bench-{uuid.uuid4().hex[:8]}"),
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update({key: str(value) for key, value in overrides.items()})
+    return env
+
+
+def django_setup(env: dict) -> None:
+    """Configure this process like the service (same settings) and load Django."""
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def database_reset(env: dict) -> None:
+    """Create the bench database if needed, migrate it, and empty every table."""
+    import psycopg2
+
+    admin = psycopg2.connect(f"{PG}/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE])
+        if not cursor.fetchone():
+            cursor.execute(f'CREATE DATABASE "{DATABASE}"')
+    admin.close()
+    manage(env, "migrate", "--noinput", "-v0")
+    conn = psycopg2.connect(f"{PG}/{DATABASE}")
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT string_agg(format('%I', tablename), ', ') FROM pg_tables "
+            "WHERE schemaname = 'public' AND tablename <> 'django_migrations'"
+        )
+        cursor.execute(f"TRUNCATE {cursor.fetchone()[0]} RESTART IDENTITY CASCADE")
+    conn.close()
+
+
+def manage(env: dict, *args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def redis_flush_queue(env: dict) -> None:
+    import redis
+
+    queue = env["CELERY_TASK_DEFAULT_QUEUE"]
+    redis.Redis.from_url(env["CELERY_BROKER_URL"]).delete(queue, f"{queue}.fire")
+
+
+class Processes:
+    """Processes a benchmark starts; all stopped at exit, logs kept in var/bench/."""
+
+    def __init__(self):
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        self.running: list[tuple[str, subprocess.Popen]] = []
+        atexit.register(self.stop_all)
+
+    def start(self, name: str, argv: list[str], env: dict, ready: str | None = None, timeout: float = 60) -> subprocess.Popen:
+        log = LOG_DIR / f"{name}.log"
+        process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.running.append((name, process))
+        if ready:
+            deadline = time.monotonic() + timeout
+            while ready not in log.read_text():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} did not start:\n{log.read_text()[-3000:]}")
+                time.sleep(0.1)
+        return process
+
+    def stop(self, process: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 20) -> None:
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, sig)
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            except ProcessLookupError:
+                pass
+
+    def stop_all(self) -> None:
+        for _, process in reversed(self.running):
+            self.stop(process)
+        self.running.clear()
+
+    # The service's processes, as the Procfile runs them.
+
+    def gateway(self, env: dict, port: int, *extra: str) -> str:
+        self.start("gateway", [sys.executable, "manage.py", "run_fake_gateway", "--port", str(port), *extra], env, ready="listening")
+        return f"http://127.0.0.1:{port}"
+
+    def worker(self, env: dict, concurrency: int, name: str = "worker", pool: str = "prefork") -> subprocess.Popen:
+        return self.start(
+            name,
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "INFO", "-c", str(concurrency), "-P", pool,
+             "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h",  # no -Q: the settings name the queues, fires first
+             "--without-mingle", "--without-gossip", "--without-heartbeat"],
+            env,
+            ready="ready.",
+        )
+
+    def beat(self, env: dict, name: str = "beat", scheduler: str | None = None, app: str = "config") -> subprocess.Popen:
+        argv = [sys.executable, "-m", "celery", "-A", app, "beat", "-l", "INFO", "--pidfile=", "-s", str(LOG_DIR / f"{name}-schedule")]
+        if scheduler:
+            argv += ["-S", scheduler]
+        return self.start(name, argv, env, ready="beat: Starting")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, in MB (from /proc)."""
+    total = 0
+    for candidate in [pid, *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{candidate}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return total / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    """A Markdown table, ready to paste into docs/benchmarks.md."""
+    cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    line = lambda row: "| " + " | ".join(v.ljust(w) for v, w in zip(row, widths)) + " |"  # noqa: E731
+    return "\n".join([line(cells[0]), "| " + " | ".join("-" * w for w in widths) + " |", *map(line, cells[1:])])
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def machine() -> str:
+    """One line naming the machine, for the results."""
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
+    mem_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")))
+    return f"{os.cpu_count()} cores ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB, Python {platform.python_version()}, {platform.system()} {platform.release()}"

@@ -1,0 +1,319 @@
+"""Scheduler benchmark: N live schedules, churn, and occurrences falling due at a steady rate.
+
+    bin/bench scheduler --schedules 100000 --churn 20 --due-rate 20 --duration 60
+
+For each scheduler (ours, the stock django-celery-beat DatabaseScheduler,
+RedBeat) on the same workload:
+- N live schedules due well after the run (a third one-shot, a third interval,
+  a third calendar for ours; clocked one-offs for stock, rrule one-shots for
+  RedBeat: each foil's natural representation),
+- `due-rate` occurrences per second falling due during `duration` seconds,
+- churn: `churn` operations per second, half creates (due 3-8 s later, so they
+  must be picked up incrementally and count as due occurrences), half cancels.
+It reports fire lag (fire reaching a worker minus due time) p50/p99/max,
+early fires (a defect), missed and duplicate occurrences, beat peak RSS and
+CPU. For ours a fire "reaching a worker" is the Run's started_at, written
+after the worker claimed the occurrence; for the foils it is the moment a
+worker ran the fired task.
+"""
+
+import argparse
+import random
+from collections import Counter
+import threading
+import time
+from datetime import datetime, timedelta, timezone as dt_timezone
+
+from bench.common import (
+    Processes, bench_env, cpu_seconds, database_reset, django_setup, machine, percentile, redis_flush_queue, rss_mb, table,
+)
+
+ZONES = ["Africa/Cairo", "America/New_York", "Europe/Berlin", "Asia/Tokyo", "UTC"]
+
+
+class Sampler(threading.Thread):
+    """Peak RSS of a process, sampled every 0.2 s."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.stopped = pid, 0.0, threading.Event()
+
+    def run(self):
+        while not self.stopped.wait(0.2):
+            self.peak = max(self.peak, rss_mb(self.pid))
+
+
+def due_times(args, start: float) -> list[float]:
+    count = int(args.due_rate * args.duration)
+    return [start + i / args.due_rate for i in range(count)]
+
+
+def lag_row(name: str, expected: dict, fires: list[tuple[str, float]], beat_rss: float, beat_cpu: float, args) -> list:
+    """One result row from the expected occurrences {key: due} and the fires [(key, at)]."""
+    seen, lags, duplicates = set(), [], 0
+    for key, at in fires:
+        if key not in expected:
+            continue
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        lags.append(at - expected[key])
+    missed = len(expected) - len(seen)
+    early = sum(1 for lag in lags if lag < 0)
+    return [
+        name, args.schedules, len(expected), len(seen), missed, duplicates, early,
+        percentile(lags, 50), percentile(lags, 99), max(lags, default=float("nan")), min(lags, default=float("nan")),
+        beat_rss, beat_cpu / (args.duration + args.warmup),
+    ]
+
+
+def churn_loop(args, stop: threading.Event, create, cancel, stats: dict) -> None:
+    """`churn` operations per second, alternating create and cancel, at an even pace."""
+    period, n = 1.0 / args.churn, 0
+    next_at = time.monotonic()
+    while not stop.is_set():
+        (create if n % 2 == 0 else cancel)()
+        n += 1
+        stats["ops"] = n
+        next_at += period
+        time.sleep(max(0.0, next_at - time.monotonic()))
+
+
+def measure(args, processes, beat, create, cancel, window_end: float) -> tuple[float, float, dict]:
+    """Run churn and sampling until the window ends (plus settling); return (peak RSS, CPU s, stats)."""
+    sampler = Sampler(beat.pid)
+    sampler.start()
+    cpu_before = cpu_seconds(beat.pid)
+    stop, stats = threading.Event(), {"ops": 0}
+    churn = threading.Thread(target=churn_loop, args=(args, stop, create, cancel, stats), daemon=True)
+    churn.start()
+    time.sleep(max(0.0, window_end - time.time()))
+    stop.set()
+    churn.join()
+    cpu = cpu_seconds(beat.pid) - cpu_before
+    time.sleep(args.settle)
+    sampler.stopped.set()
+    return sampler.peak, cpu, stats
+
+
+# ----------------------------------------------------------------------------- ours
+
+def run_ours(args, env) -> list:
+    from django.db import connection
+
+    from bench.scheduler_data import live_schedules_insert, make_targets
+    from outbound.models import Send
+    from schedules.models import Run, Schedule
+    from schedules.services import schedule_cancel, schedule_create
+
+    database_reset(env)
+    redis_flush_queue(env)
+    targets = make_targets()
+    start = time.time() + args.warmup
+    dues = due_times(args, start)
+    live_schedules_insert(targets, count=args.schedules, due_stream=dues)
+    connection.close()
+
+    processes = Processes()
+    processes.gateway(env, args.gateway_port)
+    processes.worker(env, args.worker_concurrency)
+    beat = processes.beat(env)
+
+    created: dict = {}
+    background = list(Schedule.objects.filter(next_run_at__gt=datetime.now(dt_timezone.utc) + timedelta(hours=1)).values_list("id", flat=True))
+    random.shuffle(background)
+
+    def create():
+        first = datetime.now(dt_timezone.utc) + timedelta(seconds=random.uniform(3, 8))
+        timing = {"kind": "interval", "first_run_at": first, "interval_ms": None, "max_occurrences": 1}
+        schedule = schedule_create(targets=targets, text="churn", media=[], actor_user=None, timing=timing)
+        created[str(schedule.id)] = first
+
+    def cancel():
+        schedule_cancel(schedule=Schedule(pk=background.pop()))
+
+    rss, cpu, stats = measure(args, processes, beat, create, cancel, start + args.duration)
+    processes.stop_all()
+
+    # Every occurrence due in the window: the due stream and the churn's creates.
+    window = (_dt(start), _dt(start + args.duration))
+    expected = {
+        (str(sid), 1): first.timestamp()
+        for sid, first in Schedule.objects.filter(first_run_at__gte=window[0], first_run_at__lt=window[1]).values_list("id", "first_run_at")
+    }
+    fires = [
+        ((str(sid), k), started.timestamp())
+        for sid, k, started in Run.objects.values_list("schedule_id", "occurrence_number", "started_at")
+    ]
+    # Runs are unique per occurrence by constraint; a second Send for one would be the duplicate.
+    sends = Counter(Send.objects.exclude(schedule_id=None).values_list("schedule_id", "occurrence_number"))
+    fires += [((str(sid), k), float("nan")) for (sid, k), n in sends.items() for _ in range(n - 1)]
+    print(f"ours: {stats['ops']} churn operations, {len(created)} created during the run")
+    return lag_row("ours (OutboundScheduler)", expected, fires, rss, cpu, args)
+
+
+def _dt(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, dt_timezone.utc)
+
+
+# ----------------------------------------------------------------------------- foils
+
+def _foil_fires(env) -> list[tuple[str, float]]:
+    import redis
+
+    client = redis.Redis.from_url(env["CELERY_BROKER_URL"])
+    fires = []
+    for raw in client.lrange(env["BENCH_FIRES_KEY"], 0, -1):
+        name, at = raw.decode().rsplit("|", 1)
+        fires.append((name, float(at)))
+    return fires
+
+
+def _foil_processes(env, args):
+    processes = Processes()
+    processes.start(
+        "bench-worker",
+        ["python", "-m", "celery", "-A", "bench.bench_app", "worker", "-l", "WARNING", "-c", str(args.worker_concurrency),
+         "-Q", env["CELERY_TASK_DEFAULT_QUEUE"], "--without-mingle", "--without-gossip", "--without-heartbeat"],
+        env,
+        ready="ready.",
+    )
+    return processes
+
+
+def run_stock(args, env) -> list:
+    from django.db import connection
+    from django_celery_beat.models import ClockedSchedule, PeriodicTask, PeriodicTasks
+
+    database_reset(env)
+    redis_flush_queue(env)
+    start = time.time() + args.warmup
+    dues = due_times(args, start)
+    far = time.time() + 86400
+    names = [(f"live:{i}", far + i) for i in range(args.schedules)] + [(f"due:{i}:{due}", due) for i, due in enumerate(dues)]
+    for chunk in range(0, len(names), 5000):
+        batch = names[chunk:chunk + 5000]
+        clocks = ClockedSchedule.objects.bulk_create([ClockedSchedule(clocked_time=_dt(due)) for _, due in batch])
+        PeriodicTask.objects.bulk_create([
+            PeriodicTask(name=name, task="bench.record_fire", kwargs=f'{{"name": "{name}"}}', clocked=clock, one_off=True)
+            for (name, _), clock in zip(batch, clocks)
+        ])
+    PeriodicTasks.update_changed()
+    connection.close()
+
+    processes = _foil_processes(env, args)
+    beat = processes.beat(env, name="beat-stock", scheduler="django_celery_beat.schedulers:DatabaseScheduler")
+    live = [name for name, _ in names[: args.schedules]]
+    random.shuffle(live)
+    created = {}
+
+    def create():
+        due = time.time() + random.uniform(3, 8)
+        name = f"churn:{len(created)}:{due}"
+        PeriodicTask.objects.create(
+            name=name, task="bench.record_fire", kwargs=f'{{"name": "{name}"}}',
+            clocked=ClockedSchedule.objects.create(clocked_time=_dt(due)), one_off=True,
+        )
+        created[name] = due
+
+    def cancel():
+        task = PeriodicTask.objects.get(name=live.pop())
+        task.enabled = False
+        task.save()
+
+    rss, cpu, stats = measure(args, processes, beat, create, cancel, start + args.duration)
+    processes.stop_all()
+    window_end = start + args.duration
+    expected = {name: due for name, due in names[args.schedules:]}
+    expected.update({name: due for name, due in created.items() if due < window_end})
+    return lag_row("stock DatabaseScheduler", expected, _foil_fires(env), rss, cpu, args)
+
+
+def run_redbeat(args, env) -> list:
+    from redbeat import RedBeatSchedulerEntry
+    from redbeat.schedules import rrule
+
+    from bench.bench_app import app
+
+    redis_flush_queue(env)
+    import redis
+
+    client = redis.Redis.from_url(env["CELERY_BROKER_URL"])
+    for key in client.scan_iter(f"{env['BENCH_REDBEAT_PREFIX']}*"):
+        client.delete(key)
+    start = time.time() + args.warmup
+    dues = due_times(args, start)
+    far = time.time() + 86400
+    names = [(f"live:{i}", far + i) for i in range(args.schedules)] + [(f"due:{i}:{due}", due) for i, due in enumerate(dues)]
+
+    def entry(name, due):
+        return RedBeatSchedulerEntry(name, "bench.record_fire", rrule("MINUTELY", dtstart=_dt(due), count=1), kwargs={"name": name}, app=app)
+
+    for name, due in names:
+        entry(name, due).save()
+
+    processes = _foil_processes(env, args)
+    beat = processes.beat(env, name="beat-redbeat", scheduler="redbeat.RedBeatScheduler", app="bench.bench_app")
+    live = [name for name, _ in names[: args.schedules]]
+    random.shuffle(live)
+    created = {}
+
+    def create():
+        due = time.time() + random.uniform(3, 8)
+        name = f"churn:{len(created)}:{due}"
+        entry(name, due).save()
+        created[name] = due
+
+    def cancel():
+        RedBeatSchedulerEntry.from_key(f"{app.conf.redbeat_key_prefix}{live.pop()}", app=app).delete()
+
+    rss, cpu, stats = measure(args, processes, beat, create, cancel, start + args.duration)
+    processes.stop_all()
+    window_end = start + args.duration
+    expected = {name: due for name, due in names[args.schedules:]}
+    expected.update({name: due for name, due in created.items() if due < window_end})
+    return lag_row("RedBeat", expected, _foil_fires(env), rss, cpu, args)
+
+
+RUNNERS = {"ours": run_ours, "stock": run_stock, "redbeat": run_redbeat}
+HEADERS = [
+    "scheduler", "live", "due", "fired", "missed", "duplicates", "early", "lag p50 s", "lag p99 s", "lag max s",
+    "lag min s", "beat peak RSS MB", "beat CPU (cores)",
+]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--schedules", type=int, default=10_000, help="live schedules (default 10000)")
+    parser.add_argument("--churn", type=float, default=20, help="creates + cancels per second (default 20)")
+    parser.add_argument("--due-rate", type=float, default=20, help="occurrences due per second (default 20)")
+    parser.add_argument("--duration", type=float, default=60, help="seconds of measurement (default 60)")
+    parser.add_argument("--warmup", type=float, default=20, help="seconds before the first occurrence is due")
+    parser.add_argument("--settle", type=float, default=15, help="seconds to wait for late fires after the window")
+    parser.add_argument("--schedulers", default="ours,stock,redbeat")
+    parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument("--gateway-port", type=int, default=3917)
+    args = parser.parse_args()
+
+    env = bench_env(BENCH_FIRES_KEY=f"bench:fires:{time.time_ns()}", BENCH_REDBEAT_PREFIX=f"bench-redbeat-{time.time_ns()}:")
+    env["WAHA_BASE_URL"] = f"http://127.0.0.1:{args.gateway_port}"
+    django_setup(env)
+    rows = []
+    for name in args.schedulers.split(","):
+        print(f"running {name} ...", flush=True)
+        rows.append(RUNNERS[name](args, env))
+    print()
+    print(f"Machine: {machine()}")
+    print(f"Workload: {args.schedules} live schedules, churn {args.churn:g}/s, {args.due_rate:g} due/s for {args.duration:g} s")
+    print()
+    print(table(HEADERS, rows))
+    ours = next((r for r in rows if r[0].startswith("ours")), None)
+    if ours:
+        for row in rows:
+            if row is not ours and row[8] == row[8] and ours[8]:
+                print(f"{row[0]} / ours: lag p99 x{row[8] / ours[8]:.1f}, peak RSS x{row[11] / ours[11]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
