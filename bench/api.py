@@ -31,7 +31,8 @@ import time
 import uuid
 
 from bench.common import Processes, bench_env, database_reset, django_setup, machine, percentile, redis_flush_queue, table
-from bench.delivery import CpuMeter, bench_fixture, free_port, pids_named, process_tree
+from bench.cpu import CpuMeter, free_port, pids_named, process_tree
+from bench.fixtures import bench_fixture
 
 TARGET_P99_MS, TARGET_RATE = 100, 100
 HEADERS = [

@@ -8,24 +8,21 @@ Per worker configuration (fresh database, queue, gateway and worker each), after
 and the last Delivery.sent_at. Latency per message = received_at_ms - Send.created_at. The ledger
 is checked for duplicates and losses. POSTs go through the real API in-process (DRF APIClient);
 the API's own cost is bench/api.py's subject. A second table says where the CPU went.
-Helpers here (fixture, CPU meter) are shared with bench/api.py.
 
     bin/bench delivery [--configs prefork:2,prefork:4,threads:8] [--sends 20] [--groups 100]
 """
 
 import argparse
 import os
-import socket
 import sys
 import time
-import uuid
 from collections import Counter
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 
 from bench.common import Processes, bench_env, database_reset, django_setup, machine, percentile, redis_flush_queue, rss_mb, table
+from bench.cpu import CpuMeter, free_port, pids_named, process_tree
+from bench.fixtures import Fixture, bench_fixture, send_body
 
 TARGET_PER_SECOND = 300
 THROUGHPUT_HEADERS = ["pool", "concurrency", "worker procs", "scenario", "deliveries", "s (ledger)", "s (db)",
@@ -33,118 +30,6 @@ THROUGHPUT_HEADERS = ["pool", "concurrency", "worker procs", "scenario", "delive
 CPU_GROUPS = ("worker", "driver", "postgres", "gateway", "redis")
 CPU_HEADERS = ["pool", "concurrency", "scenario", *(f"{name} %" for name in CPU_GROUPS), "machine busy %", "steal %",
                "worker CPU ms/delivery", "machine CPU ms/delivery"]
-
-
-@dataclass
-class Fixture:
-    """An account ready to send: a WORKING sending session in `group_ids` groups, and its API token."""
-
-    session_id: str
-    group_ids: list[str]
-    token: str
-
-
-def bench_fixture(groups: int, name: str = "bench") -> Fixture:
-    """Create the account the benchmark sends from (create_demo_account has only 3 groups)."""
-    from outbound.models import Account, Group, Session
-    from outbound.services.tokens import api_token_create
-
-    account = Account.objects.create(name=f"{name} account")
-    session = Session.objects.create(account=account, name=f"{name}-{uuid.uuid4().hex[:8]}", role="sending", status="WORKING")
-    rows = Group.objects.bulk_create(
-        [Group(account=account, chat_id=f"120363{i:012d}@g.us", name=f"{name} group {i:03d}") for i in range(groups)]
-    )
-    session.groups.add(*rows)
-    _, raw = api_token_create(account=account, user=None, name=name)
-    return Fixture(session_id=str(session.id), group_ids=[str(g.id) for g in rows], token=raw)
-
-
-def send_body(fixture: Fixture, text: str = "bench") -> dict:
-    return {"session_id": fixture.session_id, "group_ids": fixture.group_ids, "idempotency_key": uuid.uuid4().hex, "text": text}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def process_tree(pid: int) -> list[int]:
-    """pid and all its descendants (a prefork worker is a parent plus one child per slot)."""
-    pids, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        pids.append(current)
-        try:
-            todo += [int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
-        except FileNotFoundError:
-            pass
-    return pids
-
-
-def pids_named(prefix: str) -> list[int]:
-    """Processes whose command name starts with prefix (postgres, redis-server): not ours, only read."""
-    return [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit() and _comm(e).startswith(prefix)]
-
-
-def _comm(proc: Path) -> str:
-    try:
-        return (proc / "comm").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return ""
-
-
-def machine_jiffies() -> tuple[int, int, int]:
-    """(busy, steal, total) clock ticks of all cores since boot, from /proc/stat."""
-    user, nice, system, idle, iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
-    busy = user + nice + system + irq + softirq
-    return busy, steal, busy + idle + iowait + steal
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process plus that of its exited, reaped children.
-
-    The children's part matters for postgres: a backend that lives for one
-    task (a connection per task) is gone before any sample sees it, and its
-    CPU shows up only in the postmaster's cutime/cstime.
-    """
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-class CpuMeter:
-    """CPU used by groups of processes over a scenario, and by the whole machine.
-
-    Sampled at every poll, per pid, so a postgres backend that exits mid-way
-    still counts up to its last sample and a new one counts from zero.
-    """
-
-    def __init__(self, **groups):
-        self.groups = groups  # name -> callable returning the group's pids now
-        self.first, self.last = {}, {}
-        self.sample(first=True)
-        self.t0, self.machine0 = time.monotonic(), machine_jiffies()
-
-    def sample(self, first: bool = False) -> None:
-        for name, pids in self.groups.items():
-            for pid in pids():
-                try:
-                    value = process_cpu_seconds(pid)
-                except (FileNotFoundError, ProcessLookupError):
-                    continue
-                self.first.setdefault((name, pid), value if first else 0.0)
-                self.last[(name, pid)] = value
-
-    def result(self) -> dict:
-        self.sample()
-        elapsed = time.monotonic() - self.t0
-        used = {name: 0.0 for name in self.groups}
-        for (name, pid), value in self.last.items():
-            used[name] += value - self.first[(name, pid)]
-        busy, steal, total = (b - a for a, b in zip(self.machine0, machine_jiffies()))
-        percent = {name: 100 * seconds / elapsed for name, seconds in used.items()}
-        machine = {"machine busy": 100 * busy / total, "steal": 100 * steal / total, "machine seconds": busy / os.sysconf("SC_CLK_TCK")}
-        return {**percent, **machine, "seconds": used}
 
 
 class Ledger:
