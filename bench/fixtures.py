@@ -19,7 +19,7 @@ def bench_fixture(groups: int, name: str = "bench") -> Fixture:
     from outbound.services.tokens import api_token_create
 
     account = Account.objects.create(name=f"{name} account")
-    session = Session.objects.create(account=account, name=f"{name}-{uuid.uuid4().hex[:8]}", role="sending", status="WORKING")
+    session = Session.objects.create(account=account, name=f"{name}-{uuid.uuid4().hex[:8]}", role="sending", status="WORKING", messages_per_minute=None, send_delay_max_ms=0)
     rows = Group.objects.bulk_create(
         [Group(account=account, chat_id=f"120363{i:012d}@g.us", name=f"{name} group {i:03d}") for i in range(groups)]
     )

@@ -24,7 +24,7 @@ BATCH = 5000
 
 def make_targets() -> SendTargets:
     account = Account.objects.create(name="Bench")
-    session = Session.objects.create(account=account, name=f"bench-{uuid.uuid4().hex[:6]}", status="WORKING")
+    session = Session.objects.create(account=account, name=f"bench-{uuid.uuid4().hex[:6]}", status="WORKING", messages_per_minute=None, send_delay_max_ms=0)
     group = Group.objects.create(account=account, chat_id="120363000000000001@g.us", name="Bench group")
     group.sessions.add(session)
     return SendTargets(session=session, groups=[group])

@@ -209,6 +209,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "outbound.tasks.deliveries_sweep",
         "schedule": env.float("OUTBOUND_SWEEP_SECONDS", default=30.0),
     },
+    "outbound-refresh-sessions": {
+        "task": "outbound.tasks.sessions_refresh",
+        "schedule": env.float("OUTBOUND_SESSION_REFRESH_SECONDS", default=60.0),
+    },
     "outbound-purge-idempotency-keys": {
         "task": "outbound.tasks.idempotency_keys_purge",
         "schedule": 3600.0,
@@ -245,6 +249,12 @@ OUTBOUND_DELIVERY_BATCH_BUDGET_SECONDS = env.float("OUTBOUND_DELIVERY_BATCH_BUDG
 # The sweeper re-enqueues a due delivery whose last task is older than this
 # (its message may have been lost with the broker).
 OUTBOUND_SWEEP_STALE_SECONDS = env.int("OUTBOUND_SWEEP_STALE_SECONDS", default=300)
+# Pacing for new sessions (each session's own values can be changed in the
+# admin and the API): WhatsApp bans numbers that send too fast or too evenly.
+OUTBOUND_SESSION_MESSAGES_PER_MINUTE = env.int("OUTBOUND_SESSION_MESSAGES_PER_MINUTE", default=30)
+OUTBOUND_SESSION_SEND_DELAY_MAX_MS = env.int("OUTBOUND_SESSION_SEND_DELAY_MAX_MS", default=2000)
+# How often beat asks the gateway for every sending session's status.
+OUTBOUND_SESSION_REFRESH_SECONDS = env.float("OUTBOUND_SESSION_REFRESH_SECONDS", default=60.0)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 
 # ------------------------------------------------------------------------------
@@ -256,6 +266,8 @@ SCHEDULE_CLOCK_SKEW_MS = env.int("SCHEDULE_CLOCK_SKEW_MS", default=5_000)
 SCHEDULE_MISSED_GRACE_SECONDS = env.int("SCHEDULE_MISSED_GRACE_SECONDS", default=600)
 # How often beat looks for schedules that fell due or changed.
 SCHEDULE_POLL_SECONDS = env.float("SCHEDULE_POLL_SECONDS", default=1.0)
+# A schedule whose runs fail this many times in a row pauses itself (0: never).
+SCHEDULE_AUTO_PAUSE_AFTER_FAILED_RUNS = env.int("SCHEDULE_AUTO_PAUSE_AFTER_FAILED_RUNS", default=3)
 
 # ------------------------------------------------------------------------------
 # Logging: one line per event on stderr, for the process manager to collect.

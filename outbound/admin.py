@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.db.models import Count
 
 from outbound.models import Account, ApiToken, Delivery, Event, Group, Send, Session, User
-from outbound.services.sessions import session_status_refresh
+from outbound.services.sessions import session_deliveries_release, session_status_refresh
 from outbound.services.tokens import api_token_create, api_token_revoke
 from outbound.transports import TransportError
 
@@ -49,12 +49,19 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
-    list_display = ["name", "label", "account", "role", "status", "status_changed_at"]
+    list_display = ["name", "label", "account", "role", "status", "status_changed_at", "messages_per_minute"]
     list_select_related = ["account"]
     list_filter = ["status", "role", "account"]
     search_fields = ["name", "label", "id"]
-    readonly_fields = ["status_changed_at", "created_at", "updated_at"]
+    readonly_fields = ["status_changed_at", "next_send_slot_at", "created_at", "updated_at"]
     actions = ["refresh_status"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "status" in form.changed_data:
+            # Same effect as a status seen on the gateway: WORKING again releases held deliveries.
+            if obj.status == Session.Status.WORKING:
+                session_deliveries_release(session=obj)
 
     @admin.action(description="Refresh status from the gateway")
     def refresh_status(self, request, queryset):

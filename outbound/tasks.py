@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from outbound.services import deliveries, idempotency, sends
+from outbound.services import deliveries, idempotency, queueing, sends, sessions
 
 
 @shared_task(name="outbound.tasks.send_fan_out")
@@ -23,15 +23,20 @@ def deliveries_attempt(delivery_ids: list[str]) -> None:
     )
     for delivery_id, retry in retries.items():
         countdown = max(0.0, (retry.when - timezone.now()).total_seconds())
-        deliveries.deliveries_enqueue(delivery_ids=[delivery_id], countdown=countdown)
-    deliveries.deliveries_enqueue(delivery_ids=left)
+        queueing.deliveries_enqueue(delivery_ids=[delivery_id], countdown=countdown)
+    queueing.deliveries_enqueue(delivery_ids=left)
 
 
 @shared_task(name="outbound.tasks.deliveries_sweep")
 def deliveries_sweep() -> int:
-    return deliveries.deliveries_sweep(stale_seconds=settings.OUTBOUND_SWEEP_STALE_SECONDS)
+    return queueing.deliveries_sweep(stale_seconds=settings.OUTBOUND_SWEEP_STALE_SECONDS)
 
 
 @shared_task(name="outbound.tasks.idempotency_keys_purge")
 def idempotency_keys_purge() -> int:
     return idempotency.idempotency_keys_purge()
+
+
+@shared_task(name="outbound.tasks.sessions_refresh")
+def sessions_refresh() -> int:
+    return sessions.sessions_refresh()

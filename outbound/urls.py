@@ -1,11 +1,12 @@
 from django.urls import path
 
-from outbound.api.catalog import GroupListView, SessionListView
+from outbound.api.catalog import GroupListView, SessionDetailView, SessionListView
 from outbound.api.sends import SendCreateView, SendDetailView
 
 urlpatterns = [
     path("outbound/sends", SendCreateView.as_view(), name="send-create"),
     path("outbound/sends/<uuid:send_id>", SendDetailView.as_view(), name="send-detail"),
     path("sessions", SessionListView.as_view(), name="session-list"),
+    path("sessions/<uuid:session_id>", SessionDetailView.as_view(), name="session-detail"),
     path("groups", GroupListView.as_view(), name="group-list"),
 ]

@@ -89,6 +89,10 @@ class Schedule(models.Model):
     completed_at = models.DateTimeField("completed at", null=True, blank=True)
     canceled_at = models.DateTimeField("canceled at", null=True, blank=True)
     paused_at = models.DateTimeField("paused at", null=True, blank=True)
+    pause_reason = models.CharField(
+        "pause reason", max_length=300, blank=True, help_text="Why it is paused, when the system paused it, e.g. 3 failed runs in a row."
+    )
+    consecutive_failed_runs = models.PositiveIntegerField("failed runs in a row", default=0)
     request_id = models.CharField("request id", max_length=64, blank=True)
     periodic_task = models.OneToOneField(
         PeriodicTask,
@@ -163,6 +167,9 @@ class Run(models.Model):
     updated_at = models.DateTimeField("updated at", auto_now=True)
     completed_at = models.DateTimeField("completed at", null=True, blank=True)
     failed_at = models.DateTimeField("failed at", null=True, blank=True)
+    retried_at = models.DateTimeField(
+        "failed deliveries retried at", null=True, blank=True, help_text="When retry-failed re-queued its failed deliveries (once)."
+    )
 
     class Meta:
         verbose_name = "run"

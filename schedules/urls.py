@@ -15,4 +15,9 @@ urlpatterns = [
         views.RunDetailView.as_view(),
         name="schedule-run-detail",
     ),
+    path(
+        "outbound/schedules/<uuid:schedule_id>/runs/<int:occurrence_number>/retry-failed",
+        views.RunRetryFailedView.as_view(),
+        name="schedule-run-retry-failed",
+    ),
 ]

@@ -84,6 +84,9 @@ def session(account):
         label="Sales line",
         role=Session.Role.SENDING,
         status=Session.Status.WORKING,
+        # Unpaced, so tests run at full speed; pacing has tests of its own.
+        messages_per_minute=None,
+        send_delay_max_ms=0,
     )
 
 

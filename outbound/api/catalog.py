@@ -2,9 +2,12 @@
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from outbound import selectors
+from outbound.errors import OutboundError
+from outbound.services.sessions import session_pacing_set
 
 from .outputs import GroupOutput, SessionOutput
 from .pagination import ByNamePagination
@@ -37,3 +40,45 @@ class GroupListView(APIView):
         filters.is_valid(raise_exception=True)
         groups = selectors.group_list(account=request.user.account, **filters.validated_data)
         return _paginated(self, groups, GroupOutput)
+
+
+class SessionPacingInput(serializers.Serializer):
+    messages_per_minute = serializers.IntegerField(min_value=1, max_value=10_000, required=False, allow_null=True)
+    send_delay_min_ms = serializers.IntegerField(min_value=0, max_value=600_000, required=False)
+    send_delay_max_ms = serializers.IntegerField(min_value=0, max_value=600_000, required=False)
+
+    def validate(self, attrs):
+        session = self.context["session"]
+        low = attrs.get("send_delay_min_ms", session.send_delay_min_ms)
+        high = attrs.get("send_delay_max_ms", session.send_delay_max_ms)
+        if low > high:
+            raise serializers.ValidationError(
+                {"send_delay_min_ms": [serializers.ErrorDetail("Must not exceed send_delay_max_ms.", code="min_above_max")]}
+            )
+        return attrs
+
+
+class SessionDetailView(APIView):
+    @extend_schema(operation_id="sessions_retrieve", summary="One session: status and pacing", responses=SessionOutput)
+    def get(self, request, session_id):
+        return Response(SessionOutput(_session_or_404(request, session_id)).data)
+
+    @extend_schema(
+        operation_id="sessions_update",
+        summary="Set a session's pacing: messages per minute and a random extra gap between messages",
+        request=SessionPacingInput,
+        responses=SessionOutput,
+    )
+    def patch(self, request, session_id):
+        session = _session_or_404(request, session_id)
+        pacing = SessionPacingInput(data=request.data, context={"session": session})
+        pacing.is_valid(raise_exception=True)
+        session = session_pacing_set(session=session, **pacing.validated_data)
+        return Response(SessionOutput(session).data)
+
+
+def _session_or_404(request, session_id):
+    session = selectors.session_list(account=request.user.account).filter(pk=session_id).first()
+    if session is None:
+        raise OutboundError("not_found", "No such session.", http_status=404)
+    return session

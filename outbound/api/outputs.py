@@ -52,6 +52,9 @@ class DeliveryResultOutput(serializers.Serializer):
     ok = serializers.SerializerMethodField(help_text="False once the delivery failed, expired or was skipped.")
     status = serializers.ChoiceField(choices=Delivery.Status.choices)
     attempts = serializers.IntegerField()
+    unconfirmed = serializers.BooleanField(
+        help_text="An attempt may have reached WhatsApp and was never confirmed: if failed or expired, it may still have been sent."
+    )
     max_send_attempts = serializers.IntegerField()
     provider_message_id = serializers.CharField(allow_null=True)
     error_code = serializers.SerializerMethodField()
@@ -93,6 +96,9 @@ class SessionOutput(serializers.Serializer):
     role = serializers.CharField()
     status = serializers.CharField()
     status_changed_at_ms = MillisecondsField(source="status_changed_at")
+    messages_per_minute = serializers.IntegerField(allow_null=True, help_text="Pacing: at most this many per minute; null: no limit.")
+    send_delay_min_ms = serializers.IntegerField()
+    send_delay_max_ms = serializers.IntegerField()
 
 
 class GroupOutput(serializers.Serializer):

@@ -116,6 +116,15 @@ class Delivery(models.Model):
     expires_at = models.DateTimeField("expires at", help_text="Not sent after this: the delivery expires.")
     next_attempt_at = models.DateTimeField("next attempt at", help_text="Earliest time the next attempt may start.")
     enqueued_at = models.DateTimeField("enqueued at", null=True, blank=True, help_text="Last time a task was queued for it.")
+    slot_at = models.DateTimeField(
+        "send slot", null=True, blank=True, help_text="The session's pacing slot reserved for this delivery's next attempt."
+    )
+    unconfirmed = models.BooleanField(
+        "unconfirmed",
+        default=False,
+        help_text="An attempt may have reached the gateway and no lookup has confirmed it since: "
+        "if this delivery ends failed or expired, WhatsApp may still have the message.",
+    )
     lease_expires_at = models.DateTimeField(
         "lease expires at",
         null=True,

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -11,6 +12,14 @@ group_chat_id_validator = RegexValidator(
     message="A group chat id looks like 120363040000000000@g.us.",
     code="invalid_chat_id",
 )
+
+
+def default_messages_per_minute():
+    return settings.OUTBOUND_SESSION_MESSAGES_PER_MINUTE
+
+
+def default_send_delay_max_ms():
+    return settings.OUTBOUND_SESSION_SEND_DELAY_MAX_MS
 
 
 class Session(models.Model):
@@ -58,6 +67,24 @@ class Session(models.Model):
         help_text="Last status seen on the gateway; only WORKING sessions send.",
     )
     status_changed_at = models.DateTimeField("status changed at", null=True, blank=True)
+    messages_per_minute = models.PositiveIntegerField(
+        "messages per minute",
+        null=True,
+        blank=True,
+        default=default_messages_per_minute,
+        help_text="Most messages this number sends in any minute, across all workers, e.g. 30. Empty: no limit.",
+    )
+    send_delay_min_ms = models.PositiveIntegerField(
+        "extra gap min (ms)", default=0, help_text="A random extra gap between messages, at least this, e.g. 0."
+    )
+    send_delay_max_ms = models.PositiveIntegerField(
+        "extra gap max (ms)",
+        default=default_send_delay_max_ms,
+        help_text="...and at most this, e.g. 2000: WhatsApp flags numbers that send in a steady burst.",
+    )
+    next_send_slot_at = models.DateTimeField(
+        "next send slot", null=True, blank=True, editable=False, help_text="When the pacing lets this number send next."
+    )
     created_at = models.DateTimeField("created at", auto_now_add=True)
     updated_at = models.DateTimeField("updated at", auto_now=True)
 

@@ -23,12 +23,17 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from outbound.models import Delivery, MediaFile, Send
+from outbound.models import Delivery, MediaFile, Send, Session
 from outbound.services.events import EVENT_FOR_STATUS, delivery_content, delivery_events_record
+from outbound.services.pacing import RESERVE_HORIZON, send_slot_reserve, session_is_paced
 from outbound.services.sends import send_finish_if_done
+from outbound.services.sessions import session_status_set
 from outbound.transports import TransportError, get_client
 
 logger = logging.getLogger(__name__)
+
+# A slot this close is "now": not worth a trip through the queue.
+SLOT_TOLERANCE = timedelta(milliseconds=20)
 
 
 @dataclass(frozen=True)
@@ -40,24 +45,6 @@ class RetryAt:
 
 class LeaseLost(Exception):
     """Another worker took the delivery over; stop without writing."""
-
-
-def deliveries_enqueue(*, delivery_ids: list, countdown: float | None = None) -> None:
-    """Queue attempts for these deliveries, OUTBOUND_DELIVERY_BATCH_SIZE per task.
-
-    Batches because a task costs more than the work of one delivery (measured:
-    publishing one message took about as long as sending one message);
-    parallelism is kept by spreading a send's batches over the workers.
-    """
-    from outbound.tasks import deliveries_attempt  # tasks call services; import here breaks the cycle
-
-    if not delivery_ids:
-        return
-    Delivery.objects.filter(pk__in=delivery_ids).update(enqueued_at=timezone.now())
-    size = settings.OUTBOUND_DELIVERY_BATCH_SIZE
-    for start in range(0, len(delivery_ids), size):
-        batch = [str(i) for i in delivery_ids[start:start + size]]
-        deliveries_attempt.apply_async((batch,), countdown=countdown)
 
 
 def deliveries_attempt(*, delivery_ids: list, budget_seconds: float) -> tuple[dict, list]:
@@ -127,10 +114,13 @@ def _send_part(delivery: Delivery, part: int) -> str:
     send = delivery.send
     session_name = send.session.name
     message_id = delivery.gateway_message_id(part)
-    if delivery.attempts > 1:
+    if delivery.attempts > 1 or delivery.unconfirmed:
         # Any earlier attempt may have reached the gateway (a timeout, a 5xx
         # after accepting, a worker killed mid-call): ask before sending again.
         found = client.get_message(session=session_name, chat_id=delivery.chat_id, message_id=message_id)
+        if delivery.unconfirmed and not _fenced(delivery).update(unconfirmed=False):
+            raise LeaseLost()
+        delivery.unconfirmed = False  # the gateway answered: we know again
         if found is not None:
             logger.info("delivery %s part %s: already on the gateway, not resending", delivery.pk, part)
             return _provider_id(found) or message_id
@@ -160,7 +150,15 @@ def _record_part(delivery: Delivery, part: int, provider_id: str) -> None:
     delivery.provider_message_ids = ids
 
 
-def _finish(delivery: Delivery, status: str, *, error_code: str = "", error_message: str = "", last_part_id: str | None = None) -> bool:
+def _finish(
+    delivery: Delivery,
+    status: str,
+    *,
+    error_code: str = "",
+    error_message: str = "",
+    last_part_id: str | None = None,
+    unconfirmed: bool | None = None,
+) -> bool:
     """Record a final status, its event and, if it was the last, the send's outcome: one transaction.
 
     `last_part_id`: the provider id of the last part, recorded here rather than
@@ -176,10 +174,13 @@ def _finish(delivery: Delivery, status: str, *, error_code: str = "", error_mess
         "status": status,
         stamp: now,
         "lease_expires_at": None,
+        "slot_at": None,
         "error_code": error_code,
         "error_message": error_message[:2000],
         "updated_at": now,
     }
+    if unconfirmed is not None:
+        changes["unconfirmed"] = unconfirmed
     if last_part_id is not None:
         changes["parts_sent"] = delivery.parts_total
         changes["provider_message_ids"] = list(delivery.provider_message_ids) + [last_part_id]
@@ -205,22 +206,26 @@ def _backoff(attempts: int) -> float:
 
 def _after_transient(delivery: Delivery, error: TransportError) -> RetryAt | None:
     now = timezone.now()
+    unconfirmed = delivery.unconfirmed or error.maybe_delivered
     if delivery.attempts >= delivery.max_send_attempts:
         _finish(
             delivery,
             Delivery.Status.FAILED,
             error_code=error.code,
             error_message=f"Gave up after {delivery.attempts} attempts: {error.message}",
+            unconfirmed=unconfirmed,
         )
         return None
     next_at = now + timedelta(seconds=_backoff(delivery.attempts))
     if next_at >= delivery.expires_at:
-        _finish(delivery, Delivery.Status.EXPIRED, error_code="expired", error_message=error.message)
+        _finish(delivery, Delivery.Status.EXPIRED, error_code="expired", error_message=error.message, unconfirmed=unconfirmed)
         return None
     requeued = _fenced(delivery).update(
         status=Delivery.Status.QUEUED,
         next_attempt_at=next_at,
         lease_expires_at=None,
+        slot_at=None,
+        unconfirmed=unconfirmed,
         error_code=error.code,
         error_message=error.message[:2000],
         updated_at=now,
@@ -228,21 +233,81 @@ def _after_transient(delivery: Delivery, error: TransportError) -> RetryAt | Non
     return RetryAt(next_at) if requeued else None
 
 
+def _release_claim(delivery: Delivery, **changes) -> bool:
+    """Put a claimed delivery back to queued without using up the attempt (it sent nothing)."""
+    return bool(
+        _fenced(delivery).update(
+            status=Delivery.Status.QUEUED,
+            attempts=F("attempts") - 1,
+            lease_expires_at=None,
+            updated_at=timezone.now(),
+            **changes,
+        )
+    )
+
+
+def _hold(delivery: Delivery, reason: str) -> None:
+    """Hold a delivery whose session cannot send: no attempt used, no retry queued.
+
+    It waits until the session is WORKING again (session_deliveries_release
+    queues it) or until it expires (the sweeper finds it then).
+    """
+    _release_claim(
+        delivery,
+        next_attempt_at=delivery.expires_at,
+        slot_at=None,
+        error_code="session_not_working",
+        error_message=reason[:2000],
+    )
+
+
+def _wait_for_slot(delivery: Delivery, now) -> RetryAt | None:
+    """The session's pacing: None to send now, else when to come back (slot kept, attempt kept)."""
+    session = delivery.send.session
+    if delivery.slot_at is not None and delivery.slot_at <= now + SLOT_TOLERANCE:
+        return None  # this attempt's slot has come
+    if delivery.slot_at is None:
+        if not session_is_paced(session):
+            return None
+        slot = send_slot_reserve(session_id=session.pk, messages=delivery.parts_total - delivery.parts_sent, now=now)
+        if slot is not None and slot <= now + SLOT_TOLERANCE:
+            return None
+        when = slot or now + RESERVE_HORIZON / 2
+    else:
+        slot = when = delivery.slot_at  # arrived early for the slot it holds
+    released = _release_claim(delivery, slot_at=slot, next_attempt_at=when)
+    return RetryAt(when) if released else None
+
+
 def delivery_attempt(*, delivery_id: uuid.UUID) -> RetryAt | None:
     """Make one attempt at a delivery. Returns when to try again, if it should be.
 
     1. Claim the row (or take over an abandoned attempt); no claim, no call.
     2. Expire it if its time is up.
-    3. Send each part not yet recorded, asking the gateway first on retries.
-    4. Record sent, failed (permanent error, or out of attempts) or requeue.
+    3. Hold it if its session is not WORKING (no attempt used).
+    4. Wait for the session's send slot (back on the queue, attempt kept).
+    5. Send each part not yet recorded, asking the gateway first on retries.
+    6. Record sent, failed (permanent error, or out of attempts), held (the
+       gateway says the session is not working) or requeue.
     """
     now = timezone.now()
-    delivery, _ = _claim(delivery_id, now)
+    delivery, taken_over = _claim(delivery_id, now)
     if delivery is None:
         return _not_claimed(delivery_id, now)
+    if taken_over and not delivery.unconfirmed:
+        # The dead worker may have reached the gateway: unknown until we ask.
+        _fenced(delivery).update(unconfirmed=True)
+        delivery.unconfirmed = True
     if delivery.expires_at <= now:
         _finish(delivery, Delivery.Status.EXPIRED, error_code="expired", error_message="The message expired before it could be sent.")
         return None
+    session = delivery.send.session
+    if session.status != Session.Status.WORKING:
+        _hold(delivery, f"Session {session.name} is {session.status}; held until it is WORKING again.")
+        return None
+    wait = _wait_for_slot(delivery, now)
+    if wait is not None:
+        return wait
     last_part_id = None
     try:
         for part in range(delivery.parts_sent, delivery.parts_total):
@@ -255,6 +320,11 @@ def delivery_attempt(*, delivery_id: uuid.UUID) -> RetryAt | None:
         logger.warning("delivery %s: lease lost to another worker; stopping", delivery.pk)
         return None
     except TransportError as error:
+        if error.code == "session_not_working":
+            # The gateway knows better than our record: note it, hold the message.
+            session_status_set(session=session, status=error.session_status or Session.Status.FAILED)
+            _hold(delivery, error.message)
+            return None
         if error.permanent:
             _finish(delivery, Delivery.Status.FAILED, error_code=error.code, error_message=error.message)
             return None
@@ -267,28 +337,8 @@ def _not_claimed(delivery_id: uuid.UUID, now: datetime) -> RetryAt | None:
     """A task that found nothing to claim: early (come back later) or nothing to do."""
     row = Delivery.objects.filter(pk=delivery_id).values("status", "next_attempt_at").first()
     if row and row["status"] == Delivery.Status.QUEUED and row["next_attempt_at"] > now:
-        return RetryAt(row["next_attempt_at"])
+        # Come back then, unless that is far off (a held delivery waits for its
+        # session's release or its expiry, not for a days-long countdown).
+        if row["next_attempt_at"] - now <= timedelta(seconds=settings.OUTBOUND_RETRY_MAX_SECONDS * 1.5):
+            return RetryAt(row["next_attempt_at"])
     return None
-
-
-def deliveries_sweep(*, stale_seconds: float, batch_size: int = 1000) -> int:
-    """Re-enqueue deliveries whose task may have been lost; return how many.
-
-    The broker may drop messages (a Redis restart without persistence) and a
-    worker may die mid-send. A queued delivery due a while ago with no recent
-    enqueue, or a sending one whose lease ran out, gets a new task; the claim
-    makes an extra task harmless.
-    """
-    now = timezone.now()
-    stale = now - timedelta(seconds=stale_seconds)
-    ids = list(
-        Delivery.objects.filter(
-            Q(status=Delivery.Status.QUEUED, next_attempt_at__lte=stale)
-            | Q(status=Delivery.Status.SENDING, lease_expires_at__lt=now)
-        )
-        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=stale))
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:batch_size]
-    )
-    deliveries_enqueue(delivery_ids=ids)
-    return len(ids)

@@ -11,6 +11,7 @@ from outbound.errors import OutboundError
 from outbound.media import file_sha256
 from outbound.models import Account, Delivery, Event, Group, MediaFile, Send, Session, User
 from outbound.services.events import EventType, delivery_events_record
+from outbound.services.queueing import deliveries_enqueue
 from outbound.signals import send_finished
 from outbound.variants import variants_assign
 
@@ -201,8 +202,6 @@ def send_finish_if_done(*, send: Send) -> None:
 
 def send_fan_out(*, send_id: uuid.UUID) -> int:
     """Queue one delivery task per group still queued. Safe to run twice: claims dedupe."""
-    from outbound.services.deliveries import deliveries_enqueue
-
     ids = list(
         Delivery.objects.filter(send_id=send_id, status=Delivery.Status.QUEUED).values_list("pk", flat=True)
     )

@@ -1,15 +1,26 @@
+"""A session's status: recorded from the gateway, and what changes with it.
+
+While a session is not WORKING its deliveries are held (not failed, no
+attempt used); when it is WORKING again they are released onto the queue.
+"""
+
 import logging
 
+from django.db import transaction
 from django.utils import timezone
 
-from outbound.models import Session
+from outbound.models import Delivery, Session
+from outbound.services.queueing import deliveries_enqueue
 from outbound.transports import TransportError, get_client
 
 logger = logging.getLogger(__name__)
 
 
 def session_status_set(*, session: Session, status: str) -> bool:
-    """Record a session's status; True if it changed. Conditional, so racing writers agree."""
+    """Record a session's status; True if it changed. Conditional, so racing writers agree.
+
+    Back to WORKING releases the deliveries held while it was not.
+    """
     now = timezone.now()
     changed = (
         Session.objects.filter(pk=session.pk)
@@ -18,7 +29,31 @@ def session_status_set(*, session: Session, status: str) -> bool:
     )
     if changed:
         session.status, session.status_changed_at = status, now
+        logger.warning("session %s is now %s", session.name, status)
+        if status == Session.Status.WORKING:
+            session_deliveries_release(session=session)
     return bool(changed)
+
+
+def session_pacing_set(*, session: Session, **pacing) -> Session:
+    """Change a session's pacing (messages_per_minute, send_delay_min_ms, send_delay_max_ms)."""
+    for name, value in pacing.items():
+        setattr(session, name, value)
+    session.save(update_fields=[*pacing, "updated_at"])
+    return session
+
+
+def session_deliveries_release(*, session: Session) -> int:
+    """Queue the deliveries held for this session (those not yet expired)."""
+    now = timezone.now()
+    held = Delivery.objects.filter(
+        send__session=session, status=Delivery.Status.QUEUED, error_code="session_not_working", expires_at__gt=now
+    )
+    ids = list(held.values_list("pk", flat=True))
+    Delivery.objects.filter(pk__in=ids).update(next_attempt_at=now, error_code="", error_message="", updated_at=now)
+    # After commit: the workers must see the released rows.
+    transaction.on_commit(lambda: deliveries_enqueue(delivery_ids=ids))
+    return len(ids)
 
 
 def session_status_refresh(*, session: Session) -> str:
@@ -34,3 +69,17 @@ def session_status_refresh(*, session: Session) -> str:
         status = Session.Status.FAILED
     session_status_set(session=session, status=status)
     return status
+
+
+def sessions_refresh() -> int:
+    """Refresh every sending session's status from the gateway; how many changed."""
+    changed = 0
+    for session in Session.objects.filter(role=Session.Role.SENDING):
+        before = session.status
+        try:
+            if session_status_refresh(session=session) != before:
+                changed += 1
+        except TransportError as error:
+            # The gateway being unreachable says nothing about the session.
+            logger.warning("session %s: status refresh failed: %s", session.name, error)
+    return changed

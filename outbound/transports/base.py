@@ -20,20 +20,46 @@ class TransportError(Exception):
     """A gateway call that did not succeed.
 
     permanent: retrying the same call cannot help (the gateway said no: 4xx).
-    Transient errors (5xx, timeouts, connection trouble) may or may not have
-    delivered the message, so a retry must first ask the gateway.
+    maybe_delivered: the gateway may have taken the message anyway (a
+    timeout, a 5xx, a connection dropped mid-reply); False only when the
+    request surely never arrived (connection refused) or was refused.
+    session_status: for session_not_working, the status the gateway reported.
     """
 
-    def __init__(self, code: str, message: str, permanent: bool, status_code: int | None = None):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        permanent: bool,
+        status_code: int | None = None,
+        *,
+        maybe_delivered: bool | None = None,
+        session_status: str | None = None,
+    ):
         super().__init__(code, message, permanent, status_code)
         self.code = code
         self.message = message
         self.permanent = permanent
         self.status_code = status_code
+        self.maybe_delivered = (not permanent) if maybe_delivered is None else maybe_delivered
+        self.session_status = session_status
+
+    def __reduce__(self):
+        # Keyword-only fields survive pickling (Celery may carry the error).
+        return (
+            _rebuild,
+            (self.code, self.message, self.permanent, self.status_code, self.maybe_delivered, self.session_status),
+        )
 
     def __str__(self):
         status = f" (HTTP {self.status_code})" if self.status_code is not None else ""
         return f"{self.code}{status}: {self.message}"
+
+
+def _rebuild(code, message, permanent, status_code, maybe_delivered, session_status):
+    return TransportError(
+        code, message, permanent, status_code, maybe_delivered=maybe_delivered, session_status=session_status
+    )
 
 
 @dataclass(frozen=True)

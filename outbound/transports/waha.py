@@ -96,8 +96,13 @@ class WahaClient:
     def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
         try:
             return self._http.request(method, path, **kwargs)
+        except httpx.ConnectTimeout as exc:
+            # Never connected: the request cannot have reached the gateway.
+            raise TransportError(GATEWAY_UNREACHABLE, f"cannot reach the gateway: {exc!r}", False, maybe_delivered=False) from exc
         except httpx.TimeoutException as exc:
             raise TransportError(GATEWAY_TIMEOUT, f"gateway did not answer in time: {exc!r}", False) from exc
+        except httpx.ConnectError as exc:
+            raise TransportError(GATEWAY_UNREACHABLE, f"cannot reach the gateway: {exc!r}", False, maybe_delivered=False) from exc
         except httpx.TransportError as exc:
             # Includes a connection dropped mid-reply, so not proof of "not sent".
             raise TransportError(GATEWAY_UNREACHABLE, f"cannot reach the gateway: {exc!r}", False) from exc
@@ -147,7 +152,7 @@ def raise_for_status(response: httpx.Response) -> None:
     if status == 422 and is_session_status_complaint(response):
         current = json_or_none(response).get("status")
         message = reason(response) + (f" (session status: {current})" if current else "")
-        raise TransportError(SESSION_NOT_WORKING, message, True, status)
+        raise TransportError(SESSION_NOT_WORKING, message, True, status, session_status=current)
     if status in (401, 403):
         raise TransportError(GATEWAY_UNAUTHORIZED, reason(response), True, status)
     if 400 <= status < 500:

@@ -19,6 +19,7 @@ class RunOutput(serializers.Serializer):
     due_at_ms = MillisecondsField(source="due_at")
     completed_at_ms = MillisecondsField(source="completed_at")
     trigger = serializers.ChoiceField(choices=Run.Trigger.choices)
+    retried_at_ms = MillisecondsField(source="retried_at")
 
     def get_error_code(self, run) -> str | None:
         return run.error_code or None
@@ -89,6 +90,8 @@ class ScheduleOutput(TextDigestMixin):
     completed_at_ms = MillisecondsField(source="completed_at")
     canceled_at_ms = MillisecondsField(source="canceled_at")
     paused_at_ms = MillisecondsField(source="paused_at")
+    pause_reason = serializers.CharField(help_text="Why the system paused it (failure policy); empty otherwise.")
+    consecutive_failed_runs = serializers.IntegerField()
     workflow_id = serializers.CharField()
     kind = serializers.ChoiceField(choices=Schedule.Kind.choices)
     calendar = serializers.SerializerMethodField()

@@ -180,3 +180,16 @@ class RunDetailView(APIView):
         if run is None:
             raise OutboundError("not_found", "No such run.", http_status=404)
         return Response(RunDetailOutput(run).data)
+
+
+class RunRetryFailedView(APIView):
+    @extend_schema(
+        operation_id="outbound_schedule_runs_retry_failed",
+        summary="Re-send only the failed deliveries of a run (once; repeating it changes nothing)",
+        request=None,
+        responses=RunDetailOutput,
+    )
+    def post(self, request, schedule_id, occurrence_number):
+        schedule = _schedule_or_404(request, schedule_id)
+        run, retried = services.run_retry_failed(schedule=schedule, occurrence_number=occurrence_number)
+        return Response({**RunDetailOutput(run).data, "retried_deliveries": retried})

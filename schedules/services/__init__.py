@@ -2,6 +2,7 @@
 `firing`: run an occurrence, record missed ones, settle a run when its send ends."""
 
 from .firing import FireEarly, run_settle_for_send, schedule_occurrence_fire
+from .retry import run_retry_failed
 from .lifecycle import (
     schedule_cancel,
     schedule_create,
@@ -14,6 +15,7 @@ from .lifecycle import (
 
 __all__ = [
     "FireEarly",
+    "run_retry_failed",
     "run_settle_for_send",
     "schedule_cancel",
     "schedule_create",

@@ -15,7 +15,7 @@ from outbound.models import Delivery, Send
 from outbound.services.sends import send_create, send_finish_if_done, session_targets_resolve
 from schedules.models import Run, Schedule
 
-from .status import run_fail, runs_record_unsent, schedule_settle
+from .status import run_fail, runs_count_outcome, runs_record_unsent, schedule_settle
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def _run_start(schedule: Schedule, k: int, due: datetime, now: datetime, trigger
             )
     except OutboundError as refusal:
         run_fail(run, code=refusal.code, message=refusal.message, now=now)
-        schedule.failed_run_count += 1
+        runs_count_outcome(schedule, failed=1)
     else:
         run.send = created.send
         may_be_finished = any(d.status != Delivery.Status.QUEUED for d in created.deliveries)
@@ -135,8 +135,9 @@ def run_settle_for_send(*, send: Send) -> None:
         detail = ", ".join(f"{c or 'unknown'}: {n}" for c, n in failed.most_common())
         message = f"{sum(failed.values())} of {total} deliveries failed ({detail})."
         run_fail(run, code=code or "deliveries_failed", message=message, now=now)
-        schedule.failed_run_count += 1  # the row is locked: no lost update
+        runs_count_outcome(schedule, failed=1)  # the row is locked: no lost update
     else:
         run.status, run.completed_at = Run.Status.COMPLETED, now
+        runs_count_outcome(schedule, succeeded=True)
     run.save()
     schedule_settle(schedule, now)

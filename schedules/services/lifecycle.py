@@ -126,7 +126,8 @@ def schedule_resume(*, schedule: Schedule) -> Schedule:
             status=Run.Status.SKIPPED, code="paused", message="Fell due while the schedule was paused.", now=now,
         )
         schedule.next_occurrence, schedule.next_run_at = k, due
-        schedule.status, schedule.paused_at = Schedule.Status.SCHEDULED, None
+        schedule.status, schedule.paused_at, schedule.pause_reason = Schedule.Status.SCHEDULED, None, ""
+        schedule.consecutive_failed_runs = 0  # an operator chose to go on: count afresh
         schedule_settle(schedule, now)
         return schedule
 

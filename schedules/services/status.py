@@ -1,7 +1,12 @@
+import logging
 from datetime import datetime
+
+from django.conf import settings
 
 from schedules.models import Run, Schedule
 from schedules.registration import periodic_task_sync
+
+logger = logging.getLogger(__name__)
 
 
 def schedule_settle(schedule: Schedule, now: datetime) -> None:
@@ -9,8 +14,10 @@ def schedule_settle(schedule: Schedule, now: datetime) -> None:
 
     scheduled -> running while an occurrence's deliveries are in progress ->
     scheduled ... -> completed / completed_with_failures once the last one
-    finished. Canceled and paused are set by operators and kept here.
+    finished. Canceled and paused are set by operators and kept here; a
+    schedule failing too often in a row pauses itself (failure policy).
     """
+    _auto_pause_if_failing(schedule, now)
     if schedule.status not in (Schedule.Status.CANCELED, Schedule.Status.PAUSED):
         if schedule.runs.filter(status=Run.Status.RUNNING).exists():
             schedule.status = Schedule.Status.RUNNING
@@ -24,8 +31,28 @@ def schedule_settle(schedule: Schedule, now: datetime) -> None:
     periodic_task_sync(schedule)
 
 
+def _auto_pause_if_failing(schedule: Schedule, now: datetime) -> None:
+    limit = settings.SCHEDULE_AUTO_PAUSE_AFTER_FAILED_RUNS
+    if not limit or schedule.consecutive_failed_runs < limit:
+        return
+    if schedule.status not in Schedule.ACTIVE or schedule.next_run_at is None:
+        return  # ended, paused or canceled already, or nothing left to protect
+    last = schedule.runs.filter(status=Run.Status.FAILED).order_by("-occurrence_number").values_list("error_code", flat=True).first()
+    schedule.status, schedule.paused_at, schedule.next_run_at = Schedule.Status.PAUSED, now, None
+    schedule.pause_reason = (
+        f"Paused automatically after {schedule.consecutive_failed_runs} failed runs in a row (last: {last}). Resume when fixed."
+    )
+    logger.warning("schedule %s: %s", schedule.id, schedule.pause_reason)
+
+
 def run_fail(run: Run, *, code: str, message: str, now: datetime) -> None:
     run.status, run.error_code, run.error_message, run.failed_at = Run.Status.FAILED, code, message, now
+
+
+def runs_count_outcome(schedule: Schedule, *, failed: int = 0, succeeded: bool = False) -> None:
+    """Count finished runs on the (locked) schedule: failures add up in a row, a success ends the row."""
+    schedule.failed_run_count += failed
+    schedule.consecutive_failed_runs = 0 if succeeded else schedule.consecutive_failed_runs + failed
 
 
 def runs_record_unsent(schedule: Schedule, k: int, due: datetime | None, before: datetime, *, status: str, code: str, message: str, now: datetime):
@@ -44,5 +71,5 @@ def runs_record_unsent(schedule: Schedule, k: int, due: datetime | None, before:
     Run.objects.bulk_create(runs)
     schedule.run_count += len(runs)
     if status == Run.Status.FAILED:
-        schedule.failed_run_count += len(runs)
+        runs_count_outcome(schedule, failed=len(runs))
     return k, due, len(runs)

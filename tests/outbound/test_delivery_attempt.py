@@ -10,7 +10,8 @@ from django.db import connection
 from django.utils import timezone
 
 from outbound.models import Delivery, Event, MediaFile, Send
-from outbound.services.deliveries import RetryAt, delivery_attempt, deliveries_sweep
+from outbound.services.deliveries import RetryAt, delivery_attempt
+from outbound.services.queueing import deliveries_sweep
 from outbound.services.sends import send_create, send_fan_out, send_targets_resolve
 from outbound.signals import send_finished
 from outbound.transports import get_client
@@ -59,14 +60,13 @@ def test_it_sends_nothing_when_the_task_runs_twice(gateway, session, make_groups
 
 
 def test_it_fails_at_once_on_a_permanent_error(gateway, session, make_groups):
-    configure(gateway, sessions={session.name: "STOPPED"})
+    configure(gateway, sessions={session.name: "MISSING"})  # the gateway answers 404
     send = make_send(session, make_groups(2))
     for delivery in send.deliveries.all():
         assert delivery_attempt(delivery_id=delivery.id) is None
     failed = send.deliveries.first()
     assert failed.status == "failed" and failed.attempts == 1
-    assert failed.error_code == "session_not_working"
-    assert "STOPPED" in failed.error_message
+    assert failed.error_code == "session_not_found"
     send.refresh_from_db()
     assert send.status == "completed_with_failures"
     assert Event.objects.filter(type="message.notification.failed").count() == 2
@@ -318,7 +318,7 @@ def test_the_sweeper_requeues_only_deliveries_whose_task_may_be_lost(session, ma
 
 
 def test_send_detail_shows_each_groups_outcome(api, gateway, session, make_groups):
-    configure(gateway, sessions={session.name: "STOPPED"})
+    configure(gateway, sessions={session.name: "MISSING"})
     send = make_send(session, make_groups(1))
     delivery_attempt(delivery_id=send.deliveries.get().id)
     body = api.get(f"/v2/outbound/sends/{send.id}").json()
@@ -326,6 +326,39 @@ def test_send_detail_shows_each_groups_outcome(api, gateway, session, make_group
     assert "text" not in body and body["text_length"] == 5
     result = body["results"][0]
     assert result["ok"] is False and result["status"] == "failed"
-    assert result["error_code"] == "session_not_working" and result["attempts"] == 1
+    assert result["error_code"] == "session_not_found" and result["attempts"] == 1
     assert isinstance(result["failed_at_ms"], int)
     assert Send.objects.get(pk=send.id).status == "completed_with_failures"
+
+
+def test_an_attempt_that_may_have_arrived_is_marked_unconfirmed_until_the_gateway_answers(gateway, session, make_groups, settings):
+    settings.WAHA_TIMEOUT_SECONDS = 0.3
+    configure(gateway, latency_ms=600)  # the gateway takes it, but answers too late
+    delivery = make_send(session, make_groups(1)).deliveries.get()
+    assert isinstance(delivery_attempt(delivery_id=delivery.id), RetryAt)
+    delivery.refresh_from_db()
+    assert delivery.error_code == "gateway_timeout" and delivery.unconfirmed
+    configure(gateway, latency_ms=0)
+    make_due(delivery)
+    delivery_attempt(delivery_id=delivery.id)
+    delivery.refresh_from_db()
+    assert delivery.status == "sent" and not delivery.unconfirmed
+    assert len(ledger(gateway)) == 1  # found by the lookup, not sent again
+
+
+def test_a_refused_connection_is_not_unconfirmed(session, make_groups, settings):
+    settings.WAHA_BASE_URL = "http://127.0.0.1:9"
+    delivery = make_send(session, make_groups(1)).deliveries.get()
+    delivery_attempt(delivery_id=delivery.id)
+    delivery.refresh_from_db()
+    assert delivery.error_code == "gateway_unreachable" and not delivery.unconfirmed
+
+
+def test_a_delivery_that_ends_unconfirmed_says_so_in_the_api(api, session, make_groups, settings, gateway):
+    settings.OUTBOUND_MAX_SEND_ATTEMPTS = 1
+    settings.WAHA_TIMEOUT_SECONDS = 0.3
+    configure(gateway, latency_ms=600)
+    send = make_send(session, make_groups(1))
+    delivery_attempt(delivery_id=send.deliveries.get().id)
+    result = api.get(f"/v2/outbound/sends/{send.id}").json()["results"][0]
+    assert (result["status"], result["error_code"], result["unconfirmed"]) == ("failed", "gateway_timeout", True)

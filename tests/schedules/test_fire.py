@@ -151,10 +151,10 @@ def test_failed_deliveries_fail_the_run_and_the_schedule_completes_with_failures
     schedule = make_schedule()
     make_due_now(schedule)
     run = fire(schedule, 1)
-    httpx.post(f"{gateway.base_url}/_fake/config", json={"sessions": {session.name: "STOPPED"}})
+    httpx.post(f"{gateway.base_url}/_fake/config", json={"sessions": {session.name: "MISSING"}})  # 404: permanent
     deliver_all(run.send)
     run.refresh_from_db()
-    assert run.status == "failed" and run.error_code == "session_not_working"
+    assert run.status == "failed" and run.error_code == "session_not_found"
     assert run.error_message.startswith("2 of 2 deliveries failed")
     schedule.refresh_from_db()
     assert schedule.status == "completed_with_failures"

@@ -1,0 +1,61 @@
+"""Per-session send pacing, shared by every worker: evenly spaced send slots.
+
+Celery's rate_limit is per worker; this is per WhatsApp number. Each session
+row keeps `next_send_slot_at`; a delivery about to send reserves the next slot
+under the row's lock, for as many messages as it will send, so any number of
+workers on any number of machines together stay within the session's
+`messages_per_minute`, with a random extra gap between messages so the number
+does not send in a steady, bot-like rhythm.
+
+A delivery whose slot is in the future does not wait in the worker: it goes
+back on the queue for that moment, keeping its attempt and its slot, so it
+blocks no other session's deliveries.
+"""
+
+import random
+from datetime import datetime, timedelta
+
+from django.db import transaction
+
+from outbound.models import Session
+
+# Slots are reserved at most this far ahead; later work is deferred without
+# one, so a long backlog does not turn into hours-long task countdowns.
+RESERVE_HORIZON = timedelta(minutes=10)
+# Added to every gap: a message is received a few milliseconds after its
+# slot, and that jitter must not let one more message into some minute.
+GUARD = timedelta(milliseconds=50)
+
+
+def session_is_paced(session: Session) -> bool:
+    return bool(session.messages_per_minute) or session.send_delay_max_ms > 0
+
+
+def _gap(session: Session) -> timedelta:
+    gap = timedelta(0)
+    if session.messages_per_minute:
+        gap += timedelta(seconds=60 / session.messages_per_minute) + GUARD
+    if session.send_delay_max_ms:
+        low = min(session.send_delay_min_ms, session.send_delay_max_ms)
+        gap += timedelta(milliseconds=random.uniform(low, session.send_delay_max_ms))
+    return gap
+
+
+def send_slot_reserve(*, session_id, messages: int, now: datetime) -> datetime | None:
+    """Reserve slots for `messages` messages; the first slot's time, or None if beyond the horizon.
+
+    The slots run from the returned time on; the caller sends its messages
+    from then (together, for the images of one delivery).
+    """
+    with transaction.atomic():
+        session = (
+            Session.objects.select_for_update()
+            .only("messages_per_minute", "send_delay_min_ms", "send_delay_max_ms", "next_send_slot_at")
+            .get(pk=session_id)
+        )
+        slot = max(now, session.next_send_slot_at or now)
+        if slot - now > RESERVE_HORIZON:
+            return None
+        session.next_send_slot_at = slot + sum((_gap(session) for _ in range(messages)), timedelta(0))
+        session.save(update_fields=["next_send_slot_at"])
+        return slot

@@ -1,0 +1,50 @@
+"""Getting delivery attempts onto the queue: the fan-out, retries, and the sweeper that finds lost ones."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from outbound.models import Delivery
+
+
+def deliveries_enqueue(*, delivery_ids: list, countdown: float | None = None) -> None:
+    """Queue attempts for these deliveries, OUTBOUND_DELIVERY_BATCH_SIZE per task.
+
+    Batches because a task costs more than the work of one delivery (measured:
+    publishing one message took about as long as sending one message);
+    parallelism is kept by spreading a send's batches over the workers.
+    """
+    from outbound.tasks import deliveries_attempt  # tasks call services; import here breaks the cycle
+
+    if not delivery_ids:
+        return
+    Delivery.objects.filter(pk__in=delivery_ids).update(enqueued_at=timezone.now())
+    size = settings.OUTBOUND_DELIVERY_BATCH_SIZE
+    for start in range(0, len(delivery_ids), size):
+        batch = [str(i) for i in delivery_ids[start:start + size]]
+        deliveries_attempt.apply_async((batch,), countdown=countdown)
+
+
+def deliveries_sweep(*, stale_seconds: float, batch_size: int = 1000) -> int:
+    """Re-enqueue deliveries whose task may have been lost; return how many.
+
+    The broker may drop messages (a Redis restart without persistence) and a
+    worker may die mid-send. A queued delivery due a while ago with no recent
+    enqueue, or a sending one whose lease ran out, gets a new task; the claim
+    makes an extra task harmless.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=stale_seconds)
+    ids = list(
+        Delivery.objects.filter(
+            Q(status=Delivery.Status.QUEUED, next_attempt_at__lte=stale)
+            | Q(status=Delivery.Status.SENDING, lease_expires_at__lt=now)
+        )
+        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=stale))
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    deliveries_enqueue(delivery_ids=ids)
+    return len(ids)

@@ -1,0 +1,85 @@
+"""Sessions that are not WORKING hold their deliveries; WORKING again releases them."""
+
+from datetime import timedelta
+
+import httpx
+from django.utils import timezone
+
+from outbound.models import Delivery, Session
+from outbound.services.deliveries import delivery_attempt
+from outbound.services.queueing import deliveries_sweep
+from outbound.services.sessions import session_status_set, sessions_refresh
+
+from .test_delivery_attempt import configure, ledger, make_send
+
+
+def test_a_gateway_422_holds_the_delivery_and_records_the_session_status(gateway, session, make_groups):
+    configure(gateway, sessions={session.name: "SCAN_QR_CODE"})
+    delivery = make_send(session, make_groups(1)).deliveries.get()
+    assert delivery_attempt(delivery_id=delivery.id) is None
+    delivery.refresh_from_db()
+    # Held: still queued, no attempt used, not failed, waiting until it expires at the latest.
+    assert (delivery.status, delivery.attempts, delivery.error_code) == ("queued", 0, "session_not_working")
+    assert delivery.next_attempt_at == delivery.expires_at
+    session.refresh_from_db()
+    assert session.status == "SCAN_QR_CODE" and session.status_changed_at is not None
+    assert ledger(gateway) == []
+
+
+def test_a_session_known_not_working_holds_without_calling_the_gateway(gateway, session, make_groups):
+    send = make_send(session, make_groups(2))
+    Session.objects.filter(pk=session.pk).update(status="STOPPED")
+    for delivery in send.deliveries.all():
+        delivery_attempt(delivery_id=delivery.id)
+    assert set(send.deliveries.values_list("status", "attempts", "error_code")) == {("queued", 0, "session_not_working")}
+    assert ledger(gateway) == []
+
+
+def test_working_again_releases_held_deliveries(gateway, session, make_groups, queued_tasks, django_capture_on_commit_callbacks):
+    configure(gateway, sessions={session.name: "STOPPED"})
+    send = make_send(session, make_groups(3))
+    for delivery in send.deliveries.all():
+        delivery_attempt(delivery_id=delivery.id)
+    assert Session.objects.get(pk=session.pk).status == "STOPPED"
+    queued_tasks()  # empty the queue view
+
+    configure(gateway, sessions={session.name: "WORKING"})
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sessions_refresh() == 1  # the periodic status check sees it WORKING
+    released = sorted(i for _, args, _ in queued_tasks() for i in args[0])
+    assert released == sorted(str(d.pk) for d in send.deliveries.all())
+    for delivery in send.deliveries.all():
+        delivery_attempt(delivery_id=delivery.id)
+    assert set(send.deliveries.values_list("status", "attempts")) == {("sent", 1)}
+    assert len(ledger(gateway)) == 3
+
+
+def test_a_held_delivery_expires_when_its_time_is_up(gateway, session, make_groups, queued_tasks):
+    delivery = make_send(session, make_groups(1)).deliveries.get()
+    Session.objects.filter(pk=session.pk).update(status="STOPPED")
+    delivery_attempt(delivery_id=delivery.id)
+    past = timezone.now() - timedelta(minutes=10)
+    Delivery.objects.filter(pk=delivery.pk).update(expires_at=past, next_attempt_at=past, enqueued_at=past)
+    assert deliveries_sweep(stale_seconds=60) == 1  # the sweeper finds it at its expiry
+    delivery_attempt(delivery_id=delivery.id)
+    delivery.refresh_from_db()
+    assert delivery.status == "expired"
+
+
+def test_a_refresh_with_the_gateway_down_changes_nothing(session, settings):
+    settings.WAHA_BASE_URL = "http://127.0.0.1:9"  # nothing listens there
+    assert sessions_refresh() == 0
+    assert Session.objects.get(pk=session.pk).status == "WORKING"
+
+
+def test_status_and_its_change_time_are_in_the_api(api, session):
+    session_status_set(session=session, status="FAILED")
+    item = api.get(f"/v2/sessions/{session.id}").json()
+    assert item["status"] == "FAILED" and isinstance(item["status_changed_at_ms"], int)
+
+
+def test_the_gateway_status_endpoint_is_what_refresh_reads(gateway, session):
+    httpx.post(f"{gateway.base_url}/_fake/config", json={"sessions": {session.name: "STARTING"}})
+    from outbound.services.sessions import session_status_refresh
+
+    assert session_status_refresh(session=session) == "STARTING"
