@@ -23,14 +23,15 @@ PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
-def bench_env(**overrides) -> dict:
+def bench_env(database: str | None = None, **overrides) -> dict:
     """Environment for the bench driver and every process it starts."""
+    database = database or DATABASE
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": "bench-only-secret",
-        "DATABASE_URL": f"{PG}/{DATABASE}",
+        "DATABASE_URL": f"{PG}/{database}",
         "CELERY_BROKER_URL": REDIS,
         "CELERY_TASK_DEFAULT_QUEUE": os.environ.get("BENCH_QUEUE", f"bench-{uuid.uuid4().hex[:8]}"),
         "LOG_LEVEL": "WARNING",
@@ -53,15 +54,16 @@ def database_reset(env: dict) -> None:
     """Create the bench database if needed, migrate it, and empty every table."""
     import psycopg2
 
+    database = env["DATABASE_URL"].rsplit("/", 1)[1]
     admin = psycopg2.connect(f"{PG}/postgres")
     admin.autocommit = True
     with admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE])
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
         if not cursor.fetchone():
-            cursor.execute(f'CREATE DATABASE "{DATABASE}"')
+            cursor.execute(f'CREATE DATABASE "{database}"')
     admin.close()
     manage(env, "migrate", "--noinput", "-v0")
-    conn = psycopg2.connect(f"{PG}/{DATABASE}")
+    conn = psycopg2.connect(env["DATABASE_URL"])
     conn.autocommit = True
     with conn.cursor() as cursor:
         cursor.execute(

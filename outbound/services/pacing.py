@@ -22,8 +22,9 @@ from outbound.models import Session
 # Slots are reserved at most this far ahead; later work is deferred without
 # one, so a long backlog does not turn into hours-long task countdowns.
 RESERVE_HORIZON = timedelta(minutes=10)
-# Added to every gap: a message is received a few milliseconds after its
-# slot, and that jitter must not let one more message into some minute.
+# Added to every gap. A message reaches the gateway some milliseconds after
+# its slot; over a minute of N slots the guard adds up to N x 50 ms, so that
+# jitter would have to exceed it to let an (N+1)th message into any minute.
 GUARD = timedelta(milliseconds=50)
 
 

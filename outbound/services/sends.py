@@ -1,3 +1,4 @@
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -14,6 +15,8 @@ from outbound.services.events import EventType, delivery_events_record
 from outbound.services.queueing import deliveries_enqueue
 from outbound.signals import send_finished
 from outbound.variants import variants_assign
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -167,11 +170,23 @@ def send_create(
         send=send, deliveries=[d for d in deliveries if d.status == Delivery.Status.SKIPPED], type=EventType.MESSAGE_SKIPPED
     )
 
+    send_id = send.id
+    transaction.on_commit(lambda: _fan_out_enqueue(send_id))
+    return SendCreated(send=send, deliveries=deliveries, events=events)
+
+
+def _fan_out_enqueue(send_id: uuid.UUID) -> None:
+    """Queue the fan-out; if the broker is down, leave it to the sweeper.
+
+    The send is committed by now: failing the request over the broker would
+    tell the client it failed when it did not.
+    """
     from outbound.tasks import send_fan_out  # tasks import services: import here to avoid a cycle
 
-    send_id = send.id
-    transaction.on_commit(lambda: send_fan_out.delay(str(send_id)))
-    return SendCreated(send=send, deliveries=deliveries, events=events)
+    try:
+        send_fan_out.delay(str(send_id))
+    except Exception:  # kombu raises several kinds for "broker unreachable"
+        logger.exception("send %s: fan-out not queued (broker down?); the sweeper will queue its deliveries", send_id)
 
 
 def _recently_sent(group_ids: list, skip_within_hours: float | None, now) -> dict:
