@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "outbound",
     "schedules",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -215,6 +216,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "outbound.tasks.sessions_refresh",
         "schedule": env.float("OUTBOUND_SESSION_REFRESH_SECONDS", default=60.0),
     },
+    "webhooks-relay-events": {"task": "webhooks.tasks.events_relay", "schedule": 1.0},
+    "webhooks-dispatch-due": {"task": "webhooks.tasks.webhooks_dispatch_due", "schedule": 5.0},
+    "outbound-purge-provider-events": {"task": "outbound.tasks.provider_events_purge", "schedule": 3600.0},
     "outbound-purge-idempotency-keys": {
         "task": "outbound.tasks.idempotency_keys_purge",
         "schedule": 3600.0,
@@ -227,6 +231,12 @@ CELERY_BEAT_SCHEDULE = {
 WAHA_BASE_URL = env.str("WAHA_BASE_URL", default="http://127.0.0.1:3000").rstrip("/")
 WAHA_API_KEY = env.str("WAHA_API_KEY", default="")
 WAHA_TIMEOUT_SECONDS = env.float("WAHA_TIMEOUT_SECONDS", default=15.0)
+# Callbacks from the gateway (POST /v2/providers/waha/webhook) are verified
+# with this key (WAHA's HMAC-SHA512); without one they are refused unless
+# unsigned ones are allowed (the default only in debug runs).
+WAHA_WEBHOOK_HMAC_KEY = env.str("WAHA_WEBHOOK_HMAC_KEY", default="")
+WAHA_WEBHOOK_ALLOW_UNSIGNED = env.bool("WAHA_WEBHOOK_ALLOW_UNSIGNED", default=DEBUG)
+WAHA_WEBHOOK_TOLERANCE_SECONDS = env.int("WAHA_WEBHOOK_TOLERANCE_SECONDS", default=300)
 
 # ------------------------------------------------------------------------------
 # Outbound sends
@@ -270,6 +280,16 @@ SCHEDULE_MISSED_GRACE_SECONDS = env.int("SCHEDULE_MISSED_GRACE_SECONDS", default
 SCHEDULE_POLL_SECONDS = env.float("SCHEDULE_POLL_SECONDS", default=1.0)
 # A schedule whose runs fail this many times in a row pauses itself (0: never).
 SCHEDULE_AUTO_PAUSE_AFTER_FAILED_RUNS = env.int("SCHEDULE_AUTO_PAUSE_AFTER_FAILED_RUNS", default=3)
+
+# ------------------------------------------------------------------------------
+# Customer webhooks (docs/webhooks.md)
+# ------------------------------------------------------------------------------
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+# Networks webhooks may reach although private (e.g. 10.0.0.0/8 for an
+# internal receiver); everything private, loopback or reserved is refused otherwise.
+WEBHOOKS_ALLOWED_PRIVATE_NETWORKS = env.list("WEBHOOKS_ALLOWED_PRIVATE_NETWORKS", default=[])
+WEBHOOKS_DISABLE_AFTER_DAYS = env.int("WEBHOOKS_DISABLE_AFTER_DAYS", default=5)
+WEBHOOKS_SECRET_ROTATION_HOURS = env.int("WEBHOOKS_SECRET_ROTATION_HOURS", default=24)
 
 # ------------------------------------------------------------------------------
 # Logging: one line per event on stderr, for the process manager to collect.

@@ -14,6 +14,7 @@ urlpatterns = [
     ),
     path("v2/", include("outbound.urls")),
     path("v2/", include("schedules.urls")),
+    path("v2/", include("webhooks.urls")),
 ]
 
 handler404 = "outbound.api.errors.json_not_found"

@@ -8,9 +8,21 @@ from outbound.services.tokens import api_token_create, api_token_revoke
 from outbound.transports import TransportError
 
 
+class WebhookAlertFilter(admin.SimpleListFilter):
+    title = "webhook alert"
+    parameter_name = "webhook_alert"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes")]
+
+    def queryset(self, request, queryset):
+        return queryset.exclude(webhook_alert="") if self.value() == "yes" else queryset
+
+
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    list_display = ["name", "id", "created_at"]
+    list_display = ["name", "id", "webhook_alert", "created_at"]
+    list_filter = [WebhookAlertFilter]
     search_fields = ["name", "id"]
 
 

@@ -4,3 +4,7 @@ from django.dispatch import Signal
 # finished), with `send`. How upper layers (schedules) learn how a send ended
 # without outbound importing them.
 send_finished = Signal()
+
+# Sent inside the transaction that recorded events (the outbox), with
+# `account_id`. The webhook relay listens, to pick them up soon after commit.
+events_recorded = Signal()

@@ -40,3 +40,14 @@ def idempotency_keys_purge() -> int:
 @shared_task(name="outbound.tasks.sessions_refresh")
 def sessions_refresh() -> int:
     return sessions.sessions_refresh()
+
+
+@shared_task(name="outbound.tasks.provider_events_purge")
+def provider_events_purge() -> int:
+    """Forget gateway event ids after a week: WAHA's retries are long over by then."""
+    from datetime import timedelta
+
+    from outbound.models import ProviderEvent
+
+    deleted, _ = ProviderEvent.objects.filter(received_at__lt=timezone.now() - timedelta(days=7)).delete()
+    return deleted

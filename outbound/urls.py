@@ -1,6 +1,7 @@
 from django.urls import path
 
 from outbound.api.catalog import GroupListView, SessionDetailView, SessionListView
+from outbound.api.providers import waha_webhook
 from outbound.api.sends import SendCreateView, SendDetailView
 
 urlpatterns = [
@@ -9,4 +10,5 @@ urlpatterns = [
     path("sessions", SessionListView.as_view(), name="session-list"),
     path("sessions/<uuid:session_id>", SessionDetailView.as_view(), name="session-detail"),
     path("groups", GroupListView.as_view(), name="group-list"),
+    path("providers/waha/webhook", waha_webhook, name="waha-webhook"),
 ]

@@ -14,6 +14,7 @@ import zlib
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from .callbacks import ACK_NAMES, MESSAGE_ACK, SESSION_STATUS, ack_payload, session_payload
 from .state import (
     FAULT_ACCEPT_THEN_FAIL,
     FAULT_ERROR,
@@ -236,11 +237,16 @@ def control_route(state, request, parts):
         return ledger(state, request.query)
     if route == ("GET", "config"):
         return 200, state.config()
+    if route == ("GET", "callbacks"):
+        sent = state.webhooks.sent()
+        return 200, {"count": len(sent), "callbacks": sent}
     try:
         if route == ("POST", "config"):
             return 200, state.configure(control_body(request))
         if route == ("POST", "reset"):
             return 200, state.reset(**control_body(request))
+        if route == ("POST", "emit"):
+            return emit(state, control_body(request))
     except (BadRequest, ConfigError) as exc:
         return 400, {"message": str(exc), "statusCode": 400}
     return not_found(request)
@@ -251,6 +257,32 @@ def control_body(request):
         return json_object(request.body)
     except BadRequest as exc:
         raise ConfigError(str(exc)) from None
+
+
+def emit(state, body):
+    """Send one webhook now, on this request's thread, and answer with its record.
+
+    Synchronous so a test knows the receiver has it (or why not) once this returns.
+    """
+    event = body.get("event")
+    if event == MESSAGE_ACK:
+        message_id = required_string(body, "message_id")
+        ack = body.get("ack")
+        if isinstance(ack, bool) or not isinstance(ack, int) or ack not in ACK_NAMES:
+            raise BadRequest(f"ack must be one of {', '.join(str(level) for level in ACK_NAMES)}")
+        entry = state.find_message(message_id)
+        if entry is None:
+            return 404, {"message": "Message not found", "statusCode": 404, "message_id": message_id}
+        session, payload = entry["session"], ack_payload(entry, ack)
+    elif event == SESSION_STATUS:
+        session = required_string(body, "session")
+        payload = session_payload(session, required_string(body, "status"))
+    else:
+        raise BadRequest(f"event must be {MESSAGE_ACK} or {SESSION_STATUS}")
+    target = state.webhook_target()
+    if target.url is None:
+        return 409, {"message": "webhook_url is not set", "statusCode": 409}
+    return 200, state.webhooks.send_now(target, event, session, payload)
 
 
 def ledger(state, query):

@@ -29,6 +29,7 @@ class FakeGatewayServer(ThreadingHTTPServer):
     def __init__(self, address, state: GatewayState, verbose: bool = False):
         self.state = state
         self.verbose = verbose
+        state.webhooks.verbose = verbose
         super().__init__(address, FakeGatewayHandler)
 
     @property
@@ -39,6 +40,8 @@ class FakeGatewayServer(ThreadingHTTPServer):
         return f"http://{host}:{port}"
 
     def stop(self):
+        # Pending acks are dropped, not flushed: a stopped gateway calls no one.
+        self.state.webhooks.stop()
         self.shutdown()
         self.server_close()
 

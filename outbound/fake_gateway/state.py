@@ -1,13 +1,18 @@
 """Everything the fake gateway remembers: config, injected faults and the ledger.
 
 One lock guards it all: the server answers on many threads, and tests and
-benchmarks read the ledger while sends are still arriving.
+benchmarks read the ledger while sends are still arriving. What the gateway
+calls back (acks, session status) is decided here and delivered by
+callbacks.Webhooks, outside the lock.
 """
 
 import hmac
 import random
 import threading
 import time
+from urllib.parse import urlsplit
+
+from .callbacks import ACK_NAMES, Target, Webhooks
 
 WORKING = "WORKING"
 # Not a WAHA status: lets a test make a session vanish (404) without a registry.
@@ -16,7 +21,13 @@ MISSING = "MISSING"
 DEFAULT_HANG_MS = 30000
 RATE_KEYS = ("error_rate", "accept_then_fail_rate", "timeout_rate")
 DURATION_KEYS = ("latency_ms", "hang_ms")
-CONFIG_KEYS = RATE_KEYS + DURATION_KEYS + ("seed", "api_key", "sessions")
+WEBHOOK_KEYS = ("webhook_url", "webhook_hmac_key", "ack_delay_ms", "acks")
+# Every key but sessions, which merges instead of being replaced.
+SCALAR_KEYS = RATE_KEYS + DURATION_KEYS + ("seed", "api_key") + WEBHOOK_KEYS
+CONFIG_KEYS = SCALAR_KEYS + ("sessions",)
+
+DEFAULT_ACK_DELAY_MS = 200
+DEFAULT_ACKS = (1, 2, 3)  # SERVER, DEVICE, READ: a message that went well
 
 # What a send should suffer, drawn once per send (see GatewayState.draw_fault).
 FAULT_TIMEOUT = "timeout"
@@ -47,6 +58,18 @@ def validated_config(changes: dict) -> dict:
             if value is not None and not isinstance(value, str):
                 raise ConfigError("api_key must be a string or null")
             clean[key] = value or None  # "" means no auth, like WAHA with no key set
+        elif key == "webhook_url":
+            clean[key] = _webhook_url(value)
+        elif key == "webhook_hmac_key":
+            if value is not None and not isinstance(value, str):
+                raise ConfigError("webhook_hmac_key must be a string or null")
+            clean[key] = value or None  # "" means unsigned, as for api_key
+        elif key == "ack_delay_ms":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError("ack_delay_ms must be a non-negative integer")
+            clean[key] = value
+        elif key == "acks":
+            clean[key] = _acks(value)
         else:
             clean[key] = _sessions(value)
     return clean
@@ -62,6 +85,23 @@ def _duration(key, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ConfigError(f"{key} must be a non-negative number of milliseconds")
     return value
+
+
+def _webhook_url(value):
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
+        raise ConfigError("webhook_url must be an http(s) URL or null")
+    return value
+
+
+def _acks(value) -> list:
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(ack, int) and not isinstance(ack, bool) and ack in ACK_NAMES for ack in value
+    ):
+        levels = ", ".join(str(level) for level in ACK_NAMES)
+        raise ConfigError(f"acks must be a list of ack levels ({levels})")
+    return list(value)
 
 
 def _sessions(value) -> dict:
@@ -89,8 +129,13 @@ class GatewayState:
         timeout_rate=0.0,
         hang_ms=DEFAULT_HANG_MS,
         seed=None,
+        webhook_url=None,
+        webhook_hmac_key=None,
+        ack_delay_ms=DEFAULT_ACK_DELAY_MS,
+        acks=DEFAULT_ACKS,
     ):
         self._lock = threading.Lock()
+        self.webhooks = Webhooks()
         # Reset goes back to what the gateway was started with, so a benchmark
         # against `run_fake_gateway --error-rate 0.3` can clear its ledger
         # without losing the faults it asked for on the command line.
@@ -104,6 +149,10 @@ class GatewayState:
                 "timeout_rate": timeout_rate,
                 "hang_ms": hang_ms,
                 "seed": seed,
+                "webhook_url": webhook_url,
+                "webhook_hmac_key": webhook_hmac_key,
+                "ack_delay_ms": ack_delay_ms,
+                "acks": acks,
             }
         )
         self.api_key = self._startup["api_key"]
@@ -112,8 +161,9 @@ class GatewayState:
     # -- config ---------------------------------------------------------------
 
     def _restore_startup(self):
-        for key in RATE_KEYS + DURATION_KEYS + ("seed",):
+        for key in RATE_KEYS + DURATION_KEYS + ("seed",) + WEBHOOK_KEYS:
             setattr(self, key, self._startup[key])
+        self.acks = list(self.acks)
         self.sessions = dict(self._startup["sessions"])
         self._rng = random.Random(self.seed)
         self._entries = []
@@ -124,13 +174,25 @@ class GatewayState:
             return self._config_unlocked()
 
     def _config_unlocked(self) -> dict:
-        config = {key: getattr(self, key) for key in RATE_KEYS + DURATION_KEYS + ("seed", "api_key")}
+        config = {key: getattr(self, key) for key in SCALAR_KEYS}
+        config["acks"] = list(self.acks)
         config["sessions"] = dict(self.sessions)
         return config
 
+    def _webhook_target(self) -> Target:
+        return Target(self.webhook_url, self.webhook_hmac_key)
+
     def configure(self, changes: dict) -> dict:
+        """Apply a partial config; a session whose status changes says so by webhook."""
         clean = validated_config(changes)
         with self._lock:
+            # Compared with what a send would see, so STOPPED -> WORKING and a
+            # new name set to STOPPED both count, and WORKING -> WORKING does not.
+            changed = {
+                name: status
+                for name, status in clean.get("sessions", {}).items()
+                if self.session_status(name) != status
+            }
             for key, value in clean.items():
                 if key == "sessions":
                     self.sessions.update(value)
@@ -138,11 +200,17 @@ class GatewayState:
                     setattr(self, key, value)
             if "seed" in clean:
                 self._rng.seed(clean["seed"])
-            return self._config_unlocked()
+            target = self._webhook_target()
+            config = self._config_unlocked()
+        for name, status in changed.items():
+            self.webhooks.session_status(target, name, status)
+        return config
 
     def reset(self, **overrides) -> dict:
         clean = validated_config(overrides)
         with self._lock:
+            # Acks of sends from before the reset must not reach the next test.
+            self.webhooks.clear()
             self._restore_startup()
             for key, value in clean.items():
                 setattr(self, key, value)
@@ -184,7 +252,7 @@ class GatewayState:
     # -- ledger -------------------------------------------------------------------
 
     def record_send(self, *, session, chat_id, type, text, file=None, message_id=None) -> dict:
-        """Append one accepted send; a reused id is a second entry, never a merge."""
+        """Append one accepted send and schedule its acks; a reused id is a second entry, never a merge."""
         with self._lock:
             raw_id = message_id or "3EB0%020X" % self._rng.getrandbits(80)
             entry = {
@@ -201,7 +269,13 @@ class GatewayState:
             self._entries.append(entry)
             self._by_id[raw_id] = entry
             self._by_id[entry["serialized"]] = entry
-            return entry
+            target, acks, delay_ms = self._webhook_target(), list(self.acks), self.ack_delay_ms
+        self.webhooks.message_acks(target, entry, acks, delay_ms)
+        return entry
+
+    def webhook_target(self) -> Target:
+        with self._lock:
+            return self._webhook_target()
 
     def find_message(self, message_id: str, *, session=None, chat_id=None):
         """The latest entry with this raw or serialized id, scoped like WAHA's lookup."""

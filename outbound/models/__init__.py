@@ -1,5 +1,5 @@
 from .accounts import Account, ApiToken, User
-from .events import Event
+from .events import Event, ProviderEvent
 from .idempotency import IdempotencyKey
 from .sends import Delivery, MediaFile, Send
 from .sessions import Group, Session
@@ -12,6 +12,7 @@ __all__ = [
     "Group",
     "IdempotencyKey",
     "MediaFile",
+    "ProviderEvent",
     "Send",
     "Session",
     "User",

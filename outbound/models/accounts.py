@@ -12,6 +12,12 @@ class Account(models.Model):
         "name", max_length=200, help_text="Customer name, e.g. Acme Retail."
     )
     created_at = models.DateTimeField("created at", auto_now_add=True)
+    webhook_alert = models.CharField(
+        "webhook alert",
+        max_length=500,
+        blank=True,
+        help_text="Set when one of its webhook endpoints was turned off for failing; clear it once the customer knows.",
+    )
 
     class Meta:
         verbose_name = "account"

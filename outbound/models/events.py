@@ -17,13 +17,32 @@ class Event(models.Model):
     type = models.CharField("type", max_length=64, help_text="e.g. message.notification.sent")
     data = models.JSONField("data", help_text="The record the event is about, as the webhook carries it.")
     created_at = models.DateTimeField("created at", auto_now_add=True)
+    relayed = models.BooleanField(
+        "relayed", default=False, help_text="Handed to the webhook relay (which queues it for each subscribed endpoint)."
+    )
 
     class Meta:
         verbose_name = "event"
         indexes = [
             # Event lists per account, newest first (ids are time-ordered).
             models.Index(fields=["account", "-id"], name="event_account_idx"),
+            # The webhook relay: events not yet relayed, oldest first.
+            models.Index(fields=["id"], name="event_unrelayed_idx", condition=models.Q(relayed=False)),
         ]
 
     def __str__(self):
         return f"{self.type} {self.id}"
+
+
+class ProviderEvent(models.Model):
+    """A gateway callback already processed: WAHA retries, so each event id counts once."""
+
+    id = models.CharField("event id", max_length=100, primary_key=True, help_text="WAHA's event id, e.g. evt_01h...")
+    type = models.CharField("type", max_length=64, help_text="e.g. message.ack")
+    received_at = models.DateTimeField("received at", auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = "provider event"
+
+    def __str__(self):
+        return self.id

@@ -1,4 +1,4 @@
-import hashlib
+import uuid
 
 from django.conf import settings
 from django.db import models
@@ -172,9 +172,22 @@ class Delivery(models.Model):
     def gateway_message_id(self, part: int) -> str:
         """The id we ask the gateway to give part `part`: the same on every attempt.
 
-        Shaped like a WhatsApp Web id (3EB0 + hex) so a gateway that checks the
-        shape accepts it. Deterministic so an ambiguous attempt can be looked
-        up and, if absent, resent under the same id.
+        Shaped like a WhatsApp Web id ("3EB0" + 36 hex digits, 40 in all, as
+        Baileys makes them) so a gateway that checks the shape accepts it.
+        Deterministic, so an ambiguous attempt can be looked up and, if
+        absent, resent under the same id; and it carries the delivery id and
+        part, so a delivery receipt (WAHA message.ack) finds its delivery
+        without a lookup table.
         """
-        digest = hashlib.sha256(f"{self.id}:{part}".encode()).hexdigest()
-        return "3EB0" + digest[:20].upper()
+        return f"3EB0{self.id.hex.upper()}{part:04X}"
+
+    @staticmethod
+    def from_gateway_message_id(message_id: str) -> tuple[uuid.UUID, int] | None:
+        """(delivery id, part) from one of our message ids, raw or serialized (true_<chat>_<id>)."""
+        raw = message_id.rsplit("_", 1)[-1]
+        if len(raw) != 40 or not raw.startswith("3EB0"):
+            return None
+        try:
+            return uuid.UUID(hex=raw[4:36]), int(raw[36:], 16)
+        except ValueError:
+            return None

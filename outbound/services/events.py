@@ -5,6 +5,7 @@ record, with its attempts, limits, failure reason and status timestamps.
 """
 
 from outbound.models import Delivery, Event, Send
+from outbound.signals import events_recorded
 from outbound.timefmt import to_iso
 
 
@@ -16,6 +17,19 @@ class EventType:
     MESSAGE_FAILED = "message.notification.failed"
     MESSAGE_EXPIRED = "message.notification.expired"
     MESSAGE_SKIPPED = "message.notification.skipped"
+    SCHEDULE_RUN_STARTED = "schedule.run.started"
+    SCHEDULE_RUN_COMPLETED = "schedule.run.completed"
+    SCHEDULE_RUN_FAILED = "schedule.run.failed"
+    SCHEDULE_COMPLETED = "schedule.completed"
+    SCHEDULE_CANCELED = "schedule.canceled"
+    SCHEDULE_PAUSED = "schedule.paused"
+
+    ALL = (
+        "message.notification.scheduled", "message.notification.sent", "message.notification.delivered",
+        "message.notification.read", "message.notification.failed", "message.notification.expired",
+        "message.notification.skipped", "schedule.run.started", "schedule.run.completed", "schedule.run.failed",
+        "schedule.completed", "schedule.canceled", "schedule.paused",
+    )
 
 
 # The event each terminal delivery status announces.
@@ -71,8 +85,15 @@ def delivery_event_data(delivery: Delivery, send: Send) -> dict:
 
 
 def delivery_events_record(*, send: Send, deliveries: list[Delivery], type: str) -> list[Event]:
-    events = [
-        Event(account_id=send.account_id, type=type, data=delivery_event_data(delivery, send))
-        for delivery in deliveries
-    ]
-    return Event.objects.bulk_create(events)
+    return events_record(
+        account_id=send.account_id, events=[(type, delivery_event_data(delivery, send)) for delivery in deliveries]
+    )
+
+
+def events_record(*, account_id, events: list[tuple[str, dict]]) -> list[Event]:
+    """Record (type, data) events in the caller's transaction: they exist if and only if it commits."""
+    if not events:
+        return []
+    recorded = Event.objects.bulk_create([Event(account_id=account_id, type=type, data=data) for type, data in events])
+    events_recorded.send(sender=Event, account_id=account_id)
+    return recorded

@@ -15,6 +15,7 @@ from outbound.models import Delivery, Send
 from outbound.services.sends import send_create, send_finish_if_done, session_targets_resolve
 from schedules.models import Run, Schedule
 
+from .events import run_events_record
 from .status import run_fail, runs_count_outcome, runs_record_unsent, schedule_settle
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def _run_start(schedule: Schedule, k: int, due: datetime, now: datetime, trigger
         run.send = created.send
         may_be_finished = any(d.status != Delivery.Status.QUEUED for d in created.deliveries)
     run.save()
+    run_events_record(schedule, [run])
     return run, may_be_finished
 
 
@@ -140,4 +142,5 @@ def run_settle_for_send(*, send: Send) -> None:
         run.status, run.completed_at = Run.Status.COMPLETED, now
         runs_count_outcome(schedule, succeeded=True)
     run.save()
+    run_events_record(schedule, [run])
     schedule_settle(schedule, now)

@@ -8,11 +8,13 @@ from django.utils import timezone
 
 from outbound.errors import OutboundError
 from outbound.models import Group, User
+from outbound.services.events import EventType
 from outbound.services.sends import SendTargets, session_groups_resolve
 from schedules.models import Run, Schedule, ScheduleChange
 from schedules.registration import periodic_task_sync
 from schedules.rules import iterate
 
+from .events import schedule_event_record
 from .status import runs_record_unsent, schedule_settle
 
 # Model fields that make up the timing of a schedule (its rule).
@@ -84,6 +86,7 @@ def schedule_cancel(*, schedule: Schedule) -> Schedule:
         schedule.next_run_at = None
         schedule.save()
         periodic_task_sync(schedule)
+        schedule_event_record(schedule, EventType.SCHEDULE_CANCELED)
         return schedule
 
 
@@ -100,6 +103,7 @@ def schedule_pause(*, schedule: Schedule) -> Schedule:
         schedule.next_run_at = None
         schedule.save()
         periodic_task_sync(schedule)
+        schedule_event_record(schedule, EventType.SCHEDULE_PAUSED)
         return schedule
 
 

@@ -4,7 +4,10 @@ from datetime import datetime
 from django.conf import settings
 
 from schedules.models import Run, Schedule
+from outbound.services.events import EventType
 from schedules.registration import periodic_task_sync
+
+from .events import run_events_record, schedule_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -17,6 +20,7 @@ def schedule_settle(schedule: Schedule, now: datetime) -> None:
     finished. Canceled and paused are set by operators and kept here; a
     schedule failing too often in a row pauses itself (failure policy).
     """
+    before = schedule.status
     _auto_pause_if_failing(schedule, now)
     if schedule.status not in (Schedule.Status.CANCELED, Schedule.Status.PAUSED):
         if schedule.runs.filter(status=Run.Status.RUNNING).exists():
@@ -29,6 +33,10 @@ def schedule_settle(schedule: Schedule, now: datetime) -> None:
             schedule.completed_at = now
     schedule.save()
     periodic_task_sync(schedule)
+    if schedule.status != before and schedule.status in (Schedule.Status.COMPLETED, Schedule.Status.COMPLETED_WITH_FAILURES):
+        schedule_event_record(schedule, EventType.SCHEDULE_COMPLETED)
+    elif schedule.status != before and schedule.status == Schedule.Status.PAUSED:
+        schedule_event_record(schedule, EventType.SCHEDULE_PAUSED)
 
 
 def _auto_pause_if_failing(schedule: Schedule, now: datetime) -> None:
@@ -69,6 +77,7 @@ def runs_record_unsent(schedule: Schedule, k: int, due: datetime | None, before:
         runs.append(run)
         k, due = k + 1, rule.next_due(k + 1, due)
     Run.objects.bulk_create(runs)
+    run_events_record(schedule, runs)
     schedule.run_count += len(runs)
     if status == Run.Status.FAILED:
         runs_count_outcome(schedule, failed=len(runs))

@@ -234,6 +234,12 @@ def test_it_round_trips_its_config(fake_http):
         "seed": 42,
         "api_key": "k",
         "sessions": {"sales": "STOPPED"},
+        # Port 9 (discard) refuses at once, so the session.status webhook this
+        # config triggers fails fast in the background.
+        "webhook_url": "http://127.0.0.1:9/hooks",
+        "webhook_hmac_key": "hk",
+        "ack_delay_ms": 10,
+        "acks": [3, 2],
     }
     configure(fake_http, **sent)
     configure(fake_http, sessions={"support": "FAILED"})  # merged, not replaced

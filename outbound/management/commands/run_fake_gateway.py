@@ -1,6 +1,9 @@
 """Run the project's fake WAHA gateway, e.g. for the zero-setup local run:
 
     python manage.py run_fake_gateway --port 3000 --error-rate 0.1 --seed 7
+
+With --webhook-url it calls back like WAHA: message.ack webhooks after each
+accepted send and session.status when a session's status is changed.
 """
 
 from django.core.management.base import BaseCommand, CommandError
@@ -44,7 +47,21 @@ class Command(BaseCommand):
             metavar="NAME=STATUS",
             help="Preset a session status (repeatable); unlisted sessions are WORKING.",
         )
-        parser.add_argument("--verbose", action="store_true", help="Log every request to stderr.")
+        parser.add_argument(
+            "--webhook-url", default=None, help="POST WAHA-style webhooks here (default: no callbacks)."
+        )
+        parser.add_argument(
+            "--webhook-hmac-key", default=None, help="Sign webhooks with HMAC-SHA512 like WAHA (default: unsigned)."
+        )
+        parser.add_argument(
+            "--ack-delay-ms",
+            type=int,
+            default=200,
+            help="Delay between the SERVER, DEVICE and READ acks of each accepted send.",
+        )
+        parser.add_argument(
+            "--verbose", action="store_true", help="Log every request, and every failed webhook, to stderr."
+        )
 
     def announce(self, line):
         # Flushed at once: scripts that start the gateway wait for this line on a pipe.
@@ -66,6 +83,9 @@ class Command(BaseCommand):
                 hang_ms=options["hang_ms"],
                 latency_ms=options["latency_ms"],
                 seed=options["seed"],
+                webhook_url=options["webhook_url"],
+                webhook_hmac_key=options["webhook_hmac_key"],
+                ack_delay_ms=options["ack_delay_ms"],
             )
         except ConfigError as exc:
             raise CommandError(str(exc)) from None

@@ -1,0 +1,76 @@
+"""/v2/webhooks: endpoints, secrets shown once, rotation, and refused targets."""
+
+import pytest
+
+from webhooks.models import WebhookEndpoint
+
+
+def test_it_creates_an_endpoint_and_shows_the_secret_once(api, receiver):
+    response = api.post("/v2/webhooks", {"url": receiver.url, "events": ["message.notification.sent"], "description": "CRM"}, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["secret"].startswith("whsec_") and body["events"] == ["message.notification.sent"]
+    detail = api.get(f"/v2/webhooks/{body['id']}").json()
+    assert "secret" not in detail and detail["url"] == receiver.url
+    assert [e["id"] for e in api.get("/v2/webhooks").json()["results"]] == [body["id"]]
+
+
+def test_events_default_to_all_and_must_be_known(api, receiver):
+    assert api.post("/v2/webhooks", {"url": receiver.url}, format="json").json()["events"] == ["*"]
+    bad = api.post("/v2/webhooks", {"url": receiver.url, "events": ["message.sent"]}, format="json")
+    assert bad.status_code == 400 and bad.json()["error"]["details"]["fields"]["events.0"][0]["code"] == "invalid_choice"
+
+
+def test_it_updates_and_deletes(api, endpoint):
+    body = api.patch(f"/v2/webhooks/{endpoint.id}", {"enabled": False, "events": ["schedule.completed"]}, format="json").json()
+    assert body["enabled"] is False and body["events"] == ["schedule.completed"]
+    assert api.delete(f"/v2/webhooks/{endpoint.id}").status_code == 204
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_rotation_gives_a_new_secret_and_keeps_the_old_one_signing_for_a_while(api, endpoint):
+    old = endpoint.secret
+    body = api.post(f"/v2/webhooks/{endpoint.id}/rotate-secret").json()
+    endpoint.refresh_from_db()
+    assert body["secret"] == endpoint.secret != old and endpoint.previous_secret == old
+    assert body["previous_secret_expires_at_ms"] is not None
+
+
+@pytest.mark.parametrize(
+    "url, code",
+    [
+        ("http://127.0.0.1:8080/hook", "webhook_target_not_allowed"),
+        ("http://localhost/hook", "webhook_target_not_allowed"),
+        ("http://10.1.2.3/hook", "webhook_target_not_allowed"),
+        ("http://192.168.1.10/hook", "webhook_target_not_allowed"),
+        ("http://169.254.169.254/latest/meta-data", "webhook_target_not_allowed"),
+        ("http://[::1]/hook", "webhook_target_not_allowed"),
+        ("http://[::ffff:127.0.0.1]/hook", "webhook_target_not_allowed"),
+        ("http://0.0.0.0/hook", "webhook_target_not_allowed"),
+        ("http://no-such-host.invalid/hook", "webhook_target_unresolvable"),
+    ],
+)
+def test_private_and_reserved_targets_are_refused(api, settings, url, code):
+    settings.WEBHOOKS_ALLOWED_PRIVATE_NETWORKS = []
+    response = api.post("/v2/webhooks", {"url": url}, format="json")
+    assert response.status_code == 422, response.json()
+    assert response.json()["error"]["code"] == code
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_non_http_schemes_are_refused(api):
+    response = api.post("/v2/webhooks", {"url": "ftp://example.com/hook"}, format="json")
+    assert response.status_code in (400, 422)
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_a_setting_allows_a_private_network(api, settings, receiver):
+    settings.WEBHOOKS_ALLOWED_PRIVATE_NETWORKS = ["127.0.0.0/8"]
+    assert api.post("/v2/webhooks", {"url": receiver.url}, format="json").status_code == 201
+
+
+def test_another_accounts_endpoint_is_not_found(api, other_account):
+
+    theirs = WebhookEndpoint.objects.create(account=other_account, url="https://example.com/x", events=["*"], secret="whsec_x")
+    assert api.get(f"/v2/webhooks/{theirs.id}").status_code == 404
+    assert api.delete(f"/v2/webhooks/{theirs.id}").status_code == 404

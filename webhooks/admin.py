@@ -1,0 +1,37 @@
+from django.contrib import admin
+
+from .models import WebhookAttempt, WebhookEndpoint, WebhookMessage
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ["url", "account", "enabled", "disabled_reason", "failing_since", "created_at"]
+    list_select_related = ["account"]
+    list_filter = ["enabled", "account"]
+    search_fields = ["url", "id"]
+    readonly_fields = ["previous_secret_expires_at", "failing_since", "created_at", "updated_at"]
+    exclude = ["secret", "previous_secret", "dispatch_lease_until"]
+
+
+class AttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    fields = ["attempted_at", "status_code", "latency_ms", "error", "response_excerpt"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookMessage)
+class WebhookMessageAdmin(admin.ModelAdmin):
+    list_display = ["webhook_id", "event_type", "endpoint", "status", "attempts", "last_status_code", "next_attempt_at"]
+    list_select_related = ["endpoint"]
+    list_filter = ["status", "event_type"]
+    search_fields = ["=id", "endpoint__url"]
+    readonly_fields = [f.name for f in WebhookMessage._meta.fields]
+    inlines = [AttemptInline]
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,151 @@
+"""/v2/webhooks: a customer's endpoints, their signing secrets, what was sent to them, replays."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from outbound.api.outputs import MillisecondsField, UUIDStringField
+from outbound.api.pagination import NewestFirstPagination
+from outbound.errors import OutboundError
+from outbound.services.events import EventType
+
+from .models import WebhookEndpoint, WebhookMessage
+from .services.dispatch import message_replay
+from .services.endpoints import endpoint_create, endpoint_secret_rotate, endpoint_update
+from .tasks import endpoint_dispatch
+
+EVENT_CHOICES = ("*", *EventType.ALL)
+
+
+class EndpointInput(serializers.Serializer):
+    url = serializers.URLField(max_length=2048)
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=EVENT_CHOICES), min_length=1, required=False,
+        help_text='Event types to receive; ["*"] (the default) for all.',
+    )
+    description = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    enabled = serializers.BooleanField(required=False)
+
+
+class EndpointOutput(serializers.Serializer):
+    id = UUIDStringField()
+    url = serializers.CharField()
+    description = serializers.CharField()
+    events = serializers.ListField(child=serializers.CharField())
+    enabled = serializers.BooleanField()
+    disabled_reason = serializers.CharField(help_text="Why the system turned it off (410, failing for days); empty if not.")
+    failing_since_ms = MillisecondsField(source="failing_since")
+    previous_secret_expires_at_ms = MillisecondsField(
+        source="previous_secret_expires_at", help_text="During a rotation, when the old secret stops signing."
+    )
+    created_at_ms = MillisecondsField(source="created_at")
+    updated_at_ms = MillisecondsField(source="updated_at")
+
+
+class EndpointWithSecretOutput(EndpointOutput):
+    secret = serializers.CharField(help_text="whsec_...: shown now only; verify signatures with it.")
+
+
+class AttemptOutput(serializers.Serializer):
+    attempted_at_ms = MillisecondsField(source="attempted_at")
+    status_code = serializers.IntegerField(allow_null=True)
+    latency_ms = serializers.IntegerField(allow_null=True)
+    response_excerpt = serializers.CharField()
+    error = serializers.CharField()
+
+
+class MessageOutput(serializers.Serializer):
+    id = UUIDStringField()
+    webhook_id = serializers.CharField(help_text="The webhook-id header: the same on every attempt and replay.")
+    event_id = UUIDStringField()
+    event_type = serializers.CharField()
+    status = serializers.ChoiceField(choices=WebhookMessage.Status.choices)
+    attempts = serializers.IntegerField()
+    next_attempt_at_ms = MillisecondsField(source="next_attempt_at")
+    last_status_code = serializers.IntegerField(allow_null=True)
+    delivered_at_ms = MillisecondsField(source="delivered_at")
+    created_at_ms = MillisecondsField(source="created_at")
+    attempt_log = AttemptOutput(many=True)
+
+
+def _endpoint_or_404(request, endpoint_id) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint.objects.filter(account=request.user.account, pk=endpoint_id).first()
+    if endpoint is None:
+        raise OutboundError("not_found", "No such webhook endpoint.", http_status=404)
+    return endpoint
+
+
+class EndpointListView(APIView):
+    @extend_schema(operation_id="webhooks_list", summary="Your webhook endpoints", responses=EndpointOutput(many=True))
+    def get(self, request):
+        paginator = NewestFirstPagination()
+        page = paginator.paginate_queryset(WebhookEndpoint.objects.filter(account=request.user.account), request, view=self)
+        return paginator.get_paginated_response(EndpointOutput(page, many=True).data)
+
+    @extend_schema(
+        operation_id="webhooks_create", summary="Add an endpoint; its signing secret is shown once",
+        request=EndpointInput, responses={201: EndpointWithSecretOutput},
+    )
+    def post(self, request):
+        params = EndpointInput(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        if "url" not in data:
+            raise serializers.ValidationError({"url": [serializers.ErrorDetail("This field is required.", code="required")]})
+        endpoint = endpoint_create(
+            account=request.user.account, url=data["url"], events=data.get("events", ["*"]),
+            description=data.get("description", ""), enabled=data.get("enabled", True),
+        )
+        return Response(EndpointWithSecretOutput(endpoint).data, status=status.HTTP_201_CREATED)
+
+
+class EndpointDetailView(APIView):
+    @extend_schema(operation_id="webhooks_retrieve", summary="One endpoint", responses=EndpointOutput)
+    def get(self, request, endpoint_id):
+        return Response(EndpointOutput(_endpoint_or_404(request, endpoint_id)).data)
+
+    @extend_schema(operation_id="webhooks_update", summary="Change url, events, description or enabled", request=EndpointInput, responses=EndpointOutput)
+    def patch(self, request, endpoint_id):
+        endpoint = _endpoint_or_404(request, endpoint_id)
+        params = EndpointInput(data=request.data, partial=True)
+        params.is_valid(raise_exception=True)
+        return Response(EndpointOutput(endpoint_update(endpoint=endpoint, **params.validated_data)).data)
+
+    @extend_schema(operation_id="webhooks_destroy", summary="Remove an endpoint (nothing more is sent to it)", responses={204: None})
+    def delete(self, request, endpoint_id):
+        _endpoint_or_404(request, endpoint_id).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EndpointRotateSecretView(APIView):
+    @extend_schema(
+        operation_id="webhooks_rotate_secret",
+        summary="A new signing secret, shown once; the old one signs too until previous_secret_expires_at",
+        request=None, responses=EndpointWithSecretOutput,
+    )
+    def post(self, request, endpoint_id):
+        endpoint = endpoint_secret_rotate(endpoint=_endpoint_or_404(request, endpoint_id))
+        return Response(EndpointWithSecretOutput(endpoint).data)
+
+
+class MessageListView(APIView):
+    @extend_schema(operation_id="webhooks_deliveries_list", summary="What was sent to an endpoint, with every attempt", responses=MessageOutput(many=True))
+    def get(self, request, endpoint_id):
+        endpoint = _endpoint_or_404(request, endpoint_id)
+        paginator = NewestFirstPagination()
+        messages = endpoint.messages.prefetch_related("attempt_log")
+        page = paginator.paginate_queryset(messages, request, view=self)
+        return paginator.get_paginated_response(MessageOutput(page, many=True).data)
+
+
+class MessageReplayView(APIView):
+    @extend_schema(operation_id="webhooks_deliveries_replay", summary="Send a message again now (same webhook-id)", request=None, responses=MessageOutput)
+    def post(self, request, endpoint_id, message_id):
+        endpoint = _endpoint_or_404(request, endpoint_id)
+        message = endpoint.messages.filter(pk=message_id).first()
+        if message is None:
+            raise OutboundError("not_found", "No such webhook message.", http_status=404)
+        message = message_replay(message=message)
+        endpoint_dispatch.delay(str(endpoint.id))
+        return Response(MessageOutput(message).data)

@@ -1,0 +1,196 @@
+"""Sending an endpoint's webhook messages: signed per Standard Webhooks, in event order, retried on a schedule.
+
+One dispatcher per endpoint at a time (a lease on the endpoint row), taking
+its due messages oldest event first, so a receiver that answers gets events
+in the order they happened; a message that fails waits for its retry while
+later ones go on (receivers order by the event's own timestamps and
+deduplicate by webhook-id, which is stable across retries and replays).
+"""
+
+import json
+import logging
+import random
+import time
+from datetime import datetime, timedelta
+
+import httpx
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
+
+from outbound.errors import OutboundError
+from outbound.models import Account
+
+from ..models import WebhookAttempt, WebhookEndpoint, WebhookMessage
+from .targets import webhook_target_check
+
+logger = logging.getLogger(__name__)
+
+# After attempt n fails, attempt n+1 comes this many seconds later (+-10%):
+# 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 24 h. Then the message has failed.
+RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 86400)
+LEASE = timedelta(seconds=90)
+EXCERPT = 500
+
+_client = None
+
+
+def _http() -> httpx.Client:
+    global _client
+    if _client is None:
+        # No redirects: a redirect could point at an address the target check refused.
+        _client = httpx.Client(timeout=settings.WEBHOOKS_TIMEOUT_SECONDS, follow_redirects=False)
+    return _client
+
+
+def retry_delay(attempts: int) -> float | None:
+    """Seconds until the next attempt after `attempts` failed ones; None when out of attempts."""
+    if attempts > len(RETRY_SCHEDULE):
+        return None
+    return RETRY_SCHEDULE[attempts - 1] * random.uniform(0.9, 1.1)
+
+
+def message_body(message: WebhookMessage) -> str:
+    return json.dumps({"event": message.event_type, "data": message.event.data}, separators=(",", ":"), sort_keys=True)
+
+
+def signature_header(endpoint: WebhookEndpoint, webhook_id: str, sent_at: datetime, body: str) -> str:
+    """`v1,<sig>`, and during a rotation `v1,<new> v1,<old>`: receivers accept either secret."""
+    signatures = [Webhook(endpoint.secret).sign(webhook_id, sent_at, body)]
+    if endpoint.previous_secret and endpoint.previous_secret_expires_at and endpoint.previous_secret_expires_at > sent_at:
+        signatures.append(Webhook(endpoint.previous_secret).sign(webhook_id, sent_at, body))
+    return " ".join(signatures)
+
+
+def _lease(endpoint_id) -> bool:
+    now = timezone.now()
+    return bool(
+        WebhookEndpoint.objects.filter(pk=endpoint_id, enabled=True, disabled_reason="")
+        .filter(Q(dispatch_lease_until__isnull=True) | Q(dispatch_lease_until__lt=now))
+        .update(dispatch_lease_until=now + LEASE)
+    )
+
+
+def _next_due(endpoint: WebhookEndpoint) -> WebhookMessage | None:
+    return (
+        endpoint.messages.filter(status=WebhookMessage.Status.PENDING, next_attempt_at__lte=timezone.now())
+        .select_related("event")
+        .order_by("event_id")
+        .first()
+    )
+
+
+def endpoint_dispatch(*, endpoint_id, budget_seconds: float = 45.0) -> int:
+    """Send an endpoint's due messages, in event order, for up to `budget_seconds`; how many were tried.
+
+    Returns -1 if another dispatcher holds the endpoint (it will see these messages).
+    """
+    if not _lease(endpoint_id):
+        return -1
+    tried, deadline = 0, time.monotonic() + budget_seconds
+    try:
+        endpoint = WebhookEndpoint.objects.get(pk=endpoint_id)
+        while time.monotonic() < deadline and endpoint.enabled and not endpoint.disabled_reason:
+            message = _next_due(endpoint)
+            if message is None:
+                break
+            _deliver(endpoint, message)
+            tried += 1
+            WebhookEndpoint.objects.filter(pk=endpoint_id).update(dispatch_lease_until=timezone.now() + LEASE)
+    finally:
+        WebhookEndpoint.objects.filter(pk=endpoint_id).update(dispatch_lease_until=None)
+    return tried
+
+
+def _deliver(endpoint: WebhookEndpoint, message: WebhookMessage) -> None:
+    """One attempt: claim, sign, POST, log, then succeeded / retry later / failed."""
+    claimed = WebhookMessage.objects.filter(pk=message.pk, status=WebhookMessage.Status.PENDING).update(
+        status=WebhookMessage.Status.SENDING, attempts=F("attempts") + 1
+    )
+    if not claimed:
+        return
+    message.attempts += 1
+    body = message_body(message)
+    sent_at = timezone.now().replace(microsecond=0)
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "outbound-webhooks/1",
+        "webhook-id": message.webhook_id,
+        "webhook-timestamp": str(int(sent_at.timestamp())),
+        "webhook-signature": signature_header(endpoint, message.webhook_id, sent_at, body),
+    }
+    started = time.monotonic()
+    attempt = WebhookAttempt(message=message)
+    try:
+        webhook_target_check(endpoint.url)
+        response = _http().post(endpoint.url, content=body.encode(), headers=headers)
+        attempt.status_code, attempt.response_excerpt = response.status_code, response.text[:EXCERPT]
+    except OutboundError as refusal:
+        attempt.error = refusal.message[:300]
+    except httpx.TimeoutException:
+        attempt.error = f"timeout after {settings.WEBHOOKS_TIMEOUT_SECONDS:g} s"
+    except httpx.HTTPError as error:
+        attempt.error = f"{type(error).__name__}: {error}"[:300]
+    attempt.latency_ms = int((time.monotonic() - started) * 1000)
+    attempt.save()
+    _settle(endpoint, message, attempt.status_code)
+
+
+def _settle(endpoint: WebhookEndpoint, message: WebhookMessage, status_code: int | None) -> None:
+    now = timezone.now()
+    if status_code is not None and 200 <= status_code < 300:
+        WebhookMessage.objects.filter(pk=message.pk).update(
+            status=WebhookMessage.Status.SUCCEEDED, delivered_at=now, last_status_code=status_code
+        )
+        if endpoint.failing_since:
+            endpoint.failing_since = None
+            endpoint.save(update_fields=["failing_since", "updated_at"])
+        return
+    if status_code == 410:
+        # The receiver says this endpoint is gone for good.
+        WebhookMessage.objects.filter(pk=message.pk).update(status=WebhookMessage.Status.FAILED, last_status_code=410)
+        _disable(endpoint, "The endpoint answered 410 Gone.")
+        return
+    delay = retry_delay(message.attempts)
+    if delay is None:
+        WebhookMessage.objects.filter(pk=message.pk).update(status=WebhookMessage.Status.FAILED, last_status_code=status_code)
+    else:
+        WebhookMessage.objects.filter(pk=message.pk).update(
+            status=WebhookMessage.Status.PENDING, next_attempt_at=now + timedelta(seconds=delay), last_status_code=status_code
+        )
+    if endpoint.failing_since is None:
+        endpoint.failing_since = now
+        endpoint.save(update_fields=["failing_since", "updated_at"])
+    elif now - endpoint.failing_since > timedelta(days=settings.WEBHOOKS_DISABLE_AFTER_DAYS):
+        _disable(endpoint, f"Failing since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC (more than {settings.WEBHOOKS_DISABLE_AFTER_DAYS} days).")
+
+
+def _disable(endpoint: WebhookEndpoint, reason: str) -> None:
+    endpoint.disabled_reason = reason
+    endpoint.save(update_fields=["disabled_reason", "updated_at"])
+    # Tell the account: operators see the flag in the admin (Accounts, filter "webhook alert").
+    Account.objects.filter(pk=endpoint.account_id).update(webhook_alert=f"Endpoint {endpoint.url} turned off: {reason}")
+    logger.warning("webhook endpoint %s disabled: %s", endpoint.pk, reason)
+
+
+def message_replay(*, message: WebhookMessage) -> WebhookMessage:
+    """Send a message again now, whatever became of it (same webhook-id: it is the same event)."""
+    WebhookMessage.objects.filter(pk=message.pk).exclude(status=WebhookMessage.Status.SENDING).update(
+        status=WebhookMessage.Status.PENDING, next_attempt_at=timezone.now()
+    )
+    message.refresh_from_db()
+    return message
+
+
+def endpoints_with_due_messages() -> list:
+    """Endpoints with messages due; first, messages whose dispatcher died mid-send become due again."""
+    stale = timezone.now() - timedelta(seconds=3 * settings.WEBHOOKS_TIMEOUT_SECONDS) - LEASE
+    WebhookMessage.objects.filter(status=WebhookMessage.Status.SENDING, updated_at__lt=stale).update(
+        status=WebhookMessage.Status.PENDING
+    )
+    return list(
+        WebhookMessage.objects.filter(status=WebhookMessage.Status.PENDING, next_attempt_at__lte=timezone.now())
+        .values_list("endpoint_id", flat=True)
+        .distinct()
+    )

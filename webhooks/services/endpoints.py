@@ -1,0 +1,46 @@
+"""Creating, changing and rotating customer webhook endpoints."""
+
+import base64
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from outbound.models import Account
+
+from ..models import WebhookEndpoint
+from .targets import webhook_target_check
+
+
+def _new_secret() -> str:
+    # Standard Webhooks secrets: "whsec_" + base64 of 24-64 random bytes.
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def endpoint_create(*, account: Account, url: str, events: list[str], description: str = "", enabled: bool = True) -> WebhookEndpoint:
+    webhook_target_check(url)
+    return WebhookEndpoint.objects.create(
+        account=account, url=url, events=events, description=description, enabled=enabled, secret=_new_secret()
+    )
+
+
+def endpoint_update(*, endpoint: WebhookEndpoint, **changes) -> WebhookEndpoint:
+    """Change url, events, description or enabled. Turning an endpoint on clears why it was turned off."""
+    if "url" in changes and changes["url"] != endpoint.url:
+        webhook_target_check(changes["url"])
+    for name, value in changes.items():
+        setattr(endpoint, name, value)
+    if changes.get("enabled"):
+        endpoint.disabled_reason, endpoint.failing_since = "", None
+    endpoint.save()
+    return endpoint
+
+
+def endpoint_secret_rotate(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """A new secret; the old one keeps signing too (both signatures sent) for WEBHOOKS_SECRET_ROTATION_HOURS."""
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_expires_at = timezone.now() + timedelta(hours=settings.WEBHOOKS_SECRET_ROTATION_HOURS)
+    endpoint.secret = _new_secret()
+    endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
+    return endpoint

@@ -1,0 +1,27 @@
+"""Celery tasks for customer webhooks: thin, safe to run twice (messages are claimed, endpoints leased)."""
+
+from celery import shared_task
+
+from .services import dispatch, relay
+
+
+@shared_task(name="webhooks.tasks.events_relay")
+def events_relay() -> int:
+    endpoints = relay.events_relay()
+    for endpoint_id in endpoints:
+        endpoint_dispatch.delay(str(endpoint_id))
+    return len(endpoints)
+
+
+@shared_task(name="webhooks.tasks.endpoint_dispatch")
+def endpoint_dispatch(endpoint_id: str) -> int:
+    tried = dispatch.endpoint_dispatch(endpoint_id=endpoint_id)
+    return tried
+
+
+@shared_task(name="webhooks.tasks.webhooks_dispatch_due")
+def webhooks_dispatch_due() -> int:
+    endpoints = dispatch.endpoints_with_due_messages()
+    for endpoint_id in endpoints:
+        endpoint_dispatch.delay(str(endpoint_id))
+    return len(endpoints)
