@@ -216,7 +216,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "outbound.tasks.sessions_refresh",
         "schedule": env.float("OUTBOUND_SESSION_REFRESH_SECONDS", default=60.0),
     },
-    "webhooks-relay-events": {"task": "webhooks.tasks.events_relay", "schedule": 1.0},
+    # Backstops: events are relayed right after their commit, retries are found here.
+    "webhooks-relay-events": {"task": "webhooks.tasks.events_relay", "schedule": 5.0},
     "webhooks-dispatch-due": {"task": "webhooks.tasks.webhooks_dispatch_due", "schedule": 5.0},
     "outbound-purge-provider-events": {"task": "outbound.tasks.provider_events_purge", "schedule": 3600.0},
     "outbound-purge-idempotency-keys": {

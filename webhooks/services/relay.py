@@ -3,7 +3,7 @@
 Events are written in the transaction of the change they describe (outbound
 services); only committed ones are ever seen here, so nothing is sent for a
 change that rolled back. The relay runs soon after such a commit (a task
-queued on commit) and every second from beat in case that task was lost.
+queued on commit) and every 5 seconds from beat in case that task was lost.
 """
 
 from collections import defaultdict
