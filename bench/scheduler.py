@@ -180,6 +180,11 @@ def _foil_fires(env) -> list[tuple[str, float]]:
     return fires
 
 
+def _foil_expected(due_names: list, created: dict, window_end: float) -> dict:
+    """Every occurrence due in the window: the due stream and the churn's creates."""
+    return {**dict(due_names), **{name: due for name, due in created.items() if due < window_end}}
+
+
 def _foil_processes(env, args):
     processes = Processes()
     processes.start(
@@ -240,10 +245,7 @@ def run_stock(args, env) -> list:
 
     rss, cpu, stats = measure(args, processes, beat, create, cancel, start + args.duration)
     processes.stop_all()
-    window_end = start + args.duration
-    expected = {name: due for name, due in names[args.schedules:]}
-    expected.update({name: due for name, due in created.items() if due < window_end})
-    return lag_row("stock DatabaseScheduler", expected, _foil_fires(env), rss, cpu, args)
+    return lag_row("stock DatabaseScheduler", _foil_expected(due_names, created, start + args.duration), _foil_fires(env), rss, cpu, args)
 
 
 def run_redbeat(args, env) -> list:
@@ -289,10 +291,7 @@ def run_redbeat(args, env) -> list:
 
     rss, cpu, stats = measure(args, processes, beat, create, cancel, start + args.duration)
     processes.stop_all()
-    window_end = start + args.duration
-    expected = {name: due for name, due in names[args.schedules:]}
-    expected.update({name: due for name, due in created.items() if due < window_end})
-    return lag_row("RedBeat", expected, _foil_fires(env), rss, cpu, args)
+    return lag_row("RedBeat", _foil_expected(due_names, created, start + args.duration), _foil_fires(env), rss, cpu, args)
 
 
 RUNNERS = {"ours": run_ours, "stock": run_stock, "redbeat": run_redbeat}

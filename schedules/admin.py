@@ -186,7 +186,7 @@ class ScheduleAdmin(admin.ModelAdmin):
                 actor_user=request.user,
                 source="admin",
                 timing=data["timing"],
-                groups=list(data["groups"]),
+                group_ids=[g.id for g in data["groups"]],
                 text=data["text"],
                 skip_within_hours=data["skip_within_hours"],
                 variants=data.get("variants") or [],

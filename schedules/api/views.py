@@ -7,7 +7,6 @@ from rest_framework.views import APIView
 
 from outbound.api.pagination import NewestFirstPagination
 from outbound.errors import OutboundError
-from outbound.models import Group
 from schedules import selectors, services
 from schedules.models import Run, Schedule
 
@@ -74,14 +73,6 @@ class ScheduleDetailView(APIView):
         changes = ScheduleUpdateInput(data=request.data, context={"schedule": schedule})
         changes.is_valid(raise_exception=True)
         params = dict(changes.validated_data)
-        groups = None
-        if "group_ids" in params:
-            ids = params.pop("group_ids")
-            found = {g.id: g for g in Group.objects.filter(account=request.user.account, pk__in=ids)}
-            missing = [str(i) for i in ids if i not in found]
-            if missing:
-                raise OutboundError("group_not_found", "Some groups do not exist.", details={"group_ids": missing})
-            groups = [found[i] for i in ids]
         if "media" in params:
             params["media"] = [dict(m) for m in params["media"]]
         schedule = services.schedule_update(
@@ -89,7 +80,7 @@ class ScheduleDetailView(APIView):
             actor_user=request.user.user,
             source="api",
             timing=params.pop("schedule", None),
-            groups=groups,
+            group_ids=params.pop("group_ids", None),
             **params,
         )
         return _detail(request, schedule)

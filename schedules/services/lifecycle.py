@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from outbound.errors import OutboundError
-from outbound.models import Group, User
+from outbound.models import User
 from outbound.services.events import EventType
 from outbound.services.sends import SendTargets, session_groups_resolve
 from schedules.models import Run, Schedule, ScheduleChange
@@ -161,13 +161,13 @@ def schedule_update(
     actor_user: User | None = None,
     source: str = "api",
     timing: dict | None = None,
-    groups: list[Group] | None = None,
+    group_ids: list | None = None,
     **content,
 ) -> Schedule:
     """Change timing, text, media, variants, cap or groups of occurrences not yet started; audited.
 
     1. Only a schedule that has not ended can be edited.
-    2. New groups must be in the schedule's session.
+    2. New groups must be the account's and in the schedule's session.
     3. With new timing, the next occurrence is recomputed from the new rule;
        it must not be in the past. Beat sees it on its next poll.
     4. One ScheduleChange row records who changed what.
@@ -185,8 +185,8 @@ def schedule_update(
             if getattr(schedule, name) != value:
                 changes[name] = [_audit_value(name, getattr(schedule, name)), _audit_value(name, value)]
                 setattr(schedule, name, value)
-        if groups is not None:
-            session_groups_resolve(session=schedule.session, group_ids=[g.id for g in groups])
+        if group_ids is not None:
+            groups = session_groups_resolve(session=schedule.session, group_ids=group_ids)
             old = list(schedule.groups.all())
             if {g.id for g in old} != {g.id for g in groups}:
                 changes["groups"] = [_audit_value("groups", old), _audit_value("groups", groups)]

@@ -221,7 +221,8 @@ def test_an_edit_moves_the_next_occurrence(make_schedule, make_groups):
     new_first = timezone.now() + timedelta(days=2)
     new_groups = make_groups(3)
     schedule_update(
-        schedule=schedule, timing={"first_run_at": new_first, "interval_ms": 7_200_000}, text="New text", groups=new_groups
+        schedule=schedule, timing={"first_run_at": new_first, "interval_ms": 7_200_000}, text="New text",
+        group_ids=[g.id for g in new_groups],
     )
     schedule.refresh_from_db()
     assert schedule.next_run_at == new_first
@@ -235,6 +236,6 @@ def test_an_edit_refuses_groups_outside_the_session(make_schedule, make_groups):
 
     schedule = make_schedule()
     with pytest.raises(OutboundError) as refused:
-        schedule_update(schedule=schedule, groups=make_groups(1, in_session=None))
+        schedule_update(schedule=schedule, group_ids=[make_groups(1, in_session=None)[0].id])
     assert refused.value.code == "group_not_in_session"
     assert schedule.groups.count() == 2
