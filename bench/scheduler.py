@@ -28,9 +28,6 @@ from bench.common import (
     Processes, bench_env, cpu_seconds, database_reset, django_setup, machine, percentile, redis_flush_queue, rss_mb, table,
 )
 
-ZONES = ["Africa/Cairo", "America/New_York", "Europe/Berlin", "Asia/Tokyo", "UTC"]
-
-
 class Sampler(threading.Thread):
     """Peak RSS of a process, sampled every 0.2 s."""
 

@@ -15,8 +15,7 @@ def events_relay() -> int:
 
 @shared_task(name="webhooks.tasks.endpoint_dispatch")
 def endpoint_dispatch(endpoint_id: str) -> int:
-    tried = dispatch.endpoint_dispatch(endpoint_id=endpoint_id)
-    return tried
+    return dispatch.endpoint_dispatch(endpoint_id=endpoint_id)
 
 
 @shared_task(name="webhooks.tasks.webhooks_dispatch_due")

@@ -52,6 +52,7 @@ def delivery_content(send: Send, delivery: Delivery) -> tuple[str, list[dict]]:
 
 
 def delivery_event_data(delivery: Delivery, send: Send) -> dict:
+    text, media = delivery_content(send, delivery)
     return {
         "id": str(delivery.id),
         "request_id": send.request_id,
@@ -61,8 +62,8 @@ def delivery_event_data(delivery: Delivery, send: Send) -> dict:
         "session_id": str(send.session_id),
         "group_id": str(delivery.group_id),
         "chat_id": delivery.chat_id,
-        "content": delivery_content(send, delivery)[0],
-        "media_count": len(delivery_content(send, delivery)[1]),
+        "content": text,
+        "media_count": len(media),
         "variant_name": delivery.variant_name or None,
         "status": delivery.status,
         "provider_message_id": delivery.provider_message_id,
