@@ -138,6 +138,8 @@ class Schedule(models.Model):
 
     @property
     def rule_summary(self) -> str:
+        if self.kind == self.Kind.CALENDAR:
+            return self.rule.summary(first_day=self.first_run_at.astimezone(self.rule.zone).date())
         return self.rule.summary()
 
 

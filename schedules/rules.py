@@ -11,7 +11,7 @@ back) is sent once, at its first instance.
 """
 
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -103,8 +103,13 @@ class CalendarRule:
         count += sum(1 for i in range(rest) if (self.start_date + timedelta(days=i)).weekday() in self.days_of_week)
         return min(count, limit)
 
-    def summary(self) -> str:
-        """e.g. "Fri, Sat, Sun at 14:30 Africa/Cairo until 31 Aug 2025"."""
+    def summary(self, first_day: date | None = None) -> str:
+        """e.g. "Fri, Sat, Sun at 14:30 Africa/Cairo until 31 Aug 2025".
+
+        `first_day` is the local day of the first occurrence: days between
+        start_date and it never run (the start date was today and today's
+        time had passed), so they must not make max_occurrences look like a cap.
+        """
         names = ", ".join(DAY_NAMES[d][:3].capitalize() for d in sorted(self.days_of_week))
         if len(self.days_of_week) == 7:
             names = "Every day"
@@ -112,7 +117,8 @@ class CalendarRule:
         text = f"{names} at {clock} {self.timezone}"
         if self.end_date is not None:
             text += f" until {self.end_date.day} {self.end_date:%b %Y}"
-        if self.max_occurrences < min(MAX_OCCURRENCES, self.count_through_end()):
+        dates = self if first_day is None else replace(self, start_date=max(self.start_date, first_day))
+        if self.max_occurrences < min(MAX_OCCURRENCES, dates.count_through_end()):
             text += f", at most {self.max_occurrences} times"
         return text
 

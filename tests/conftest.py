@@ -1,9 +1,11 @@
 """Fixtures shared by every test: real PostgreSQL, real Redis, the real fake gateway over HTTP."""
 
 import uuid
+from datetime import datetime, timezone
 
 import pytest
 import redis
+import time_machine
 from django.conf import settings as django_settings
 from django.db import connection
 from rest_framework.test import APIClient
@@ -15,6 +17,29 @@ from outbound.services.tokens import api_token_create
 # bin/test gives each run queues of its own, so runs sharing a Redis (CI
 # beside a developer's session) never consume each other's tasks.
 TEST_QUEUES = (django_settings.CELERY_SCHEDULE_FIRE_QUEUE, django_settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+# Where every test's clock starts (a Wednesday morning in UTC, weeks from any
+# DST change): a test must pass on any day at any hour, so none reads the
+# real date. A test that needs another instant says so with
+# @pytest.mark.clock("2026-11-22T20:00:00Z"); the clock ticks from there.
+CLOCK_START = datetime(2026, 3, 4, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def clock(request):
+    """The test's clock (a time_machine traveller: .shift(seconds), .move_to(when)).
+
+    e2e tests start worker and beat processes, which read the real clock, so
+    they keep it too (and must not depend on the date themselves).
+    """
+    if request.node.get_closest_marker("e2e"):
+        yield None
+        return
+    marker = request.node.get_closest_marker("clock")
+    start = datetime.fromisoformat(marker.args[0]) if marker else CLOCK_START
+    with time_machine.travel(start, tick=True) as traveller:
+        yield traveller
 
 
 @pytest.fixture(scope="session", autouse=True)

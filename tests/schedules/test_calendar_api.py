@@ -17,7 +17,17 @@ def weekend(**extra):
     return {"days_of_week": ["friday", "saturday", "sunday"], "send_time": "14:30", "timezone": "Africa/Cairo", **extra}
 
 
-def test_it_creates_a_calendar_schedule(post_schedule, api):
+@pytest.mark.parametrize(
+    "weeks_of_days",
+    [
+        # Sunday evening, after today's 14:30: today's occurrence has passed (it once read "at most 11 times").
+        pytest.param(11, marks=pytest.mark.clock("2026-11-22T20:00:00+00:00"), id="sunday-after-send-time"),
+        pytest.param(12, marks=pytest.mark.clock("2026-11-20T08:00:00+00:00"), id="friday-before-send-time"),
+        pytest.param(12, marks=pytest.mark.clock("2026-03-04T09:00:00+00:00"), id="wednesday"),
+        pytest.param(11, marks=pytest.mark.clock("2026-11-22T12:30:01+00:00"), id="sunday-a-second-after-send-time"),
+    ],
+)
+def test_it_creates_a_calendar_schedule(post_schedule, api, weeks_of_days):
     today = timezone.now().astimezone(CAIRO).date()
     end = today + timedelta(days=27)
     response = post_schedule(calendar=weekend(end_date=end.isoformat()))
@@ -30,8 +40,7 @@ def test_it_creates_a_calendar_schedule(post_schedule, api):
     assert first > timezone.now()
     # Four weeks of Fri/Sat/Sun from the first one (not counting days already past).
     expected = len(list(iterate(schedule.rule, 1, schedule.first_run_at, 100)))
-    assert part["max_occurrences"] == schedule.max_occurrences == expected
-    assert 11 <= expected <= 12
+    assert part["max_occurrences"] == schedule.max_occurrences == expected == weeks_of_days
 
     detail = api.get(f"/v2/outbound/schedules/{schedule.id}").json()
     assert detail["kind"] == "calendar"
@@ -39,7 +48,17 @@ def test_it_creates_a_calendar_schedule(post_schedule, api):
         "days_of_week": ["friday", "saturday", "sunday"], "send_time": "14:30", "timezone": "Africa/Cairo",
         "start_date": today.isoformat(), "end_date": end.isoformat(),
     }
+    # No cap was set, so the summary claims none, whether or not today's occurrence had passed.
     assert detail["rule_summary"] == f"Fri, Sat, Sun at 14:30 Africa/Cairo until {end.day} {end:%b %Y}"
+
+
+@pytest.mark.clock("2026-11-22T20:00:00+00:00")
+def test_the_summary_states_a_cap_the_client_set(post_schedule, api):
+    end = timezone.now().astimezone(CAIRO).date() + timedelta(days=27)
+    response = post_schedule(calendar=weekend(end_date=end.isoformat()), max_occurrences=5)
+    detail = api.get(f"/v2/outbound/schedules/{response.json()['schedule']['schedule_id']}").json()
+    assert detail["max_occurrences"] == 5
+    assert detail["rule_summary"] == f"Fri, Sat, Sun at 14:30 Africa/Cairo until {end.day} {end:%b %Y}, at most 5 times"
 
 
 def test_it_accepts_days_as_the_trackly_object(post_schedule):
@@ -118,6 +137,7 @@ def test_a_draft_rule_can_be_previewed_without_creating_anything(api):
     assert bad.status_code == 400
 
 
+@pytest.mark.clock("2027-02-20T12:00:00+00:00")
 def test_a_draft_preview_crosses_dst_like_the_scheduler(api):
     # Sundays at 02:30 New York from 1 March 2026: 8 March has no 02:30 (spring forward).
     body = api.post(
