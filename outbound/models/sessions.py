@@ -67,6 +67,12 @@ class Session(models.Model):
         help_text="Last status seen on the gateway; only WORKING sessions send.",
     )
     status_changed_at = models.DateTimeField("status changed at", null=True, blank=True)
+    phone_number = models.CharField(
+        "phone number",
+        max_length=32,
+        blank=True,
+        help_text="The WhatsApp number this session sends from, as the gateway reports it (me.id), e.g. +201234567890.",
+    )
     messages_per_minute = models.PositiveIntegerField(
         "messages per minute",
         null=True,
