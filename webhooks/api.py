@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from outbound.api.outputs import MillisecondsField, UUIDStringField
 from outbound.api.pagination import NewestFirstPagination
+from outbound.api.strict import StrictSerializer
 from outbound.errors import OutboundError
 from outbound.services.events import EventType
 
@@ -18,7 +19,7 @@ from .tasks import endpoint_dispatch
 EVENT_CHOICES = ("*", *EventType.ALL)
 
 
-class EndpointInput(serializers.Serializer):
+class EndpointInput(StrictSerializer):
     url = serializers.URLField(max_length=2048)
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_CHOICES), min_length=1, required=False,

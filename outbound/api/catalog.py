@@ -11,6 +11,7 @@ from outbound.services.sessions import session_pacing_set
 
 from .outputs import GroupOutput, SessionOutput
 from .pagination import ByNamePagination
+from .strict import StrictSerializer
 
 
 def _paginated(view, queryset, output):
@@ -42,7 +43,7 @@ class GroupListView(APIView):
         return _paginated(self, groups, GroupOutput)
 
 
-class SessionPacingInput(serializers.Serializer):
+class SessionPacingInput(StrictSerializer):
     messages_per_minute = serializers.IntegerField(min_value=1, max_value=10_000, required=False, allow_null=True)
     send_delay_min_ms = serializers.IntegerField(min_value=0, max_value=600_000, required=False)
     send_delay_max_ms = serializers.IntegerField(min_value=0, max_value=600_000, required=False)

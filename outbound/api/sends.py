@@ -16,16 +16,17 @@ from outbound import selectors
 from outbound.errors import OutboundError
 from outbound.media import file_sha256, sniff_image_mimetype
 from outbound.scheduling import scheduled_send_handler
-from outbound.services.idempotency import idempotent_accept, request_fingerprint
+from outbound.services.idempotency import idempotent_accept, idempotent_replay, request_fingerprint
 from outbound.services.sends import media_file_store, send_create, send_finish_if_done, send_targets_resolve
 from outbound.variants import placeholders, text_render
 
 from .outputs import SendDetailOutput
+from .strict import StrictSerializer, unknown_fields_error
 
 MAX_MEDIA = 10
 
 
-class MediaInput(serializers.Serializer):
+class MediaInput(StrictSerializer):
     url = serializers.URLField(max_length=2048, help_text="Public http(s) URL of the image.")
     mimetype = serializers.RegexField(
         r"^image/[a-z0-9.+-]+$", required=False, help_text="e.g. image/png; guessed as image/jpeg if omitted."
@@ -38,7 +39,7 @@ class MediaInput(serializers.Serializer):
         return value
 
 
-class VariantInput(serializers.Serializer):
+class VariantInput(StrictSerializer):
     variant_name = serializers.CharField(max_length=100)
     text = serializers.CharField(max_length=4096, required=False, allow_blank=True, trim_whitespace=False)
     media = serializers.ListField(child=MediaInput(), max_length=MAX_MEDIA, required=False)
@@ -80,7 +81,7 @@ def variants_validate(variants: list[dict]) -> list[dict]:
     ]
 
 
-class SendInput(serializers.Serializer):
+class SendInput(StrictSerializer):
     session_id = serializers.UUIDField(help_text="WORKING sending session id.")
     group_ids = serializers.ListField(
         child=serializers.UUIDField(),
@@ -153,16 +154,27 @@ class SendInput(serializers.Serializer):
         return attrs
 
 
+# Multipart form fields and how each becomes its JSON value; `files` are the uploads.
+_FORM_TEXT = ("session_id", "idempotency_key", "text", "skip_within_hours")
+_FORM_JSON = ("media", "schedule", "variants")
+
+
 def _multipart_to_data(request) -> dict:
-    """Form fields to the JSON shape: group_ids repeated or a JSON array; media and schedule as JSON."""
+    """Form fields to the JSON shape: group_ids repeated or a JSON array; media, schedule, variants as JSON.
+
+    An unknown form field is refused like an unknown JSON key.
+    """
     form = request.data
-    data = {key: form.get(key) for key in ("session_id", "idempotency_key", "text") if key in form}
+    unknown = set(form) - {*_FORM_TEXT, *_FORM_JSON, "group_ids", "files"}
+    if unknown:
+        raise unknown_fields_error(unknown)
+    data = {key: form.get(key) for key in _FORM_TEXT if key in form}
     group_ids = form.getlist("group_ids")
     if len(group_ids) == 1 and group_ids[0].lstrip().startswith("["):
         group_ids = _json_field(group_ids[0], "group_ids")
     if group_ids:
         data["group_ids"] = group_ids
-    for key in ("media", "schedule"):
+    for key in _FORM_JSON:
         if form.get(key):
             data[key] = _json_field(form.get(key), key)
     return data
@@ -267,28 +279,27 @@ class SendCreateView(APIView):
         ],
     )
     def post(self, request):
-        """1. Validate shape and limits. 2. Resolve session and groups. 3. Create once per idempotency key."""
+        """1. Replay a known idempotency key. 2. Validate shape and limits. 3. Resolve session and groups. 4. Create once.
+
+        The key is looked up before anything that depends on the clock: a
+        retry of a scheduled send whose first run has passed since must get
+        the first answer, not `first_run_in_past`.
+        """
         is_multipart = request.content_type.startswith("multipart/")
         files = _checked_files(request) if is_multipart else []
         data = _multipart_to_data(request) if is_multipart else request.data
+        account = request.user.account
+        # The request as sent: a retry sends the same body (a calendar rule resolves
+        # against the clock, so the validated form would not match).
+        fingerprint = request_fingerprint({"body": data, "files": [file_sha256(upload) for upload, _ in files]})
+        key = data.get("idempotency_key") if isinstance(data, dict) else None
+        if isinstance(key, str) and key:
+            replay = idempotent_replay(account=account, key=key, fingerprint=fingerprint)
+            if replay is not None:
+                return _duplicate(replay, request)
         serializer = SendInput(data=data, context={"files": files})
         serializer.is_valid(raise_exception=True)
         params = serializer.validated_data
-
-        account = request.user.account
-        fingerprint = request_fingerprint(
-            {
-                "session_id": params["session_id"],
-                "group_ids": params["group_ids"],
-                "text": params.get("text", ""),
-                "media": params.get("media", []),
-                # As sent: a calendar rule resolves against the clock, a retry must still match.
-                "schedule": data.get("schedule"),
-                "variants": params.get("variants", []),
-                "skip_within_hours": params.get("skip_within_hours"),
-                "files": [file_sha256(upload) for upload, _ in files],
-            }
-        )
 
         def create() -> dict:
             # Resolved inside the idempotent transaction: a replay returns the
@@ -321,8 +332,15 @@ class SendCreateView(APIView):
             account=account, key=params["idempotency_key"], fingerprint=fingerprint, create=create
         )
         if duplicate:
-            body = {**body, "status": "duplicate_accepted", "request_id": request.request_id}
+            return _duplicate(body, request)
         return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+def _duplicate(first_body: dict, request) -> Response:
+    """The first request's answer again (same ids), marked as a duplicate, with this request's id."""
+    return Response(
+        {**first_body, "status": "duplicate_accepted", "request_id": request.request_id}, status=status.HTTP_202_ACCEPTED
+    )
 
 
 class SendDetailView(APIView):

@@ -26,6 +26,32 @@ def _in_flight():
     )
 
 
+def _key_reused():
+    return OutboundError(
+        "idempotency_key_reused", "This idempotency key was already used for a different request."
+    )
+
+
+def idempotent_replay(*, account: Account, key: str, fingerprint: str) -> dict | None:
+    """The stored response of a live key with this fingerprint, or None if the key is free.
+
+    Read before the request is validated, so a retry gets the first answer
+    whatever has changed since (the clock, the session's status). A key used
+    for a different request is refused.
+    """
+    existing = (
+        IdempotencyKey.objects.filter(account=account, key=key, expires_at__gt=timezone.now())
+        .values_list("request_hash", "response")
+        .first()
+    )
+    if existing is None:
+        return None
+    request_hash, response = existing
+    if request_hash != fingerprint:
+        raise _key_reused()
+    return response
+
+
 def idempotent_accept(*, account: Account, key: str, fingerprint: str, create: Callable[[], dict]) -> tuple[dict, bool]:
     """Run `create` once per (account, key) and remember its response body.
 
@@ -47,10 +73,7 @@ def idempotent_accept(*, account: Account, key: str, fingerprint: str, create: C
             existing = IdempotencyKey.objects.filter(account=account, key=key).first()
             if existing is not None and existing.expires_at > now:
                 if existing.request_hash != fingerprint:
-                    raise OutboundError(
-                        "idempotency_key_reused",
-                        "This idempotency key was already used for a different request.",
-                    )
+                    raise _key_reused()
                 return existing.response, True
             if existing is not None:
                 existing.delete()  # expired: the key is free again

@@ -9,6 +9,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from outbound.api.sends import MediaInput, VariantInput, variants_validate
+from outbound.api.strict import StrictSerializer
 from outbound.timefmt import from_ms, to_ms
 from schedules.models import Schedule
 from schedules.rules import DAY_NAMES, MAX_OCCURRENCES, CalendarRule
@@ -18,19 +19,6 @@ _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
 
 def _error(field: str, message: str, code: str) -> serializers.ValidationError:
     return serializers.ValidationError({field: [serializers.ErrorDetail(message, code=code)]})
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know: a typo ("first_run_at") must not pass silently."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: [serializers.ErrorDetail("Unknown field.", code="unknown_field")] for name in unknown}
-                )
-        return super().to_internal_value(data)
 
 
 class CalendarInput(StrictSerializer):

@@ -11,6 +11,8 @@ from outbound.timefmt import to_ms
 from schedules.models import Run, Schedule, ScheduleChange
 from schedules.services import schedule_occurrence_fire, schedule_pause, schedule_resume
 
+from tests.api_asserts import assert_unknown_field
+
 from .conftest import make_due_now
 
 
@@ -147,3 +149,21 @@ def test_patch_of_an_ended_schedule_is_a_conflict(api, make_schedule):
     api.post(f"/v2/outbound/schedules/{schedule.id}/cancel")
     response = api.patch(f"/v2/outbound/schedules/{schedule.id}", {"text": "x"}, format="json")
     assert response.status_code == 409 and response.json()["error"]["code"] == "schedule_not_editable"
+
+
+def test_an_unknown_field_is_refused_in_a_schedule_patch(api, make_schedule):
+    in_an_hour = to_ms(timezone.now() + timedelta(hours=1))
+    schedule = make_schedule(first_run_at_ms=in_an_hour)
+    before = Schedule.objects.values().get(pk=schedule.pk)
+    response = api.patch(f"/v2/outbound/schedules/{schedule.id}", {"text": "New", "grups": []}, format="json")
+    assert_unknown_field(response, "grups")
+    nested = api.patch(f"/v2/outbound/schedules/{schedule.id}", {"schedule": {"first_run_at_ms": in_an_hour, "x": 1}}, format="json")
+    assert_unknown_field(nested, "schedule.x")
+    assert Schedule.objects.values().get(pk=schedule.pk) == before
+    assert not ScheduleChange.objects.exists()
+
+
+def test_an_unknown_field_is_refused_in_a_draft_preview(api):
+    draft = {"first_run_at_ms": to_ms(timezone.now() + timedelta(hours=1)), "every": 5}
+    response = api.post("/v2/outbound/schedules/preview", draft, format="json")
+    assert_unknown_field(response, "every")

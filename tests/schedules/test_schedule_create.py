@@ -129,3 +129,28 @@ def test_it_refuses_a_schedule_for_a_session_that_is_not_working(post_schedule, 
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "session_not_working"
     assert not Schedule.objects.exists()
+
+
+def test_a_retry_after_the_first_run_passed_gets_the_first_answer(post_schedule, clock):
+    # A client times out, retries an hour later: the send had been accepted,
+    # so the answer is the first one, not first_run_in_past.
+    first = to_ms(timezone.now() + timedelta(seconds=30))
+    accepted = post_schedule(first_run_at_ms=first, idempotency_key="retry-1").json()
+    clock.shift(timedelta(hours=1))
+    replay = post_schedule(first_run_at_ms=first, idempotency_key="retry-1")
+    assert replay.status_code == 202, replay.json()
+    assert replay.json()["status"] == "duplicate_accepted"
+    assert replay.json()["schedule"] == accepted["schedule"]
+    assert Schedule.objects.count() == 1
+
+
+def test_a_changed_retry_after_the_first_run_passed_is_a_reused_key(post_schedule, clock):
+    first = to_ms(timezone.now() + timedelta(seconds=30))
+    post_schedule(first_run_at_ms=first, idempotency_key="retry-2")
+    clock.shift(timedelta(hours=1))
+    response = post_schedule(first_run_at_ms=first, idempotency_key="retry-2", text="Other text")
+    assert response.status_code == 422 and response.json()["error"]["code"] == "idempotency_key_reused"
+    # A new key with the same past time is validated as usual.
+    fresh = post_schedule(first_run_at_ms=first, idempotency_key="retry-3")
+    assert fresh.status_code == 400
+    assert fresh.json()["error"]["details"]["fields"]["schedule.first_run_at_ms"][0]["code"] == "first_run_in_past"

@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.api_asserts import assert_unknown_field
 from webhooks.models import WebhookEndpoint
 
 
@@ -74,3 +75,12 @@ def test_another_accounts_endpoint_is_not_found(api, other_account):
     theirs = WebhookEndpoint.objects.create(account=other_account, url="https://example.com/x", events=["*"], secret="whsec_x")
     assert api.get(f"/v2/webhooks/{theirs.id}").status_code == 404
     assert api.delete(f"/v2/webhooks/{theirs.id}").status_code == 404
+
+
+def test_an_unknown_field_is_refused_when_adding_or_changing_a_webhook(api, receiver):
+    assert_unknown_field(api.post("/v2/webhooks", {"url": receiver.url, "event": ["*"]}, format="json"), "event")
+    assert not WebhookEndpoint.objects.exists()
+    endpoint = api.post("/v2/webhooks", {"url": receiver.url}, format="json").json()
+    response = api.patch(f"/v2/webhooks/{endpoint['id']}", {"enabled": False, "enabeld": True}, format="json")
+    assert_unknown_field(response, "enabeld")
+    assert WebhookEndpoint.objects.get(pk=endpoint["id"]).enabled is True
