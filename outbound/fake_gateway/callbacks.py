@@ -27,6 +27,18 @@ import httpx
 ACK_NAMES = {-1: "ERROR", 0: "PENDING", 1: "SERVER", 2: "DEVICE", 3: "READ", 4: "PLAYED"}
 MESSAGE_ACK = "message.ack"
 SESSION_STATUS = "session.status"
+# The engine the fake passes for everywhere (sessions, webhooks, messages):
+# WEBJS, whose raw message, object id and all, a message carries in `_data`.
+ENGINE = "WEBJS"
+# WAHA's WAHAEnvironment: every field is required in its OpenAPI spec.
+ENVIRONMENT = {
+    "version": "fake",
+    "engine": ENGINE,
+    "tier": "CORE",
+    "browser": "/usr/bin/chromium",
+    "platform": "linux/x64",
+    "worker": {"id": "fake-gateway"},
+}
 
 TIMEOUT_S = 5
 MAX_RETRIES = 3  # after the first attempt, so at most 4 requests per webhook
@@ -42,18 +54,22 @@ class Target(NamedTuple):
 
 
 def ack_payload(entry: dict, ack: int) -> dict:
+    """WAHA's WAMessageAckBody for a message we sent: from us, to the chat."""
     return {
         "id": entry["serialized"],
-        "from": entry["chatId"],
+        "from": entry["from"],
         "to": entry["chatId"],
+        # Required by WAHA's spec even outside groups; for our own message it is us.
+        "participant": entry["from"],
         "fromMe": True,
         "ack": ack,
         "ackName": ACK_NAMES[ack],
     }
 
 
-def session_payload(name: str, status: str) -> dict:
-    return {"name": name, "status": status}
+def session_payload(name: str, status: str, statuses: list) -> dict:
+    """WAHA's WASessionStatusBody; `statuses` is the recent history, oldest first, ending with this one."""
+    return {"name": name, "status": status, "statuses": statuses}
 
 
 def envelope(event: str, session: str, payload: dict) -> dict:
@@ -63,8 +79,8 @@ def envelope(event: str, session: str, payload: dict) -> dict:
         "event": event,
         "session": session,
         "me": None,
-        "engine": "NOWEB",
-        "environment": {"tier": "CORE", "version": "fake"},
+        "engine": ENGINE,
+        "environment": ENVIRONMENT,
         "payload": payload,
     }
 
@@ -140,8 +156,8 @@ class Webhooks:
         delay_s = delay_ms / 1000
         self.schedule(target, [(delay_s, MESSAGE_ACK, entry["session"], ack_payload(entry, ack)) for ack in acks])
 
-    def session_status(self, target: Target, name: str, status: str):
-        self.schedule(target, [(0, SESSION_STATUS, name, session_payload(name, status))])
+    def session_status(self, target: Target, name: str, status: str, statuses: list):
+        self.schedule(target, [(0, SESSION_STATUS, name, session_payload(name, status, statuses))])
 
     def send_now(self, target: Target, event: str, session: str, payload: dict) -> dict:
         """Deliver one webhook on the caller's thread and return its log record."""

@@ -10,18 +10,19 @@ import binascii
 import hashlib
 import json
 import time
-import zlib
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from .callbacks import ACK_NAMES, MESSAGE_ACK, SESSION_STATUS, ack_payload, session_payload
+from .callbacks import ACK_NAMES, ENGINE, MESSAGE_ACK, SESSION_STATUS, ack_payload, session_payload
 from .state import (
     FAULT_ACCEPT_THEN_FAIL,
     FAULT_ERROR,
     FAULT_TIMEOUT,
     MISSING,
+    STOPPED,
     WORKING,
     ConfigError,
+    me_id,
 )
 
 
@@ -67,6 +68,8 @@ def waha_route(state, request, parts):
         return send(state, request, "text")
     if request.method == "POST" and parts == ["sendImage"]:
         return send(state, request, "image")
+    if request.method == "GET" and parts == ["sessions"]:
+        return list_sessions(state, request.query)
     if request.method == "GET" and len(parts) == 2 and parts[0] == "sessions":
         return get_session(state, parts[1])
     if request.method == "GET" and len(parts) == 5 and parts[1] == "chats" and parts[3] == "messages":
@@ -138,11 +141,37 @@ def engine_failure(request):
 
 
 def get_session(state, name):
-    status = state.session_status(name)
-    if status == MISSING:
+    snapshot = state.session_snapshot(name)
+    if snapshot["status"] == MISSING:
         return session_not_found(name)
-    me = {"id": me_id(name), "pushName": name} if status == WORKING else None
-    return 200, {"name": name, "status": status, "config": {}, "engine": {"engine": "FAKE"}, "me": me}
+    return 200, session_info(snapshot)
+
+
+def list_sessions(state, query):
+    # WAHA lists STOPPED sessions only when asked for all of them.
+    everything = (query.get("all") or ["false"])[0].lower() in ("true", "1")
+    infos = [session_info(state.session_snapshot(name)) for name in state.known_sessions()]
+    return 200, [info for info in infos if everything or info["status"] != STOPPED]
+
+
+def session_info(snapshot):
+    """WAHA's SessionInfo (plus the `engine` its GET adds), complete for every status.
+
+    WAHA's spec requires presence and timestamps.activity; WAHA itself sends
+    null for a STOPPED session, which a typed client refuses, so the fake
+    always sends values. `me` is the linked account, known only once WORKING.
+    """
+    working = snapshot["status"] == WORKING
+    return {
+        "name": snapshot["name"],
+        "status": snapshot["status"],
+        "config": {"metadata": None, "proxy": None, "debug": False, "webhooks": []},
+        "me": {"id": me_id(snapshot["phone"]), "pushName": snapshot["name"]} if working else None,
+        # The spec types presence as a bare object: the fake uses WAHASessionPresence's shape.
+        "presence": {"presence": "online" if working else "offline"},
+        "timestamps": {"activity": snapshot["activity_ms"]},
+        "engine": {"engine": ENGINE},
+    }
 
 
 def get_message(state, *, session, chat_id, message_id):
@@ -154,31 +183,37 @@ def get_message(state, *, session, chat_id, message_id):
     return 200, message_json(entry)
 
 
-def me_id(session):
-    # A stable, plausible phone number per session, so "from" is not blank.
-    return f"2010{zlib.crc32(session.encode()) % 10**8:08d}@c.us"
-
-
 def message_json(entry):
-    """The sent message as WEBJS reports it: object id, seconds timestamp, ack 1 (server)."""
-    message = {
-        "id": {
-            "fromMe": True,
-            "remote": entry["chatId"],
-            "id": entry["id"],
-            "_serialized": entry["serialized"],
-        },
+    """The sent message as WAHA's WAMessage, with WEBJS's raw message (object id) in `_data`.
+
+    Every field WAHA's spec requires is there, even those WAHA leaves out for
+    a text message (mediaUrl, participant): a typed client refuses the reply otherwise.
+    """
+    file = entry["file"]
+    return {
+        "id": entry["serialized"],
         "timestamp": entry["received_at_ms"] // 1000,
-        "body": entry["text"] or "",
-        "from": me_id(entry["session"]),
-        "to": entry["chatId"],
+        "from": entry["from"],
         "fromMe": True,
-        "ack": 1,
+        "source": "api",
+        "to": entry["chatId"],
+        "participant": entry["from"],
+        "body": entry["text"] or "",
         "hasMedia": entry["type"] == "image",
+        "media": file,
+        "mediaUrl": (file or {}).get("url") or "",
+        "ack": 1,
+        "ackName": ACK_NAMES[1],
+        "_data": {
+            "id": {
+                "fromMe": True,
+                "remote": entry["chatId"],
+                "id": entry["id"],
+                "_serialized": entry["serialized"],
+            },
+            "type": "image" if entry["type"] == "image" else "chat",
+        },
     }
-    if entry["file"]:
-        message["media"] = entry["file"]
-    return message
 
 
 # -- request body helpers ---------------------------------------------------------------
@@ -275,8 +310,8 @@ def emit(state, body):
             return 404, {"message": "Message not found", "statusCode": 404, "message_id": message_id}
         session, payload = entry["session"], ack_payload(entry, ack)
     elif event == SESSION_STATUS:
-        session = required_string(body, "session")
-        payload = session_payload(session, required_string(body, "status"))
+        session, status = required_string(body, "session"), required_string(body, "status")
+        payload = session_payload(session, status, state.status_points(session, status))
     else:
         raise BadRequest(f"event must be {MESSAGE_ACK} or {SESSION_STATUS}")
     target = state.webhook_target()

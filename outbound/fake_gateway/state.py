@@ -8,23 +8,40 @@ callbacks.Webhooks, outside the lock.
 
 import hmac
 import random
+import re
 import threading
 import time
+import zlib
 from urllib.parse import urlsplit
 
 from .callbacks import ACK_NAMES, Target, Webhooks
 
 WORKING = "WORKING"
+STOPPED = "STOPPED"
+# WAHA's session statuses (its spec's enum): the fake reports no other.
+WAHA_STATUSES = (
+    STOPPED,
+    "STARTING",
+    "SCAN_QR_CODE",
+    "PASSKEY_REQUIRED",
+    "PASSKEY_CONFIRMATION_REQUIRED",
+    WORKING,
+    "FAILED",
+)
 # Not a WAHA status: lets a test make a session vanish (404) without a registry.
 MISSING = "MISSING"
+# How many of a session's status changes a session.status webhook lists (WAHA's `statuses`).
+STATUS_HISTORY = 10
+PHONE = re.compile(r"\+?([0-9]{7,15})")
 
 DEFAULT_HANG_MS = 30000
 RATE_KEYS = ("error_rate", "accept_then_fail_rate", "timeout_rate")
 DURATION_KEYS = ("latency_ms", "hang_ms")
 WEBHOOK_KEYS = ("webhook_url", "webhook_hmac_key", "ack_delay_ms", "acks")
-# Every key but sessions, which merges instead of being replaced.
+# Every key but sessions and phones, which merge instead of being replaced.
 SCALAR_KEYS = RATE_KEYS + DURATION_KEYS + ("seed", "api_key") + WEBHOOK_KEYS
-CONFIG_KEYS = SCALAR_KEYS + ("sessions",)
+MERGED_KEYS = ("sessions", "phones")
+CONFIG_KEYS = SCALAR_KEYS + MERGED_KEYS
 
 DEFAULT_ACK_DELAY_MS = 200
 DEFAULT_ACKS = (1, 2, 3)  # SERVER, DEVICE, READ: a message that went well
@@ -70,6 +87,8 @@ def validated_config(changes: dict) -> dict:
             clean[key] = value
         elif key == "acks":
             clean[key] = _acks(value)
+        elif key == "phones":
+            clean[key] = _phones(value)
         else:
             clean[key] = _sessions(value)
     return clean
@@ -106,10 +125,34 @@ def _acks(value) -> list:
 
 def _sessions(value) -> dict:
     if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        isinstance(k, str) and v in WAHA_STATUSES + (MISSING,) for k, v in value.items()
     ):
-        raise ConfigError("sessions must be an object of session name -> status")
+        statuses = ", ".join(WAHA_STATUSES + (MISSING,))
+        raise ConfigError(f"sessions must be an object of session name -> status ({statuses})")
     return dict(value)
+
+
+def _phones(value) -> dict:
+    """Session name -> phone number, kept as digits (WAHA's me.id is "<digits>@c.us")."""
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and PHONE.fullmatch(v) for k, v in value.items()
+    ):
+        raise ConfigError("phones must be an object of session name -> phone number (7-15 digits, optional +)")
+    return {name: PHONE.fullmatch(phone).group(1) for name, phone in value.items()}
+
+
+def default_phone(session: str) -> str:
+    # A stable, plausible (Egyptian mobile) number per session, so every
+    # session has a me.id without any setup.
+    return f"2010{zlib.crc32(session.encode()) % 10**8:08d}"
+
+
+def me_id(phone: str) -> str:
+    return f"{phone}@c.us"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def serialized_id(chat_id: str, raw_id: str) -> str:
@@ -129,6 +172,7 @@ class GatewayState:
         timeout_rate=0.0,
         hang_ms=DEFAULT_HANG_MS,
         seed=None,
+        phones=None,
         webhook_url=None,
         webhook_hmac_key=None,
         ack_delay_ms=DEFAULT_ACK_DELAY_MS,
@@ -143,6 +187,7 @@ class GatewayState:
             {
                 "api_key": api_key,
                 "sessions": sessions or {},
+                "phones": phones or {},
                 "error_rate": error_rate,
                 "accept_then_fail_rate": accept_then_fail_rate,
                 "latency_ms": latency_ms,
@@ -165,9 +210,15 @@ class GatewayState:
             setattr(self, key, self._startup[key])
         self.acks = list(self.acks)
         self.sessions = dict(self._startup["sessions"])
+        self.phones = dict(self._startup["phones"])
         self._rng = random.Random(self.seed)
         self._entries = []
         self._by_id = {}  # raw and serialized id -> latest entry with that id
+        # WAHA always reports a last-activity time; a session the fake has
+        # seen do nothing was last active when the gateway (re)started.
+        self._started_ms = now_ms()
+        self._activity_ms = {}  # session name -> ms of its last send or status change
+        self._status_points = {}  # session name -> [{"status", "timestamp"}], oldest first
 
     def config(self) -> dict:
         with self._lock:
@@ -177,6 +228,7 @@ class GatewayState:
         config = {key: getattr(self, key) for key in SCALAR_KEYS}
         config["acks"] = list(self.acks)
         config["sessions"] = dict(self.sessions)
+        config["phones"] = dict(self.phones)
         return config
 
     def _webhook_target(self) -> Target:
@@ -194,17 +246,27 @@ class GatewayState:
                 if self.session_status(name) != status
             }
             for key, value in clean.items():
-                if key == "sessions":
-                    self.sessions.update(value)
+                if key in MERGED_KEYS:
+                    getattr(self, key).update(value)
                 else:
                     setattr(self, key, value)
             if "seed" in clean:
                 self._rng.seed(clean["seed"])
+            statuses = {name: self._record_status_unlocked(name, status) for name, status in changed.items()}
             target = self._webhook_target()
             config = self._config_unlocked()
         for name, status in changed.items():
-            self.webhooks.session_status(target, name, status)
+            self.webhooks.session_status(target, name, status, statuses[name])
         return config
+
+    def _record_status_unlocked(self, name: str, status: str) -> list:
+        """Remember a status change (and count it as activity); the recent changes, oldest first."""
+        at = now_ms()
+        self._activity_ms[name] = at
+        points = self._status_points.setdefault(name, [])
+        points.append({"status": status, "timestamp": at})
+        del points[:-STATUS_HISTORY]
+        return list(points)
 
     def reset(self, **overrides) -> dict:
         clean = validated_config(overrides)
@@ -229,6 +291,31 @@ class GatewayState:
     def session_status(self, name: str) -> str:
         # A name never configured is WORKING so benchmarks need no setup.
         return self.sessions.get(name, WORKING)
+
+    def session_phone(self, name: str) -> str:
+        return self.phones.get(name) or default_phone(name)
+
+    def session_snapshot(self, name: str) -> dict:
+        """What GET /api/sessions/{name} reports, read at one instant."""
+        with self._lock:
+            return {
+                "name": name,
+                "status": self.session_status(name),
+                "phone": self.session_phone(name),
+                "activity_ms": self._activity_ms.get(name, self._started_ms),
+            }
+
+    def known_sessions(self) -> list:
+        """Names the fake can list: configured (and not MISSING), given a phone, or used to send."""
+        with self._lock:
+            names = set(self.sessions) | set(self.phones) | {entry["session"] for entry in self._entries}
+            return sorted(name for name in names if self.session_status(name) != MISSING)
+
+    def status_points(self, name: str, status: str) -> list:
+        """The session's recorded status changes plus `status` now, for a webhook sent by hand."""
+        with self._lock:
+            points = list(self._status_points.get(name, []))
+        return (points + [{"status": status, "timestamp": now_ms()}])[-STATUS_HISTORY:]
 
     def draw_fault(self):
         """Pick this send's fate with one draw, so each rate is its own probability.
@@ -260,12 +347,15 @@ class GatewayState:
                 "id": raw_id,
                 "serialized": serialized_id(chat_id, raw_id),
                 "session": session,
+                # The sender as it was at send time: a session's phone may change later.
+                "from": me_id(self.session_phone(session)),
                 "chatId": chat_id,
                 "type": type,
                 "text": text,
                 "file": file,  # already reduced to url / data_sha256 by the route
-                "received_at_ms": int(time.time() * 1000),
+                "received_at_ms": now_ms(),
             }
+            self._activity_ms[session] = entry["received_at_ms"]
             self._entries.append(entry)
             self._by_id[raw_id] = entry
             self._by_id[entry["serialized"]] = entry

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from outbound.models import Delivery, Session
 from outbound.services.queueing import deliveries_enqueue
-from outbound.transports import TransportError, get_client
+from outbound.transports import SessionInfo, TransportError, get_client
 
 logger = logging.getLogger(__name__)
 
@@ -56,17 +56,40 @@ def session_deliveries_release(*, session: Session) -> int:
     return len(ids)
 
 
+def session_phone_number_set(*, session: Session, phone_number: str) -> bool:
+    """Record the number a session sends from; True if it changed. No write when it is the same."""
+    if session.phone_number == phone_number:
+        return False
+    changed = (
+        Session.objects.filter(pk=session.pk)
+        .exclude(phone_number=phone_number)
+        .update(phone_number=phone_number, updated_at=timezone.now())
+    )
+    if changed:
+        # A different number means the session was linked to another phone.
+        logger.info("session %s sends from %s (was %r)", session.name, phone_number, session.phone_number)
+    session.phone_number = phone_number
+    return bool(changed)
+
+
 def session_status_refresh(*, session: Session) -> str:
-    """Ask the gateway for the session's status and record it. Unknown on the gateway -> STOPPED."""
+    """Ask the gateway for the session's status and number and record them.
+
+    Unknown on the gateway -> STOPPED. A number is recorded only when the
+    gateway names one (once linked); one it stops naming is kept.
+    """
     try:
-        status = get_client().get_session_status(session=session.name)
+        info = get_client().get_session(session=session.name)
     except TransportError as error:
         if error.code != "session_not_found":
             raise
-        status = Session.Status.STOPPED
+        info = SessionInfo(status=Session.Status.STOPPED)
+    status = info.status
     if status not in Session.Status.values:
         logger.warning("session %s: gateway reported unknown status %r; treating as FAILED", session.name, status)
         status = Session.Status.FAILED
+    if info.phone_number:
+        session_phone_number_set(session=session, phone_number=info.phone_number)
     session_status_set(session=session, status=status)
     return status
 

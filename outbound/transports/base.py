@@ -1,4 +1,4 @@
-"""What every gateway transport promises its callers: one error type, one result type.
+"""What every gateway transport promises its callers: one error type, and plain result types.
 
 Delivery code decides retry-or-fail from `permanent` alone and records `code`,
 so both must mean the same thing whichever gateway sits behind the transport.
@@ -66,3 +66,12 @@ def _rebuild(code, message, permanent, status_code, maybe_delivered, session_sta
 class SentMessage:
     message_id: str  # the gateway's id for the message, as its lookups accept it
     raw: dict  # the gateway's full reply, for logs and debugging
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    status: str  # the gateway's own word for it, e.g. WORKING, SCAN_QR_CODE
+    # The number the session sends from, "+<digits>" (E.164), when the gateway
+    # names one: WAHA does only once an account is linked, i.e. not for
+    # STOPPED or SCAN_QR_CODE.
+    phone_number: str | None = None

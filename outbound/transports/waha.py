@@ -5,6 +5,7 @@ about WAHA's engine-to-engine differences stays in this module.
 """
 
 import os
+import re
 import threading
 from urllib.parse import quote
 
@@ -19,8 +20,13 @@ from .base import (
     SESSION_NOT_FOUND,
     SESSION_NOT_WORKING,
     SentMessage,
+    SessionInfo,
     TransportError,
 )
+
+# A phone-number JID: "<digits>@c.us", or NOWEB's "<digits>:<device>@s.whatsapp.net".
+# A LID ("<digits>@lid") is an opaque account id, not a phone number.
+PHONE_JID = re.compile(r"([0-9]{7,15})(?::[0-9]+)?@(?:c\.us|s\.whatsapp\.net)")
 
 
 class WahaClient:
@@ -49,16 +55,21 @@ class WahaClient:
             body["caption"] = caption
         return self._send("/api/sendImage", body, message_id)
 
-    def get_session_status(self, *, session: str) -> str:
+    def get_session(self, *, session: str) -> SessionInfo:
+        """The session's status and, once an account is linked, its phone number."""
         response = self._request("GET", f"/api/sessions/{segment(session)}")
         if response.status_code == 404:
             raise session_not_found(response, session)
         raise_for_status(response)
-        status = json_or_none(response)
-        status = status.get("status") if isinstance(status, dict) else None
+        reply = json_or_none(response)
+        reply = reply if isinstance(reply, dict) else {}
+        status = reply.get("status")
         if not isinstance(status, str) or not status:
             raise TransportError(GATEWAY_ERROR, "session reply has no status", False, response.status_code)
-        return status
+        return SessionInfo(status=status, phone_number=phone_number_of(reply.get("me")))
+
+    def get_session_status(self, *, session: str) -> str:
+        return self.get_session(session=session).status
 
     def get_message(self, *, session: str, chat_id: str, message_id: str) -> dict | None:
         """The message if the gateway has it, None if it answers 404."""
@@ -168,6 +179,16 @@ def is_session_status_complaint(response: httpx.Response) -> bool:
     # calling those "session not working" would send someone to restart a fine session.
     body = json_or_none(response)
     return isinstance(body, dict) and ("expected" in body or "status" in body or "Session status" in str(body))
+
+
+def phone_number_of(me) -> str | None:
+    """The number in WAHA's me ({"id": "201234567890@c.us", ...}) as "+201234567890"; None if none.
+
+    Never an error: a reply without a usable number still has a usable status.
+    """
+    jid = me.get("id") if isinstance(me, dict) else None
+    match = PHONE_JID.fullmatch(jid) if isinstance(jid, str) else None
+    return f"+{match.group(1)}" if match else None
 
 
 def provider_message_id(reply: dict) -> str | None:

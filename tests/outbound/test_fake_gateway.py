@@ -47,14 +47,16 @@ def test_it_records_an_accepted_send_in_the_ledger(fake_http):
     assert entry["text"] == "hello"
     assert entry["file"] is None
     assert entry["id"].startswith("3EB0") and len(entry["id"]) == 24
-    assert reply["id"] == {
+    assert reply["id"] == entry["serialized"] == f"true_{GROUP}_{entry['id']}"
+    # WEBJS's raw message, with its object id, rides along as WAHA's `_data`.
+    assert reply["_data"]["id"] == {
         "fromMe": True,
         "remote": GROUP,
         "id": entry["id"],
-        "_serialized": f"true_{GROUP}_{entry['id']}",
+        "_serialized": entry["serialized"],
     }
-    assert entry["serialized"] == reply["id"]["_serialized"]
     assert reply["body"] == "hello" and reply["to"] == GROUP and reply["fromMe"] is True
+    assert reply["from"] == entry["from"] and entry["from"].endswith("@c.us")
 
 
 def test_it_shows_a_reused_id_as_two_entries(fake_http):
@@ -85,7 +87,7 @@ def test_it_finds_a_message_by_raw_and_by_serialized_id(fake_http):
     by_serialized = fake_http.get(f"/api/sales/chats/{GROUP}/messages/{serialized}")
 
     assert by_raw.status_code == 200 and by_serialized.status_code == 200
-    assert by_raw.json()["id"]["_serialized"] == serialized
+    assert by_raw.json()["id"] == serialized
     assert by_serialized.json()["body"] == "findable"
 
 
@@ -234,6 +236,7 @@ def test_it_round_trips_its_config(fake_http):
         "seed": 42,
         "api_key": "k",
         "sessions": {"sales": "STOPPED"},
+        "phones": {"sales": "201234567890"},
         # Port 9 (discard) refuses at once, so the session.status webhook this
         # config triggers fails fast in the background.
         "webhook_url": "http://127.0.0.1:9/hooks",
@@ -242,11 +245,15 @@ def test_it_round_trips_its_config(fake_http):
         "acks": [3, 2],
     }
     configure(fake_http, **sent)
-    configure(fake_http, sessions={"support": "FAILED"})  # merged, not replaced
+    configure(fake_http, sessions={"support": "FAILED"}, phones={"support": "+201000000001"})  # merged, not replaced
 
     config = fake_http.get("/_fake/config").json()
 
-    assert config == {**sent, "sessions": {"sales": "STOPPED", "support": "FAILED"}}
+    assert config == {
+        **sent,
+        "sessions": {"sales": "STOPPED", "support": "FAILED"},
+        "phones": {"sales": "201234567890", "support": "201000000001"},
+    }
 
 
 def test_it_rejects_a_bad_config(fake_http):
@@ -254,6 +261,9 @@ def test_it_rejects_a_bad_config(fake_http):
 
     assert response.status_code == 400
     assert fake_http.post("/_fake/config", json={"nonsense": 1}).status_code == 400
+    # WAHA has no such status, so the fake would answer what no WAHA client accepts.
+    assert fake_http.post("/_fake/config", json={"sessions": {"sales": "ASLEEP"}}).status_code == 400
+    assert fake_http.post("/_fake/config", json={"phones": {"sales": "call me"}}).status_code == 400
 
 
 def test_it_rejects_a_chat_id_without_an_at_sign(fake_http):
@@ -269,7 +279,7 @@ def test_it_repeats_generated_ids_with_a_seed():
         server, base_url = start_in_thread(seed=7)
         try:
             with httpx.Client(base_url=base_url) as http:
-                return [send_text(http).json()["id"]["id"] for _ in range(3)]
+                return [send_text(http).json()["id"] for _ in range(3)]
         finally:
             server.stop()
 

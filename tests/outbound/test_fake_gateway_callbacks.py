@@ -157,12 +157,20 @@ def test_it_sends_wahas_body_and_headers_with_the_ledger_id(gateway, receiver):
         "event": "message.ack",
         "session": "sales",
         "me": None,
-        "engine": "NOWEB",
-        "environment": {"tier": "CORE", "version": "fake"},
+        "engine": "WEBJS",
+        "environment": {
+            "version": "fake",
+            "engine": "WEBJS",
+            "tier": "CORE",
+            "browser": "/usr/bin/chromium",
+            "platform": "linux/x64",
+            "worker": {"id": "fake-gateway"},
+        },
         "payload": {
             "id": entry["serialized"],
-            "from": GROUP,
+            "from": entry["from"],
             "to": GROUP,
+            "participant": entry["from"],
             "fromMe": True,
             "ack": 2,
             "ackName": "DEVICE",
@@ -206,10 +214,15 @@ def test_it_emits_session_status_when_config_changes_a_session(gateway, receiver
     requests = receiver.wait_for(2)
 
     bodies = [json.loads(r["body"]) for r in requests]
-    assert [(b["event"], b["session"], b["payload"]) for b in bodies] == [
-        ("session.status", "sales", {"name": "sales", "status": "STOPPED"}),
-        ("session.status", "sales", {"name": "sales", "status": "WORKING"}),
+    assert [(b["event"], b["session"], b["payload"]["name"], b["payload"]["status"]) for b in bodies] == [
+        ("session.status", "sales", "sales", "STOPPED"),
+        ("session.status", "sales", "sales", "WORKING"),
     ]
+    # WAHA's `statuses`: the recent changes, oldest first, ending with this one.
+    stopped, working = bodies[0]["payload"]["statuses"], bodies[1]["payload"]["statuses"]
+    assert [point["status"] for point in stopped] == ["STOPPED"]
+    assert [point["status"] for point in working] == ["STOPPED", "WORKING"]
+    assert working[0] == stopped[0] and working[0]["timestamp"] <= working[1]["timestamp"]
     time.sleep(0.1)
     assert len(receiver.requests) == 2
 
@@ -276,11 +289,14 @@ def test_it_emits_one_webhook_on_request(gateway, receiver):
     assert [r.status_code for r in (by_raw, by_serialized, status)] == [200, 200, 200]
     # Delivered before the answer, so the receiver already has all three.
     bodies = receiver.bodies()
+    me = gateway.get("/_fake/ledger").json()["messages"][0]["from"]
+    ack = {"id": serialized, "from": me, "to": GROUP, "participant": me, "fromMe": True}
     assert [(b["event"], b["payload"]) for b in bodies] == [
-        ("message.ack", {"id": serialized, "from": GROUP, "to": GROUP, "fromMe": True, "ack": 4, "ackName": "PLAYED"}),
-        ("message.ack", {"id": serialized, "from": GROUP, "to": GROUP, "fromMe": True, "ack": -1, "ackName": "ERROR"}),
-        ("session.status", {"name": "sales", "status": "STOPPED"}),
+        ("message.ack", {**ack, "ack": 4, "ackName": "PLAYED"}),
+        ("message.ack", {**ack, "ack": -1, "ackName": "ERROR"}),
+        ("session.status", {"name": "sales", "status": "STOPPED", "statuses": bodies[2]["payload"]["statuses"]}),
     ]
+    assert [point["status"] for point in bodies[2]["payload"]["statuses"]] == ["STOPPED"]
     assert by_raw.json()["id"] == bodies[0]["id"] and by_raw.json()["status_code"] == 200
     assert callbacks(gateway)["count"] == 3
 

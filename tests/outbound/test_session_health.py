@@ -3,12 +3,14 @@
 from datetime import timedelta
 
 import httpx
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from outbound.models import Delivery, Session
 from outbound.services.deliveries import delivery_attempt
 from outbound.services.queueing import deliveries_sweep
-from outbound.services.sessions import session_status_set, sessions_refresh
+from outbound.services.sessions import session_status_refresh, session_status_set, sessions_refresh
 
 from .test_delivery_attempt import configure, ledger, make_send
 
@@ -83,3 +85,53 @@ def test_the_gateway_status_endpoint_is_what_refresh_reads(gateway, session):
     from outbound.services.sessions import session_status_refresh
 
     assert session_status_refresh(session=session) == "STARTING"
+
+
+def test_it_records_the_number_the_session_sends_from(gateway, session):
+    configure(gateway, sessions={session.name: "WORKING"}, phones={session.name: "201234567890"})
+
+    assert session_status_refresh(session=session) == "WORKING"
+
+    assert Session.objects.get(pk=session.pk).phone_number == "+201234567890"
+
+
+def test_it_does_not_write_an_unchanged_number_again(gateway, session):
+    configure(gateway, sessions={session.name: "WORKING"}, phones={session.name: "201234567890"})
+    session_status_refresh(session=session)
+    session = Session.objects.get(pk=session.pk)
+    updated_at = session.updated_at
+
+    with CaptureQueriesContext(connection) as queries:
+        session_status_refresh(session=session)
+
+    assert not [q["sql"] for q in queries.captured_queries if "phone_number" in q["sql"]]
+    assert Session.objects.get(pk=session.pk).updated_at == updated_at
+
+
+def test_it_records_the_new_number_of_a_relinked_session(gateway, session):
+    configure(gateway, sessions={session.name: "WORKING"}, phones={session.name: "201234567890"})
+    session_status_refresh(session=session)
+
+    configure(gateway, phones={session.name: "+201000000002"})
+    session_status_refresh(session=session)
+
+    assert Session.objects.get(pk=session.pk).phone_number == "+201000000002"
+
+
+def test_it_keeps_the_number_while_the_gateway_names_none(gateway, session):
+    Session.objects.filter(pk=session.pk).update(phone_number="+201234567890")
+    session.refresh_from_db()
+    configure(gateway, sessions={session.name: "SCAN_QR_CODE"})
+
+    assert session_status_refresh(session=session) == "SCAN_QR_CODE"
+
+    session.refresh_from_db()
+    assert (session.status, session.phone_number) == ("SCAN_QR_CODE", "+201234567890")
+
+
+def test_it_records_every_sending_sessions_number_on_the_periodic_refresh(gateway, session):
+    configure(gateway, phones={session.name: "201234567890"})  # unconfigured status: WORKING
+
+    assert sessions_refresh() == 0  # the status did not change; the number is recorded anyway
+
+    assert Session.objects.get(pk=session.pk).phone_number == "+201234567890"

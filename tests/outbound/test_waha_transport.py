@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from outbound.fake_gateway import start_in_thread
-from outbound.transports import SentMessage, TransportError, WahaClient, get_client
+from outbound.transports import SentMessage, SessionInfo, TransportError, WahaClient, get_client
 
 GROUP = "120363040000000001@g.us"
 MESSAGE_ID = "3EB0" + "0123456789ABCDEF0123"
@@ -82,7 +82,7 @@ def error_from(call):
 # -- sending ----------------------------------------------------------------------
 
 
-def test_it_sends_text_and_reads_the_serialized_id_from_the_object_form(client, fake):
+def test_it_sends_text_and_reads_the_serialized_id(client, fake):
     sent = client.send_text(session="sales", chat_id=GROUP, text="hello")
 
     entry = ledger(fake)[0]
@@ -115,6 +115,14 @@ def test_it_reads_the_provider_id_from_the_string_form(stub):
     sent = client.send_text(session="s", chat_id=GROUP, text="hi")
 
     assert sent.message_id == f"true_{GROUP}_{MESSAGE_ID}"
+
+
+def test_it_reads_the_serialized_id_from_webjs_object_form(stub):
+    # WEBJS answers a send with its raw message, whose id is an object.
+    serialized = f"true_{GROUP}_{MESSAGE_ID}"
+    client, _ = stub(201, {"id": {"fromMe": True, "remote": GROUP, "id": MESSAGE_ID, "_serialized": serialized}})
+
+    assert client.send_text(session="s", chat_id=GROUP, text="hi").message_id == serialized
 
 
 def test_it_reads_the_provider_id_from_an_object_without_serialized(stub):
@@ -169,7 +177,7 @@ def test_it_finds_a_sent_message_by_raw_or_serialized_id(client):
     by_provider_id = client.get_message(session="sales", chat_id=GROUP, message_id=sent.message_id)
 
     assert by_raw["body"] == "hello"
-    assert by_provider_id["id"]["_serialized"] == sent.message_id
+    assert by_provider_id["id"] == sent.message_id
 
 
 def test_it_returns_none_for_a_message_the_gateway_lacks(client):
@@ -189,6 +197,37 @@ def test_it_reads_a_session_status(client, fake):
 
     assert client.get_session_status(session="sales") == "SCAN_QR_CODE"
     assert client.get_session_status(session="unconfigured") == "WORKING"
+
+
+def test_it_reads_a_working_sessions_phone_number_from_me(client, fake):
+    fake.state.configure({"sessions": {"sales": "WORKING"}, "phones": {"sales": "201234567890"}})
+
+    assert client.get_session(session="sales") == SessionInfo(status="WORKING", phone_number="+201234567890")
+
+
+def test_it_reads_no_phone_number_before_an_account_is_linked(client, fake):
+    fake.state.configure({"sessions": {"sales": "SCAN_QR_CODE"}, "phones": {"sales": "201234567890"}})
+
+    assert client.get_session(session="sales") == SessionInfo(status="SCAN_QR_CODE", phone_number=None)
+
+
+@pytest.mark.parametrize(
+    ("me", "phone_number"),
+    [
+        ({"id": "201234567890@c.us", "pushName": "Sales"}, "+201234567890"),
+        # NOWEB in older WAHA releases: the JID with a device number.
+        ({"id": "201234567890:17@s.whatsapp.net", "pushName": "Sales"}, "+201234567890"),
+        # A LID names an account, not a phone.
+        ({"id": "123456789012345@lid", "pushName": "Sales"}, None),
+        ({"pushName": "Sales"}, None),
+        ("201234567890@c.us", None),
+        (None, None),
+    ],
+)
+def test_it_reads_only_a_phone_number_jid_as_the_phone_number(stub, me, phone_number):
+    client, _ = stub(200, {"name": "s", "status": "WORKING", "me": me})
+
+    assert client.get_session(session="s") == SessionInfo(status="WORKING", phone_number=phone_number)
 
 
 def test_it_maps_a_missing_session_status_to_session_not_found(client, fake):
