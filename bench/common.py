@@ -36,6 +36,11 @@ def bench_env(database: str | None = None, **overrides) -> dict:
         "CELERY_TASK_DEFAULT_QUEUE": os.environ.get("BENCH_QUEUE", f"bench-{uuid.uuid4().hex[:8]}"),
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
+        # Plain HTTP on loopback: production's redirect to HTTPS would answer every request with a 301.
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+        # Limits high enough never to refuse, so the figures include the cost of counting.
+        "API_RATE_LIMIT_PER_TOKEN": "1000000/minute",
+        "API_RATE_LIMIT_PER_ACCOUNT": "1000000/minute",
     }
     env.update({key: str(value) for key, value in overrides.items()})
     return env

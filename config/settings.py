@@ -6,6 +6,8 @@ environment at all the service runs on an embedded default that needs no
 server: SQLite and kombu's filesystem broker under ./var/.
 """
 
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -13,6 +15,22 @@ from kombu import Queue
 from django.core.exceptions import ImproperlyConfigured
 
 env = environ.Env()
+
+_RATE = re.compile(r"^(\d+)\s*/\s*(\d*)\s*(s|sec|second|m|min|minute|h|hr|hour|d|day)s?$", re.IGNORECASE)
+_RATE_UNITS = {"s": "second", "sec": "second", "m": "minute", "min": "minute", "h": "hour", "hr": "hour", "d": "day"}
+
+
+def rate_setting(name: str, default: str) -> str | None:
+    """A rate limit from the environment as the `limits` library reads it ("600/1 minute"); None for off."""
+    text = env.str(name, default=default).strip()
+    if text.lower() in ("off", "none", "0"):
+        return None
+    match = _RATE.match(text)
+    if not match:
+        raise ImproperlyConfigured(f"{name}={text!r}: use e.g. 600/minute, 600/min, 10/second or off.")
+    count, multiple, unit = match.groups()
+    unit = _RATE_UNITS.get(unit.lower(), unit.lower())
+    return f"{count}/{multiple or 1} {unit}"
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Where the embedded default keeps its SQLite file, broker folders and uploads.
@@ -47,6 +65,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "outbound",
     "schedules",
     "webhooks",
@@ -63,6 +82,8 @@ MIDDLEWARE = [
     "outbound.middleware.OperatorTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -112,6 +133,33 @@ LANGUAGE_CODE = "en-us"
 USE_I18N = False
 
 # ------------------------------------------------------------------------------
+# Security: on unless debugging; `manage.py check --deploy` is clean with the
+# production environment the README lists. Behind a TLS-terminating proxy
+# that sets X-Forwarded-Proto.
+# https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
+# ------------------------------------------------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# Admin logins: after ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one
+# username from one address, that pair is locked out for the cool-off
+# (django-axes; 429). A success resets the count; successes are not logged.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False  # its banner on every manage.py command; lockouts are rows operators see in the admin
+
+# ------------------------------------------------------------------------------
 # Static and uploaded files
 # ------------------------------------------------------------------------------
 STATIC_URL = "static/"
@@ -134,8 +182,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = OUTBOUND_MAX_UPLOAD_BYTES
 # https://www.django-rest-framework.org/api-guide/settings/
 # ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["outbound.api.auth.ApiTokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["outbound.api.auth.ApiCredentialAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["outbound.api.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["outbound.api.throttling.CredentialRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["outbound.api.renderers.RequestIdJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
@@ -145,6 +194,19 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
+# Rate limits: "<n>/<second|minute|hour|day>" (also "600/min"), or "off".
+# Counted in Redis, shared by every web process; the embedded default
+# (no Redis) counts per process.
+API_RATE_LIMIT_PER_TOKEN = rate_setting("API_RATE_LIMIT_PER_TOKEN", default="600/minute")
+API_RATE_LIMIT_PER_ACCOUNT = rate_setting("API_RATE_LIMIT_PER_ACCOUNT", default="1200/minute")
+API_RATE_LIMIT_STORAGE_URL = env.str(
+    "API_RATE_LIMIT_STORAGE_URL",
+    default=_broker if (_broker := env.str("CELERY_BROKER_URL", default="")).startswith("redis") else "memory://",
+)
+# API secrets' keys are kept encrypted with these Fernet keys (newest first);
+# empty: one derived from DJANGO_SECRET_KEY.
+API_SECRETS_ENCRYPTION_KEYS = env.list("API_SECRETS_ENCRYPTION_KEYS", default=[])
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Outbound WhatsApp sends API",
     "DESCRIPTION": "Send a WhatsApp message to 1-100 groups now or on a schedule.",

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from outbound.api.catalog import GroupListView, SessionDetailView, SessionListView
+from outbound.api.credentials import ApiSecretListView, ApiSecretRevokeView
 from outbound.api.providers import waha_webhook
 from outbound.api.sends import SendCreateView, SendDetailView
 
@@ -10,5 +11,7 @@ urlpatterns = [
     path("sessions", SessionListView.as_view(), name="session-list"),
     path("sessions/<uuid:session_id>", SessionDetailView.as_view(), name="session-detail"),
     path("groups", GroupListView.as_view(), name="group-list"),
+    path("api-secrets", ApiSecretListView.as_view(), name="api-secret-list"),
+    path("api-secrets/<uuid:secret_id>/revoke", ApiSecretRevokeView.as_view(), name="api-secret-revoke"),
     path("providers/waha/webhook", waha_webhook, name="waha-webhook"),
 ]

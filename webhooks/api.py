@@ -5,6 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from outbound import scopes
 from outbound.api.outputs import MillisecondsField, UUIDStringField
 from outbound.api.pagination import NewestFirstPagination
 from outbound.api.strict import StrictSerializer
@@ -78,6 +79,8 @@ def _endpoint_or_404(request, endpoint_id) -> WebhookEndpoint:
 
 
 class EndpointListView(APIView):
+    write_scope = scopes.SETTINGS_WRITE
+
     @extend_schema(operation_id="webhooks_list", summary="Your webhook endpoints", responses=EndpointOutput(many=True))
     def get(self, request):
         paginator = NewestFirstPagination()
@@ -102,6 +105,8 @@ class EndpointListView(APIView):
 
 
 class EndpointDetailView(APIView):
+    write_scope = scopes.SETTINGS_WRITE
+
     @extend_schema(operation_id="webhooks_retrieve", summary="One endpoint", responses=EndpointOutput)
     def get(self, request, endpoint_id):
         return Response(EndpointOutput(_endpoint_or_404(request, endpoint_id)).data)
@@ -120,6 +125,8 @@ class EndpointDetailView(APIView):
 
 
 class EndpointRotateSecretView(APIView):
+    write_scope = scopes.SETTINGS_WRITE
+
     @extend_schema(
         operation_id="webhooks_rotate_secret",
         summary="A new signing secret, shown once; the old one signs too until previous_secret_expires_at",
@@ -141,6 +148,8 @@ class MessageListView(APIView):
 
 
 class MessageReplayView(APIView):
+    write_scope = scopes.SETTINGS_WRITE
+
     @extend_schema(operation_id="webhooks_deliveries_replay", summary="Send a message again now (same webhook-id)", request=None, responses=MessageOutput)
     def post(self, request, endpoint_id, message_id):
         endpoint = _endpoint_or_404(request, endpoint_id)

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from outbound import selectors
+from outbound import scopes, selectors
 from outbound.errors import OutboundError
 from outbound.services.sessions import session_pacing_set
 
@@ -60,6 +60,8 @@ class SessionPacingInput(StrictSerializer):
 
 
 class SessionDetailView(APIView):
+    write_scope = scopes.SETTINGS_WRITE
+
     @extend_schema(operation_id="sessions_retrieve", summary="One session: status and pacing", responses=SessionOutput)
     def get(self, request, session_id):
         return Response(SessionOutput(_session_or_404(request, session_id)).data)

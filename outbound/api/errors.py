@@ -5,6 +5,7 @@ carries the specifics (per-field errors, offending ids).
 """
 
 import logging
+import math
 
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -50,7 +51,7 @@ _GENERIC = {
     exceptions.NotAcceptable: (406, "not_acceptable", None),
     exceptions.UnsupportedMediaType: (415, "unsupported_media_type", None),
     exceptions.ParseError: (400, "malformed_request", None),
-    exceptions.Throttled: (429, "rate_limited", None),
+    exceptions.Throttled: (429, "rate_limited", "Too many requests; retry after the number of seconds in Retry-After."),
 }
 
 
@@ -60,7 +61,7 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     if isinstance(exc, OutboundError):
         body = error_body(request, code=exc.code, message=exc.message, details=exc.details)
-        return Response(body, status=exc.http_status)
+        return _with_headers(Response(body, status=exc.http_status), exc)
     if isinstance(exc, exceptions.ValidationError):
         fields = _flatten(exc.detail)
         field, errors = next(iter(fields.items()))
@@ -70,17 +71,23 @@ def exception_handler(exc, context):
     for kind, (status_code, code, message) in _GENERIC.items():
         if isinstance(exc, kind):
             body = error_body(request, code=code, message=message or str(exc.detail))
-            response = Response(body, status=status_code)
-            if status_code == 401:
-                # The WWW-Authenticate header DRF would have set.
-                response["WWW-Authenticate"] = 'Bearer realm="api"'
-            return response
+            return _with_headers(Response(body, status=status_code), exc)
     if isinstance(exc, exceptions.APIException):
         body = error_body(request, code=exc.default_code, message=str(exc.detail))
         return Response(body, status=exc.status_code)
     logger.exception("Unhandled API error", exc_info=exc)
     body = error_body(request, code="internal_error", message="Something went wrong on our side.")
     return Response(body, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+def _with_headers(response: Response, exc) -> Response:
+    """The headers DRF's own handler would have set: WWW-Authenticate on 401, Retry-After on 429."""
+    if response.status_code == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+    wait = getattr(exc, "wait", None)
+    if response.status_code == 429 and wait is not None:
+        response["Retry-After"] = str(math.ceil(wait))
+    return response
 
 
 def json_not_found(request, exception=None):

@@ -111,12 +111,22 @@ class GroupOutput(serializers.Serializer):
         return [str(s.id) for s in group.sessions.all()]
 
 
-class ApiTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "outbound.api.auth.ApiTokenAuthentication"
+class ApiCredentialScheme(OpenApiAuthenticationExtension):
+    """Either header alone authenticates: two security requirements, not one requiring both."""
+
+    target_class = "outbound.api.auth.ApiCredentialAuthentication"
     name = ["bearerAuth", "apiKeyAuth"]
 
     def get_security_definition(self, auto_schema):
         return [
-            {"type": "http", "scheme": "bearer"},
-            {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API token (wc_...), or a JWT (HS256, claims iss = API secret id and iat = now "
+                "in seconds) signed with \"<secret id>||<secret key>\" and good for 5 minutes either side of iat.",
+            },
+            {"type": "apiKey", "in": "header", "name": "X-Api-Key", "description": "An API token (wc_...)."},
         ]
+
+    def get_security_requirement(self, auto_schema):
+        return [{"bearerAuth": []}, {"apiKeyAuth": []}]

@@ -12,7 +12,7 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from outbound import selectors
+from outbound import scopes, selectors
 from outbound.errors import OutboundError
 from outbound.media import file_sha256, sniff_image_mimetype
 from outbound.scheduling import scheduled_send_handler
@@ -259,6 +259,7 @@ class SendAcceptedOutput(serializers.Serializer):
 
 class SendCreateView(APIView):
     parser_classes = [JSONParser, MultiPartParser]
+    write_scope = scopes.SENDS_WRITE
 
     @extend_schema(
         operation_id="outbound_sends_create",

@@ -1,4 +1,5 @@
 from .accounts import Account, ApiToken, User
+from .credentials import ApiSecret
 from .events import Event, ProviderEvent
 from .idempotency import IdempotencyKey
 from .sends import Delivery, MediaFile, Send
@@ -6,6 +7,7 @@ from .sessions import Group, Session
 
 __all__ = [
     "Account",
+    "ApiSecret",
     "ApiToken",
     "Delivery",
     "Event",

@@ -1,6 +1,7 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
+from outbound import scopes
 from outbound.ids import new_id
 
 
@@ -76,6 +77,9 @@ class ApiToken(models.Model):
     # Tokens are 256-bit random strings, so a fast hash is enough: there is
     # nothing to brute-force, and lookups stay a single indexed equality.
     token_hash = models.CharField("token hash", max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(
+        "scopes", default=scopes.all_scopes, help_text='What it may do, e.g. ["read", "sends:write"].'
+    )
     created_at = models.DateTimeField("created at", auto_now_add=True)
     last_used_at = models.DateTimeField("last used at", null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(

@@ -3,6 +3,7 @@ import secrets
 
 from django.utils import timezone
 
+from outbound import scopes as scope_names
 from outbound.models import Account, ApiToken, User
 
 TOKEN_PREFIX = "wc_"
@@ -12,11 +13,18 @@ def _hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def api_token_create(*, account: Account, user: User | None = None, name: str = "") -> tuple[ApiToken, str]:
+def api_token_create(
+    *, account: Account, user: User | None = None, name: str = "", scopes: list[str] | None = None
+) -> tuple[ApiToken, str]:
     """Create a token; return it with the raw secret, which is never stored and shown only now."""
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
-        account=account, user=user, name=name, prefix=raw[:8], token_hash=_hash(raw)
+        account=account,
+        user=user,
+        name=name,
+        prefix=raw[:8],
+        token_hash=_hash(raw),
+        scopes=list(scope_names.ALL) if scopes is None else [s for s in scope_names.ALL if s in scopes],
     )
     return token, raw
 
@@ -27,17 +35,8 @@ def api_token_revoke(*, token: ApiToken) -> None:
 
 def api_token_authenticate(*, raw: str) -> ApiToken | None:
     """The live token for this secret, or None (unknown or revoked look the same)."""
-    token = (
+    return (
         ApiToken.objects.select_related("account", "user")
         .filter(token_hash=_hash(raw), revoked_at__isnull=True)
         .first()
     )
-    if token is None:
-        return None
-    now = timezone.now()
-    # Touch last_used_at at most once a minute: it is a hint for operators,
-    # not worth a write on every request.
-    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
-    return token

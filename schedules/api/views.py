@@ -5,6 +5,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from outbound import scopes
 from outbound.api.pagination import NewestFirstPagination
 from outbound.errors import OutboundError
 from schedules import selectors, services
@@ -54,6 +55,8 @@ class ScheduleListView(APIView):
 
 
 class ScheduleDetailView(APIView):
+    write_scope = scopes.SCHEDULES_WRITE
+
     @extend_schema(
         operation_id="outbound_schedules_retrieve",
         summary="Scheduled outbound WhatsApp send detail",
@@ -88,6 +91,7 @@ class ScheduleDetailView(APIView):
 
 class _ScheduleAction(APIView):
     service = None  # the schedules service the POST runs
+    write_scope = scopes.SCHEDULES_WRITE
 
     def post(self, request, schedule_id):
         return _detail(request, self.service(schedule=_schedule_or_404(request, schedule_id)))
@@ -142,6 +146,8 @@ class SchedulePreviewView(APIView):
 
 
 class DraftPreviewView(APIView):
+    write_scope = scopes.READ  # a POST that only computes
+
     @extend_schema(
         operation_id="outbound_schedules_preview_draft",
         summary="The first N due times of a draft `schedule` object, before creating it",
@@ -174,6 +180,8 @@ class RunDetailView(APIView):
 
 
 class RunRetryFailedView(APIView):
+    write_scope = scopes.SCHEDULES_WRITE
+
     @extend_schema(
         operation_id="outbound_schedule_runs_retry_failed",
         summary="Re-send only the failed deliveries of a run (once; repeating it changes nothing)",

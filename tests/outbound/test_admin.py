@@ -2,7 +2,8 @@
 
 import pytest
 
-from outbound.models import ApiToken, User
+from outbound.models import ApiSecret, ApiToken, User
+from outbound.services.credentials import api_secret_create
 from outbound.services.sends import send_create, send_targets_resolve
 
 
@@ -12,7 +13,7 @@ def operator(client, db):
     return client
 
 
-@pytest.mark.parametrize("page", ["account", "user", "apitoken", "session", "group", "send", "delivery", "event"])
+@pytest.mark.parametrize("page", ["account", "user", "apitoken", "apisecret", "session", "group", "send", "delivery", "event"])
 def test_every_list_page_loads(operator, session, make_groups, page):
     targets = send_targets_resolve(account=session.account, session_id=session.id, group_ids=[g.id for g in make_groups(2)])
     send_create(targets=targets, text="x", media=[], actor_user=None)
@@ -28,12 +29,35 @@ def test_a_send_shows_its_deliveries_inline(operator, session, make_groups):
 
 
 def test_adding_a_token_shows_it_once_and_stores_its_hash(operator, account):
-    response = operator.post("/admin/outbound/apitoken/add/", {"account": account.pk, "name": "crm"}, follow=True)
+    body = {"account": account.pk, "name": "crm", "scopes": ["read", "sends:write"]}
+    response = operator.post("/admin/outbound/apitoken/add/", body, follow=True)
     messages = [str(m) for m in response.context["messages"]]
     shown = next(m for m in messages if "copy it now" in m).rsplit(" ", 1)[1]
     token = ApiToken.objects.get(name="crm")
     assert shown.startswith(token.prefix) and shown not in token.token_hash
+    assert token.scopes == ["read", "sends:write"]
     assert ApiToken.objects.count() == 1
+
+
+def test_adding_an_api_secret_shows_its_key_once_and_stores_it_encrypted(operator, account):
+    body = {"account": account.pk, "name": "crm", "scopes": ["read"]}
+    response = operator.post("/admin/outbound/apisecret/add/", body, follow=True)
+    message = next(str(m) for m in response.context["messages"] if "copy it now" in str(m))
+    key = message.rsplit(" ", 1)[1]
+    secret = ApiSecret.objects.get(name="crm")
+    assert str(secret.id) in message and key.startswith(secret.key_prefix)
+    assert key not in secret.key_encrypted and secret.scopes == ["read"]
+    page = operator.get(f"/admin/outbound/apisecret/{secret.id}/change/").content.decode()
+    assert key not in page and secret.key_encrypted not in page
+
+
+def test_revoking_an_api_secret_from_the_admin(operator, account):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+    secret, _ = api_secret_create(account=account, name="crm", scopes=["read"])
+    operator.post("/admin/outbound/apisecret/", {"action": "revoke", ACTION_CHECKBOX_NAME: [str(secret.pk)]})
+    secret.refresh_from_db()
+    assert secret.revoked_at is not None
 
 
 def test_revoking_a_token_from_the_admin(operator, account):
@@ -45,3 +69,16 @@ def test_revoking_a_token_from_the_admin(operator, account):
     operator.post("/admin/outbound/apitoken/", {"action": "revoke", ACTION_CHECKBOX_NAME: [str(token.pk)]})
     token.refresh_from_db()
     assert token.revoked_at is not None
+
+
+def test_admin_logins_are_locked_out_after_5_wrong_passwords(client, db, settings):
+    User.objects.create_superuser("ops", "ops@example.com", "right-password")
+    wrong = {"username": "ops", "password": "guess", "next": "/admin/"}
+    answers = [client.post("/admin/login/", wrong).status_code for _ in range(5)]
+    assert answers == [200, 200, 200, 200, 429]  # the form again with an error, then the lockout
+    locked = client.post("/admin/login/", {**wrong, "password": "right-password"})
+    assert locked.status_code == 429
+    assert "_auth_user_id" not in client.session
+    # Another operator is not locked out by someone guessing at "ops".
+    User.objects.create_superuser("ops2", "ops2@example.com", "pw-2")
+    assert client.post("/admin/login/", {"username": "ops2", "password": "pw-2", "next": "/admin/"}).status_code == 302

@@ -1,0 +1,47 @@
+from django.db import models
+
+from outbound import scopes
+from outbound.ids import new_id
+
+from .accounts import Account, User
+
+
+class ApiSecret(models.Model):
+    """An API secret: its id and key sign short-lived HS256 JWTs (seeds/heymarket-get-schedule.txt).
+
+    The server needs the key itself to check signatures (the signing key is
+    "<id>||<key>"), so it is kept encrypted (outbound.secretbox), never in
+    clear, and shown to the customer once, when it is made.
+    """
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="api_secrets", verbose_name="account")
+    name = models.CharField("name", max_length=100, help_text="What it is for, e.g. CRM integration.")
+    scopes = models.JSONField(
+        "scopes", default=scopes.all_scopes, help_text='What it may do, e.g. ["read", "sends:write"].'
+    )
+    key_encrypted = models.TextField("key (encrypted)", editable=False)
+    key_prefix = models.CharField(
+        "key prefix", max_length=16, editable=False, help_text="First characters of the key, to recognise it, e.g. whk_3kT9."
+    )
+    created_by = models.ForeignKey(
+        User,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="created by",
+        help_text="Requests signed with this secret are attributed to this user.",
+    )
+    created_at = models.DateTimeField("created at", auto_now_add=True)
+    last_used_at = models.DateTimeField("last used at", null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(
+        "revoked at", null=True, blank=True, editable=False, help_text="Its JWTs are refused from then on."
+    )
+
+    class Meta:
+        verbose_name = "API secret"
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.name} ({self.id})"

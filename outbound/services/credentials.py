@@ -1,0 +1,122 @@
+"""API secrets and the short-lived JWTs signed with them (seeds/heymarket-get-schedule.txt).
+
+A client signs `{"iss": <secret id>, "iat": <now, seconds>}` with HS256 and
+the key "<secret id>||<secret key>", and sends it as `Authorization: Bearer`.
+A token is good for JWT_MAX_AGE_SECONDS either side of its `iat`. Every
+refusal says why, with its own code, so an integrator can fix their side.
+"""
+
+import secrets
+import uuid
+
+import jwt
+from django.utils import timezone
+
+from outbound import scopes as scope_names
+from outbound import secretbox
+from outbound.errors import OutboundError
+from outbound.models import Account, ApiSecret, User
+
+KEY_PREFIX = "whk_"
+JWT_ALGORITHM = "HS256"
+# The seed: "Tokens expire 5 minutes after the iat timestamp". The same
+# tolerance the other way covers a client whose clock runs ahead.
+JWT_MAX_AGE_SECONDS = 300
+
+
+def _refused(code: str, message: str) -> OutboundError:
+    return OutboundError(code, message, http_status=401)
+
+
+def api_secret_create(
+    *, account: Account, name: str, scopes: list[str], created_by: User | None = None
+) -> tuple[ApiSecret, str]:
+    """Make a secret; return it with its key, which is shown now and never again."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    secret = ApiSecret.objects.create(
+        account=account,
+        name=name,
+        scopes=[s for s in scope_names.ALL if s in scopes],
+        key_encrypted=secretbox.encrypt(key),
+        key_prefix=key[:8],
+        created_by=created_by,
+    )
+    return secret, key
+
+
+def api_secret_revoke(*, secret: ApiSecret) -> ApiSecret:
+    """Revoke at once (idempotent: a revoked secret keeps its first revocation time)."""
+    ApiSecret.objects.filter(pk=secret.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    secret.refresh_from_db(fields=["revoked_at"])
+    return secret
+
+
+def jwt_signing_key(secret_id, key: str) -> str:
+    return f"{secret_id}||{key}"
+
+
+def api_secret_authenticate_jwt(*, token: str) -> ApiSecret:
+    """The live secret that signed this JWT, or a 401 OutboundError saying what is wrong.
+
+    1. The algorithm must be HS256 (never `none`, never a public-key one).
+    2. `iss` names a secret of ours that is not revoked.
+    3. The signature is checked with that secret's key.
+    4. Only then is `iat` believed: within JWT_MAX_AGE_SECONDS of now.
+    """
+    try:
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise _refused("invalid_token", "The bearer token is not a well-formed JWT.") from None
+    if header.get("alg") != JWT_ALGORITHM:
+        raise _refused("unsupported_algorithm", f"Sign the JWT with {JWT_ALGORITHM}; got {header.get('alg')!r}.")
+    secret = _secret_named(claims.get("iss"))
+    try:
+        jwt.decode(
+            token,
+            jwt_signing_key(secret.id, secretbox.decrypt(secret.key_encrypted)),
+            algorithms=[JWT_ALGORITHM],
+            # Checked below, with codes of our own; exp and nbf are not part of the scheme.
+            options={"verify_iat": False, "verify_exp": False, "verify_nbf": False, "require": ["iss", "iat"]},
+        )
+    except jwt.InvalidSignatureError:
+        raise _refused("invalid_signature", "The JWT's signature does not match the API secret.") from None
+    except jwt.PyJWTError as error:
+        raise _refused("invalid_token", f"The JWT is not valid: {error}.") from None
+    _check_issued_at(claims.get("iat"))
+    return secret
+
+
+def credential_mark_used(credential) -> None:
+    """Touch an ApiToken's or ApiSecret's last_used_at at most once a minute.
+
+    It is a hint for operators ("is this still in use?"), not worth a write
+    on every request.
+    """
+    now = timezone.now()
+    if credential.last_used_at is None or (now - credential.last_used_at).total_seconds() > 60:
+        type(credential).objects.filter(pk=credential.pk).update(last_used_at=now)
+        credential.last_used_at = now
+
+
+def _secret_named(issuer) -> ApiSecret:
+    try:
+        secret_id = uuid.UUID(str(issuer))
+    except ValueError:
+        raise _refused("unknown_secret", "The JWT's iss is not an API secret id.") from None
+    secret = ApiSecret.objects.select_related("account", "created_by").filter(pk=secret_id).first()
+    if secret is None:
+        raise _refused("unknown_secret", "No API secret has the JWT's iss as its id.")
+    if secret.revoked_at is not None:
+        raise _refused("secret_revoked", "The API secret that signed this JWT was revoked.")
+    return secret
+
+
+def _check_issued_at(iat) -> None:
+    if isinstance(iat, bool) or not isinstance(iat, (int, float)):
+        raise _refused("invalid_token", "The JWT's iat must be a number of seconds since the epoch.")
+    age = timezone.now().timestamp() - iat
+    if age > JWT_MAX_AGE_SECONDS:
+        raise _refused("token_expired", f"The JWT was issued {int(age)} s ago; it is good for {JWT_MAX_AGE_SECONDS} s.")
+    if -age > JWT_MAX_AGE_SECONDS:
+        raise _refused("token_not_yet_valid", f"The JWT's iat is {int(-age)} s in the future; check your clock.")
