@@ -83,6 +83,18 @@ class Schedule(models.Model):
     next_run_at = models.DateTimeField(
         "next run at", null=True, blank=True, help_text="Due time of the next occurrence; empty once none is left."
     )
+    # What message.notification.scheduled last announced: settle runs after
+    # every change, and announces the next occurrence only if it differs.
+    announced_occurrence = models.PositiveIntegerField(
+        "announced occurrence",
+        null=True,
+        blank=True,
+        help_text="Occurrence whose messages were last announced (message.notification.scheduled), e.g. 3. "
+        "Empty: nothing stands announced (paused, ended, or groups or content edited since).",
+    )
+    announced_run_at = models.DateTimeField(
+        "announced run at", null=True, blank=True, help_text="The due time that announcement gave (UTC)."
+    )
     run_count = models.PositiveIntegerField("runs", default=0)
     failed_run_count = models.PositiveIntegerField("failed runs", default=0)
     last_run_at = models.DateTimeField("last run at", null=True, blank=True)

@@ -1,12 +1,21 @@
 """Lifecycle events, recorded in the caller's transaction (the outbox).
 
 Event data follows seeds/sms-gateway-webhook-scheduled.txt: the whole message
-record, with its attempts, limits, failure reason and status timestamps.
+record, with its sending session (`phone`), attempts, limits, failure reason
+and status timestamps. docs/webhooks.md maps every seed field.
 """
 
-from outbound.models import Delivery, Event, Send
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from outbound.ids import id_time, occurrence_delivery_id
+from outbound.models import Delivery, Event, Group, Send, Session
 from outbound.signals import events_recorded
 from outbound.timefmt import to_iso
+from outbound.variants import variants_assign
 
 
 class EventType:
@@ -51,15 +60,70 @@ def delivery_content(send: Send, delivery: Delivery) -> tuple[str, list[dict]]:
     return send.text, send.media
 
 
-def delivery_event_data(delivery: Delivery, send: Send) -> dict:
+# The seed's `type`: what kind of recipient the message went to.
+MESSAGE_TYPE = "sent_to_group"
+# The status of an announced message: scheduled, no delivery row yet.
+ANNOUNCED_STATUS = "scheduled"
+
+
+def session_event_data(session: Session) -> dict:
+    """The seed's `phone`: the sending session.
+
+    Every seed key is there, so a receiver written against the seed finds
+    them all; those we have no counterpart for (user, SIM, missed calls,
+    heartbeats, online history) are null. Built once per batch of events.
+    """
+    return {
+        "id": str(session.id),
+        "user_id": None,
+        "phone_number": session.phone_number or None,
+        "name": session.label or session.name,
+        "sim": None,
+        "max_send_attempts": settings.OUTBOUND_MAX_SEND_ATTEMPTS,
+        "message_expiration_seconds": settings.OUTBOUND_MESSAGE_EXPIRATION_SECONDS,
+        "missed_call_auto_reply_message": None,
+        "is_online": session.status == Session.Status.WORKING,
+        "last_online_at": None,
+        "last_offline_at": None,
+        "last_message_at": None,
+        "last_missed_call_at": None,
+        "last_heartbeat_at": None,
+        "heartbeat_enabled_at": None,
+        "timezone": "UTC",
+        "created_at": to_iso(session.created_at),
+        "updated_at": to_iso(session.updated_at),
+    }
+
+
+def _schedule_send_at(delivery: Delivery, send: Send) -> datetime:
+    # A scheduled occurrence's delivery id carries the due time (outbound.ids.
+    # occurrence_delivery_id): the time it was scheduled for, with no column
+    # of its own. An immediate send is scheduled for when it was made.
+    return id_time(delivery.id) if send.schedule_id else delivery.created_at
+
+
+def delivery_event_data(delivery: Delivery, send: Send, phone: dict | None = None) -> dict:
+    """The message record as the seed shapes it, plus our own fields (send, schedule, group, variant, error code).
+
+    `phone`: session_event_data(send.session), when the caller has built it
+    already for a batch. An announcement passes an unsaved send (no id yet).
+    """
     text, media = delivery_content(send, delivery)
+    if phone is None:
+        phone = session_event_data(send.session)
     return {
         "id": str(delivery.id),
         "request_id": send.request_id,
-        "send_id": str(send.id),
+        "phone": phone,
+        "message_thread_id": str(delivery.group_id),
+        "phone_id": phone["id"],
+        "from_phone_number": phone["phone_number"],
+        "to_phone_number": delivery.chat_id,
+        "type": MESSAGE_TYPE,
+        "send_id": str(send.id) if send.pk is not None else None,
         "schedule_id": str(send.schedule_id) if send.schedule_id else None,
         "occurrence_number": send.occurrence_number,
-        "session_id": str(send.session_id),
+        "session_id": phone["id"],
         "group_id": str(delivery.group_id),
         "chat_id": delivery.chat_id,
         "content": text,
@@ -72,11 +136,15 @@ def delivery_event_data(delivery: Delivery, send: Send) -> dict:
         "message_expiration_seconds": delivery.message_expiration_seconds,
         "failure_reason": delivery.error_message or None,
         "error_code": delivery.error_code or None,
+        "send_duration": None,
+        "sim": None,
         "timezone": "UTC",
-        "schedule_send_at": to_iso(delivery.created_at),
+        "schedule_send_at": to_iso(_schedule_send_at(delivery, send)),
+        "schedule_on_phone_at": None,
         "last_attempted_at": to_iso(delivery.last_attempted_at),
         "sent_at": to_iso(delivery.sent_at),
         "delivered_at": to_iso(delivery.delivered_at),
+        "received_at": None,
         "read_at": to_iso(delivery.read_at),
         "failed_at": to_iso(delivery.failed_at),
         "expired_at": to_iso(delivery.expired_at),
@@ -86,9 +154,69 @@ def delivery_event_data(delivery: Delivery, send: Send) -> dict:
 
 
 def delivery_events_record(*, send: Send, deliveries: list[Delivery], type: str) -> list[Event]:
+    if not deliveries:
+        return []
+    # One phone record for the whole batch: the session comes loaded with the send.
+    phone = session_event_data(send.session)
     return events_record(
-        account_id=send.account_id, events=[(type, delivery_event_data(delivery, send)) for delivery in deliveries]
+        account_id=send.account_id, events=[(type, delivery_event_data(delivery, send, phone)) for delivery in deliveries]
     )
+
+
+def occurrence_messages_announce(
+    *,
+    session: Session,
+    groups: list[Group],
+    schedule_id: uuid.UUID,
+    occurrence_number: int,
+    due_at: datetime,
+    text: str,
+    media: list[dict],
+    variants: list[dict],
+    request_id: str,
+) -> list[Event]:
+    """Announce what a schedule's occurrence will send: one message.notification.scheduled per group.
+
+    Each message has the id its delivery will have when the occurrence
+    fires, the variant that group will get, and status `scheduled`. The
+    records are built from the send and deliveries the occurrence would
+    make, unsaved, so they have exactly the shape of the later events.
+    """
+    now = timezone.now()
+    send = Send(
+        id=None,  # made when the occurrence fires
+        account_id=session.account_id,
+        session=session,
+        text=text,
+        media=media,
+        variants=variants,
+        request_id=request_id,
+        schedule_id=schedule_id,
+        occurrence_number=occurrence_number,
+    )
+    group_ids = [g.id for g in groups]
+    # The seed send_create splits an occurrence's groups with, so each group
+    # is announced the variant it will get.
+    assignment = variants_assign(variants=variants, group_ids=group_ids, seed=f"{schedule_id}:{occurrence_number}") if variants else {}
+    phone = session_event_data(session)
+    events = []
+    for group in groups:
+        message = Delivery(
+            id=occurrence_delivery_id(
+                schedule_id=schedule_id, occurrence_number=occurrence_number, group_id=group.id, due_at=due_at
+            ),
+            send=send,
+            group=group,
+            chat_id=group.chat_id,
+            variant_name=assignment.get(group.id, ""),
+            status=ANNOUNCED_STATUS,
+            max_send_attempts=settings.OUTBOUND_MAX_SEND_ATTEMPTS,
+            message_expiration_seconds=settings.OUTBOUND_MESSAGE_EXPIRATION_SECONDS,
+            created_at=now,
+            updated_at=now,
+        )
+        events.append((EventType.MESSAGE_SCHEDULED, delivery_event_data(message, send, phone)))
+    return events_record(account_id=session.account_id, events=events)
 
 
 def events_record(*, account_id, events: list[tuple[str, dict]]) -> list[Event]:

@@ -41,7 +41,7 @@ def delivery_ack_record(*, message_id: str, ack: int) -> str:
         return "unknown"
     delivery_id, _part = parsed
     with transaction.atomic():
-        delivery = Delivery.objects.select_for_update(of=("self",)).select_related("send").filter(pk=delivery_id).first()
+        delivery = Delivery.objects.select_for_update(of=("self",)).select_related("send__session").filter(pk=delivery_id).first()
         if delivery is None:
             return "unknown"
         if delivery.status in (Delivery.Status.QUEUED, Delivery.Status.SENDING):

@@ -1,7 +1,7 @@
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -9,6 +9,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from outbound.errors import OutboundError
+from outbound.ids import new_id, occurrence_delivery_id
 from outbound.media import file_sha256
 from outbound.models import Account, Delivery, Event, Group, MediaFile, Send, Session, User
 from outbound.services.events import EventType, delivery_events_record
@@ -109,8 +110,15 @@ def send_create(
     skip_within_hours: float | None = None,
     schedule_id: uuid.UUID | None = None,
     occurrence_number: int | None = None,
+    due_at: datetime | None = None,
+    announced: bool = False,
 ) -> SendCreated:
     """Write a send, one delivery per group and their events; fan out after commit.
+
+    A schedule's occurrence passes its `schedule_id`, `occurrence_number` and
+    `due_at`: its deliveries get the ids its announcement gave them
+    (occurrence_delivery_id). `announced`: message.notification.scheduled
+    went out when the occurrence was scheduled, so it is not repeated here.
 
     1. Variants (if any) split the groups deterministically: by schedule
        occurrence for a scheduled send, by send for an immediate one.
@@ -145,6 +153,7 @@ def send_create(
     for group in targets.groups:
         variant = assignment.get(group.id, "")
         delivery = Delivery(
+            id=_delivery_id(schedule_id, occurrence_number, group.id, due_at),
             send=send,
             group=group,
             chat_id=group.chat_id,
@@ -164,15 +173,22 @@ def send_create(
             )
         deliveries.append(delivery)
     deliveries = Delivery.objects.bulk_create(deliveries)
-    events = delivery_events_record(
-        send=send, deliveries=[d for d in deliveries if d.status == Delivery.Status.QUEUED], type=EventType.MESSAGE_SCHEDULED
-    ) + delivery_events_record(
-        send=send, deliveries=[d for d in deliveries if d.status == Delivery.Status.SKIPPED], type=EventType.MESSAGE_SKIPPED
-    )
+    queued = [] if announced else [d for d in deliveries if d.status == Delivery.Status.QUEUED]
+    skipped = [d for d in deliveries if d.status == Delivery.Status.SKIPPED]
+    events = delivery_events_record(send=send, deliveries=queued, type=EventType.MESSAGE_SCHEDULED)
+    events += delivery_events_record(send=send, deliveries=skipped, type=EventType.MESSAGE_SKIPPED)
 
     send_id = send.id
     transaction.on_commit(lambda: _fan_out_enqueue(send_id))
     return SendCreated(send=send, deliveries=deliveries, events=events)
+
+
+def _delivery_id(schedule_id, occurrence_number, group_id, due_at) -> uuid.UUID:
+    if schedule_id is None or due_at is None:
+        return new_id()
+    return occurrence_delivery_id(
+        schedule_id=schedule_id, occurrence_number=occurrence_number, group_id=group_id, due_at=due_at
+    )
 
 
 def _fan_out_enqueue(send_id: uuid.UUID) -> None:

@@ -15,6 +15,7 @@ from outbound.models import Delivery, Send
 from outbound.services.sends import send_create, send_finish_if_done, session_targets_resolve
 from schedules.models import Run, Schedule
 
+from .announcements import occurrence_is_announced
 from .events import run_events_record
 from .status import run_fail, runs_count_outcome, runs_record_unsent, schedule_settle
 
@@ -54,6 +55,10 @@ def _run_start(schedule: Schedule, k: int, due: datetime, now: datetime, trigger
                 skip_within_hours=schedule.skip_within_hours,
                 schedule_id=schedule.id,
                 occurrence_number=k,
+                due_at=due,
+                # Announced when it became the next occurrence, unless it became
+                # due in the same step (after missed ones) or predates announcements.
+                announced=occurrence_is_announced(schedule, k, due),
             )
     except OutboundError as refusal:
         run_fail(run, code=refusal.code, message=refusal.message, now=now)

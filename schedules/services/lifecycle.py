@@ -14,6 +14,7 @@ from schedules.models import Run, Schedule, ScheduleChange
 from schedules.registration import periodic_task_sync
 from schedules.rules import iterate
 
+from .announcements import announcement_forget, next_occurrence_announce
 from .events import schedule_event_record
 from .status import runs_record_unsent, schedule_settle
 
@@ -23,6 +24,8 @@ TIMING_FIELDS = (
     "start_date", "end_date",
 )
 CONTENT_FIELDS = ("text", "media", "variants", "skip_within_hours")
+# What an occurrence's announcement carries besides its due time.
+ANNOUNCED_FIELDS = ("groups", "text", "media", "variants")
 
 
 def schedule_create(
@@ -36,12 +39,12 @@ def schedule_create(
     skip_within_hours: float | None = None,
     request_id: str = "",
 ) -> Schedule:
-    """Write a schedule and its beat registration (in the caller's transaction).
+    """Write a schedule and its beat registration (in the caller's transaction); announce occurrence 1.
 
     `timing` holds the rule's model fields, validated, with `first_run_at`
     the due time of occurrence 1.
     """
-    schedule = Schedule.objects.create(
+    schedule = Schedule(
         account_id=targets.session.account_id,
         session=targets.session,
         actor_user=actor_user,
@@ -53,6 +56,9 @@ def schedule_create(
         request_id=request_id,
         **timing,
     )
+    # Before the insert, so the row is written once with what it announced.
+    next_occurrence_announce(schedule, groups=targets.groups)
+    schedule.save(force_insert=True)
     schedule.groups.set(targets.groups)
     periodic_task_sync(schedule)
     return schedule
@@ -84,6 +90,7 @@ def schedule_cancel(*, schedule: Schedule) -> Schedule:
         schedule.status = Schedule.Status.CANCELED
         schedule.canceled_at = timezone.now()
         schedule.next_run_at = None
+        announcement_forget(schedule)  # schedule.canceled says the announced messages will not go out
         schedule.save()
         periodic_task_sync(schedule)
         schedule_event_record(schedule, EventType.SCHEDULE_CANCELED)
@@ -101,6 +108,9 @@ def schedule_pause(*, schedule: Schedule) -> Schedule:
         schedule.paused_at = timezone.now()
         # Beat only looks at schedules with a next run; resume computes it afresh.
         schedule.next_run_at = None
+        # schedule.paused says the announced messages will not go out; a
+        # resume announces what it will send.
+        announcement_forget(schedule)
         schedule.save()
         periodic_task_sync(schedule)
         schedule_event_record(schedule, EventType.SCHEDULE_PAUSED)
@@ -195,6 +205,10 @@ def schedule_update(
             _timing_apply(schedule, now)
         if not changes:
             return schedule
+        if set(changes) & set(ANNOUNCED_FIELDS):
+            # The announcement named other groups or content: announce again
+            # (settle sees a new due time without this).
+            announcement_forget(schedule)
         ScheduleChange.objects.create(schedule=schedule, actor_user=actor_user, source=source, changes=changes)
         schedule_settle(schedule, now)
         return schedule

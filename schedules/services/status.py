@@ -7,6 +7,7 @@ from schedules.models import Run, Schedule
 from outbound.services.events import EventType
 from schedules.registration import periodic_task_sync
 
+from .announcements import next_occurrence_announce
 from .events import run_events_record, schedule_event_record
 
 logger = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ def schedule_settle(schedule: Schedule, now: datetime) -> None:
     scheduled ... -> completed / completed_with_failures once the last one
     finished. Canceled and paused are set by operators and kept here; a
     schedule failing too often in a row pauses itself (failure policy).
+    A next occurrence not yet announced is announced here (once).
     """
     before = schedule.status
     _auto_pause_if_failing(schedule, now)
@@ -31,6 +33,7 @@ def schedule_settle(schedule: Schedule, now: datetime) -> None:
             failed = schedule.failed_run_count > 0
             schedule.status = Schedule.Status.COMPLETED_WITH_FAILURES if failed else Schedule.Status.COMPLETED
             schedule.completed_at = now
+    next_occurrence_announce(schedule)
     schedule.save()
     periodic_task_sync(schedule)
     if schedule.status != before and schedule.status in (Schedule.Status.COMPLETED, Schedule.Status.COMPLETED_WITH_FAILURES):
