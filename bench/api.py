@@ -96,7 +96,8 @@ def generator_main() -> None:
 
 
 def start_gunicorn(processes: Processes, env: dict, port: int, workers: int):
-    argv = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+    argv = [sys.executable, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.py", "--bind", f"127.0.0.1:{port}",
+            "--workers", str(workers),
             "--access-logfile", "-"]
     return processes.start("api-gunicorn", argv, env, ready="Booting worker")
 

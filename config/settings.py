@@ -186,12 +186,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["outbound.api.permissions.HasScope"],
     "DEFAULT_THROTTLE_CLASSES": ["outbound.api.throttling.CredentialRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["outbound.api.renderers.RequestIdJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON everywhere; POST /v2/outbound/sends also takes multipart (image uploads).
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "outbound.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "outbound.api.schema.OutboundAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 # Rate limits: "<n>/<second|minute|hour|day>" (also "600/min"), or "off".
@@ -213,6 +211,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "2.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "outbound.api.schema.close_request_bodies",
+    ],
     # Swagger UI from our own static files: the docs work without a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from outbound import scopes
 from outbound.api.outputs import MillisecondsField, UUIDStringField
-from outbound.api.pagination import NewestFirstPagination
+from outbound.api.pagination import NewestFirstPagination, paginated_response
 from outbound.api.strict import StrictSerializer
 from outbound.errors import OutboundError
 from outbound.services.events import EventType
@@ -26,7 +26,7 @@ class EndpointInput(StrictSerializer):
         child=serializers.ChoiceField(choices=EVENT_CHOICES), min_length=1, required=False,
         help_text='Event types to receive; ["*"] (the default) for all.',
     )
-    description = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    description = serializers.CharField(max_length=300, required=False, allow_blank=True, trim_whitespace=False)
     enabled = serializers.BooleanField(required=False)
 
 
@@ -37,9 +37,9 @@ class EndpointOutput(serializers.Serializer):
     events = serializers.ListField(child=serializers.CharField())
     enabled = serializers.BooleanField()
     disabled_reason = serializers.CharField(help_text="Why the system turned it off (410, failing for days); empty if not.")
-    failing_since_ms = MillisecondsField(source="failing_since")
+    failing_since_ms = MillisecondsField(source="failing_since", allow_null=True)
     previous_secret_expires_at_ms = MillisecondsField(
-        source="previous_secret_expires_at", help_text="During a rotation, when the old secret stops signing."
+        source="previous_secret_expires_at", allow_null=True, help_text="During a rotation, when the old secret stops signing."
     )
     created_at_ms = MillisecondsField(source="created_at")
     updated_at_ms = MillisecondsField(source="updated_at")
@@ -66,7 +66,7 @@ class MessageOutput(serializers.Serializer):
     attempts = serializers.IntegerField()
     next_attempt_at_ms = MillisecondsField(source="next_attempt_at")
     last_status_code = serializers.IntegerField(allow_null=True)
-    delivered_at_ms = MillisecondsField(source="delivered_at")
+    delivered_at_ms = MillisecondsField(source="delivered_at", allow_null=True)
     created_at_ms = MillisecondsField(source="created_at")
     attempt_log = AttemptOutput(many=True)
 
@@ -79,13 +79,13 @@ def _endpoint_or_404(request, endpoint_id) -> WebhookEndpoint:
 
 
 class EndpointListView(APIView):
+    pagination_class = NewestFirstPagination
+    refusals = {"POST": {422: ["webhook_target_not_allowed (a private or reserved address)", "webhook_target_unresolvable"]}}
     write_scope = scopes.SETTINGS_WRITE
 
     @extend_schema(operation_id="webhooks_list", summary="Your webhook endpoints", responses=EndpointOutput(many=True))
     def get(self, request):
-        paginator = NewestFirstPagination()
-        page = paginator.paginate_queryset(WebhookEndpoint.objects.filter(account=request.user.account), request, view=self)
-        return paginator.get_paginated_response(EndpointOutput(page, many=True).data)
+        return paginated_response(self, WebhookEndpoint.objects.filter(account=request.user.account), EndpointOutput)
 
     @extend_schema(
         operation_id="webhooks_create", summary="Add an endpoint; its signing secret is shown once",
@@ -106,6 +106,7 @@ class EndpointListView(APIView):
 
 class EndpointDetailView(APIView):
     write_scope = scopes.SETTINGS_WRITE
+    refusals = {"PATCH": EndpointListView.refusals["POST"]}
 
     @extend_schema(operation_id="webhooks_retrieve", summary="One endpoint", responses=EndpointOutput)
     def get(self, request, endpoint_id):
@@ -138,13 +139,12 @@ class EndpointRotateSecretView(APIView):
 
 
 class MessageListView(APIView):
+    pagination_class = NewestFirstPagination
+
     @extend_schema(operation_id="webhooks_deliveries_list", summary="What was sent to an endpoint, with every attempt", responses=MessageOutput(many=True))
     def get(self, request, endpoint_id):
         endpoint = _endpoint_or_404(request, endpoint_id)
-        paginator = NewestFirstPagination()
-        messages = endpoint.messages.prefetch_related("attempt_log")
-        page = paginator.paginate_queryset(messages, request, view=self)
-        return paginator.get_paginated_response(MessageOutput(page, many=True).data)
+        return paginated_response(self, endpoint.messages.prefetch_related("attempt_log"), MessageOutput)
 
 
 class MessageReplayView(APIView):

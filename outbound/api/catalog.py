@@ -1,6 +1,6 @@
 """GET /v2/sessions and GET /v2/groups: what an account can send from and to."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,37 +10,35 @@ from outbound.errors import OutboundError
 from outbound.services.sessions import session_pacing_set
 
 from .outputs import GroupOutput, SessionOutput
-from .pagination import ByNamePagination
+from .pagination import ByNamePagination, paginated_response
 from .strict import StrictSerializer
 
 
-def _paginated(view, queryset, output):
-    paginator = ByNamePagination()
-    page = paginator.paginate_queryset(queryset, view.request, view=view)
-    return paginator.get_paginated_response(output(page, many=True).data)
-
-
 class SessionListView(APIView):
+    pagination_class = ByNamePagination
+
     @extend_schema(operation_id="sessions_list", summary="The account's WhatsApp sessions", responses=SessionOutput(many=True))
     def get(self, request):
-        return _paginated(self, selectors.session_list(account=request.user.account), SessionOutput)
+        return paginated_response(self, selectors.session_list(account=request.user.account), SessionOutput)
 
 
 class GroupListView(APIView):
+    pagination_class = ByNamePagination
+
     class FilterInput(serializers.Serializer):
-        session_id = serializers.UUIDField(required=False)
+        session_id = serializers.UUIDField(required=False, help_text="Only groups this session is in.")
 
     @extend_schema(
         operation_id="groups_list",
         summary="The account's WhatsApp groups",
-        parameters=[OpenApiParameter("session_id", str, description="Only groups this session is in.")],
+        parameters=[FilterInput],
         responses=GroupOutput(many=True),
     )
     def get(self, request):
-        filters = self.FilterInput(data=request.query_params)
+        filters = self.FilterInput(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         groups = selectors.group_list(account=request.user.account, **filters.validated_data)
-        return _paginated(self, groups, GroupOutput)
+        return paginated_response(self, groups, GroupOutput)
 
 
 class SessionPacingInput(StrictSerializer):

@@ -11,22 +11,20 @@ from outbound.models import ApiSecret
 from outbound.services.credentials import api_secret_create, api_secret_revoke
 
 from .outputs import MillisecondsField, UUIDStringField
-from .pagination import NewestFirstPagination
-from .strict import StrictSerializer
+from .pagination import NewestFirstPagination, paginated_response
+from .strict import StrictSerializer, UniqueListField
 
 
 class ApiSecretInput(StrictSerializer):
-    name = serializers.CharField(min_length=1, max_length=100, help_text="What it is for, e.g. CRM integration.")
-    scopes = serializers.ListField(
+    name = serializers.CharField(
+        min_length=1, max_length=100, trim_whitespace=False, help_text="What it is for, e.g. CRM integration."
+    )
+    scopes = UniqueListField(
         child=serializers.ChoiceField(choices=scopes.ALL),
         min_length=1,
+        duplicate_code="duplicate_scopes",
         help_text='What its JWTs may do, e.g. ["read", "sends:write"]; at most the scopes of the caller.',
     )
-
-    def validate_scopes(self, value):
-        if len(set(value)) != len(value):
-            raise serializers.ValidationError("Scopes must not repeat.", code="duplicate_scopes")
-        return value
 
 
 class ApiSecretOutput(serializers.Serializer):
@@ -35,8 +33,8 @@ class ApiSecretOutput(serializers.Serializer):
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=scopes.ALL))
     key_prefix = serializers.CharField(help_text="First characters of the key, e.g. whk_3kT9.")
     created_at_ms = MillisecondsField(source="created_at")
-    last_used_at_ms = MillisecondsField(source="last_used_at")
-    revoked_at_ms = MillisecondsField(source="revoked_at")
+    last_used_at_ms = MillisecondsField(source="last_used_at", allow_null=True)
+    revoked_at_ms = MillisecondsField(source="revoked_at", allow_null=True)
 
 
 class ApiSecretWithKeyOutput(ApiSecretOutput):
@@ -54,12 +52,11 @@ def _secret_or_404(request, secret_id) -> ApiSecret:
 
 class ApiSecretListView(APIView):
     write_scope = scopes.SETTINGS_WRITE
+    pagination_class = NewestFirstPagination
 
     @extend_schema(operation_id="api_secrets_list", summary="Your API secrets (never their keys)", responses=ApiSecretOutput(many=True))
     def get(self, request):
-        paginator = NewestFirstPagination()
-        page = paginator.paginate_queryset(ApiSecret.objects.filter(account=request.user.account), request, view=self)
-        return paginator.get_paginated_response(ApiSecretOutput(page, many=True).data)
+        return paginated_response(self, ApiSecret.objects.filter(account=request.user.account), ApiSecretOutput)
 
     @extend_schema(
         operation_id="api_secrets_create",

@@ -2,26 +2,43 @@
 
 import hashlib
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from outbound.models import Delivery
 from outbound.timefmt import to_ms
 
 
-@extend_schema_field({"type": "integer", "format": "int64", "nullable": True})
 class MillisecondsField(serializers.ReadOnlyField):
-    """A datetime as milliseconds since the epoch, the API's time format (`*_at_ms`)."""
+    """A datetime as milliseconds since the epoch, the API's time format (`*_at_ms`).
+
+    `allow_null=True` for a time that may not have happened yet: the schema
+    says null only where the API can answer null.
+    """
 
     def to_representation(self, value):
         return to_ms(value)
 
 
-@extend_schema_field({"type": "string", "format": "uuid", "nullable": True})
 class UUIDStringField(serializers.ReadOnlyField):
+    """A UUID as a string; `allow_null=True` where it may be absent."""
+
     def to_representation(self, value):
         return str(value) if value is not None else None
+
+
+class MillisecondsFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = MillisecondsField
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "integer", "format": "int64", **({"nullable": True} if self.target.allow_null else {})}
+
+
+class UUIDStringFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = UUIDStringField
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "format": "uuid", **({"nullable": True} if self.target.allow_null else {})}
 
 
 def text_digest(text: str) -> dict:
@@ -60,12 +77,12 @@ class DeliveryResultOutput(serializers.Serializer):
     error_code = serializers.SerializerMethodField()
     error_message = serializers.SerializerMethodField()
     queued_at_ms = MillisecondsField(source="created_at")
-    last_attempted_at_ms = MillisecondsField(source="last_attempted_at")
-    sent_at_ms = MillisecondsField(source="sent_at")
-    delivered_at_ms = MillisecondsField(source="delivered_at")
-    read_at_ms = MillisecondsField(source="read_at")
-    failed_at_ms = MillisecondsField(source="failed_at")
-    expired_at_ms = MillisecondsField(source="expired_at")
+    last_attempted_at_ms = MillisecondsField(source="last_attempted_at", allow_null=True)
+    sent_at_ms = MillisecondsField(source="sent_at", allow_null=True)
+    delivered_at_ms = MillisecondsField(source="delivered_at", allow_null=True)
+    read_at_ms = MillisecondsField(source="read_at", allow_null=True)
+    failed_at_ms = MillisecondsField(source="failed_at", allow_null=True)
+    expired_at_ms = MillisecondsField(source="expired_at", allow_null=True)
     expires_at_ms = MillisecondsField(source="expires_at")
 
     def get_ok(self, delivery) -> bool:
@@ -82,10 +99,10 @@ class SendDetailOutput(TextDigestMixin):
     send_id = UUIDStringField(source="id")
     status = serializers.CharField(help_text="accepted (in progress), completed or completed_with_failures.")
     session_id = UUIDStringField()
-    schedule_id = UUIDStringField()
+    schedule_id = UUIDStringField(allow_null=True)
     occurrence_number = serializers.IntegerField(allow_null=True)
     created_at_ms = MillisecondsField(source="created_at")
-    completed_at_ms = MillisecondsField(source="completed_at")
+    completed_at_ms = MillisecondsField(source="completed_at", allow_null=True)
     results = DeliveryResultOutput(source="deliveries.all", many=True)
 
 
@@ -95,7 +112,7 @@ class SessionOutput(serializers.Serializer):
     label = serializers.CharField()
     role = serializers.CharField()
     status = serializers.CharField()
-    status_changed_at_ms = MillisecondsField(source="status_changed_at")
+    status_changed_at_ms = MillisecondsField(source="status_changed_at", allow_null=True)
     messages_per_minute = serializers.IntegerField(allow_null=True, help_text="Pacing: at most this many per minute; null: no limit.")
     send_delay_min_ms = serializers.IntegerField()
     send_delay_max_ms = serializers.IntegerField()

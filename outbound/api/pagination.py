@@ -1,17 +1,77 @@
+"""Cursor pagination whose query parameters are validated like any other input.
+
+DRF's CursorPagination ignores a bad `limit` (it serves the default page)
+and answers 404 for a bad `cursor`. Here both are a 400 validation_error,
+and the schema gives `limit` its bounds.
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 
 
-class NewestFirstPagination(CursorPagination):
+def _invalid(name: str, message: str, code: str = "invalid") -> serializers.ValidationError:
+    return serializers.ValidationError({name: [serializers.ErrorDetail(message, code=code)]})
+
+
+class StrictCursorPagination(CursorPagination):
+    page_size_query_param = "limit"
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            raise _invalid("limit", "A whole number is required.") from None
+        if not 1 <= size <= self.max_page_size:
+            raise _invalid("limit", f"Use 1 to {self.max_page_size}.", "out_of_range")
+        return size
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise _invalid("cursor", "Not a cursor this API gave out (use `next` or `previous` as given).") from None
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except DjangoValidationError:
+            # A well-formed cursor whose position is not a value of the ordering field.
+            raise _invalid("cursor", "Not a cursor this API gave out (use `next` or `previous` as given).") from None
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
+                parameter["description"] = f"Items per page, 1-{self.max_page_size} (default {self.page_size})."
+        return parameters
+
+
+class NewestFirstPagination(StrictCursorPagination):
     """Opaque cursors over time-ordered ids: stable under inserts, newest first."""
 
     ordering = "-id"
     page_size = 50
-    page_size_query_param = "limit"
     max_page_size = 200
 
 
-class ByNamePagination(CursorPagination):
+class ByNamePagination(StrictCursorPagination):
     ordering = ("name", "id")
     page_size = 100
-    page_size_query_param = "limit"
     max_page_size = 500
+
+
+def paginated_response(view, queryset, output):
+    """One page of `queryset` rendered with the `output` serializer, paginated as the view's pagination_class says.
+
+    Views set `pagination_class` (an APIView does not use it by itself) so the
+    schema shows the paginated body and its `cursor` and `limit` parameters.
+    """
+    paginator = view.pagination_class()
+    page = paginator.paginate_queryset(queryset, view.request, view=view)
+    return paginator.get_paginated_response(output(page, many=True).data)

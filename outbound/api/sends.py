@@ -21,7 +21,7 @@ from outbound.services.sends import media_file_store, send_create, send_finish_i
 from outbound.variants import placeholders, text_render
 
 from .outputs import SendDetailOutput
-from .strict import StrictSerializer, unknown_fields_error
+from .strict import StrictSerializer, UniqueListField, unknown_fields_error
 
 MAX_MEDIA = 10
 
@@ -31,7 +31,7 @@ class MediaInput(StrictSerializer):
     mimetype = serializers.RegexField(
         r"^image/[a-z0-9.+-]+$", required=False, help_text="e.g. image/png; guessed as image/jpeg if omitted."
     )
-    filename = serializers.CharField(max_length=255, required=False)
+    filename = serializers.CharField(max_length=255, required=False, trim_whitespace=False)
 
     def validate_url(self, value):
         if not value.lower().startswith(("http://", "https://")):
@@ -40,12 +40,12 @@ class MediaInput(StrictSerializer):
 
 
 class VariantInput(StrictSerializer):
-    variant_name = serializers.CharField(max_length=100)
+    variant_name = serializers.CharField(max_length=100, trim_whitespace=False)
     text = serializers.CharField(max_length=4096, required=False, allow_blank=True, trim_whitespace=False)
     media = serializers.ListField(child=MediaInput(), max_length=MAX_MEDIA, required=False)
     percent_audience = serializers.FloatField(min_value=0, max_value=100, help_text="Share of the groups, e.g. 60.")
     values = serializers.DictField(
-        child=serializers.CharField(max_length=2048),
+        child=serializers.CharField(max_length=2048, allow_blank=True, trim_whitespace=False),
         required=False,
         help_text='Placeholder values for this variant\'s text, e.g. {"link1": "https://shop.example/sale"} for {{link1}}.',
     )
@@ -81,13 +81,18 @@ def variants_validate(variants: list[dict]) -> list[dict]:
     ]
 
 
+class ScheduleField(serializers.JSONField):
+    """The `schedule` object: validated, and described in the schema, by the schedules app (outbound.scheduling)."""
+
+
 class SendInput(StrictSerializer):
     session_id = serializers.UUIDField(help_text="WORKING sending session id.")
-    group_ids = serializers.ListField(
+    group_ids = UniqueListField(
         child=serializers.UUIDField(),
         min_length=1,
         max_length=100,
-        help_text="Internal group ids from /v2/groups present in the session (1-100).",
+        duplicate_code="duplicate_group_ids",
+        help_text="Internal group ids from /v2/groups present in the session (1-100, each once).",
     )
     idempotency_key = serializers.CharField(min_length=1, max_length=200, trim_whitespace=False)
     text = serializers.CharField(
@@ -112,16 +117,12 @@ class SendInput(StrictSerializer):
         allow_null=True,
         help_text="Skip a group that got a message from this account within this many hours.",
     )
-    schedule = serializers.JSONField(
+    schedule = ScheduleField(
         required=False,
         allow_null=True,
-        help_text='e.g. {"first_run_at_ms": 1777809600000, "interval_ms": 3600000, "max_occurrences": 3}',
+        help_text='Send later instead of now: e.g. {"first_run_at_ms": 1777809600000, "interval_ms": 3600000, '
+        '"max_occurrences": 3}, or {"calendar": {...}}.',
     )
-
-    def validate_group_ids(self, value):
-        if len(set(value)) != len(value):
-            raise serializers.ValidationError("group_ids must not repeat a group.", code="duplicate_group_ids")
-        return value
 
     def validate_variants(self, value):
         return variants_validate(value)
@@ -155,12 +156,23 @@ class SendInput(StrictSerializer):
 
 
 # Multipart form fields and how each becomes its JSON value; `files` are the uploads.
-_FORM_TEXT = ("session_id", "idempotency_key", "text", "skip_within_hours")
-_FORM_JSON = ("media", "schedule", "variants")
+_FORM_TEXT = ("session_id", "idempotency_key", "text")
+_FORM_JSON = ("media", "schedule", "variants", "skip_within_hours")
+
+
+class SendMultipartInput(SendInput):
+    """The same send as multipart/form-data, with image uploads (documents the form; the view reads it)."""
+
+    files = serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        max_length=MAX_MEDIA,
+        help_text="JPEG, PNG, GIF or WebP images, each up to OUTBOUND_MAX_UPLOAD_BYTES; media and files together at most 10.",
+    )
 
 
 def _multipart_to_data(request) -> dict:
-    """Form fields to the JSON shape: group_ids repeated or a JSON array; media, schedule, variants as JSON.
+    """Form fields to the JSON shape: group_ids repeated or a JSON array; the others text or JSON as listed.
 
     An unknown form field is refused like an unknown JSON key.
     """
@@ -260,11 +272,18 @@ class SendAcceptedOutput(serializers.Serializer):
 class SendCreateView(APIView):
     parser_classes = [JSONParser, MultiPartParser]
     write_scope = scopes.SENDS_WRITE
+    refusals = {
+        "POST": {
+            409: ["idempotency_key_in_flight (the same key is being processed; retry shortly)"],
+            422: ["session_not_found", "session_not_sending", "session_not_working", "group_not_found",
+                  "group_not_in_session", "idempotency_key_reused"],
+        }
+    }
 
     @extend_schema(
         operation_id="outbound_sends_create",
         summary="Create an immediate or scheduled outbound WhatsApp send",
-        request=SendInput,
+        request={"application/json": SendInput, "multipart/form-data": SendMultipartInput},
         responses={202: SendAcceptedOutput},
         examples=[
             OpenApiExample(
@@ -293,8 +312,8 @@ class SendCreateView(APIView):
         # The request as sent: a retry sends the same body (a calendar rule resolves
         # against the clock, so the validated form would not match).
         fingerprint = request_fingerprint({"body": data, "files": [file_sha256(upload) for upload, _ in files]})
-        key = data.get("idempotency_key") if isinstance(data, dict) else None
-        if isinstance(key, str) and key:
+        key = _valid_idempotency_key(data)
+        if key is not None:
             replay = idempotent_replay(account=account, key=key, fingerprint=fingerprint)
             if replay is not None:
                 return _duplicate(replay, request)
@@ -335,6 +354,19 @@ class SendCreateView(APIView):
         if duplicate:
             return _duplicate(body, request)
         return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+def _valid_idempotency_key(data) -> str | None:
+    """The body's idempotency key if it is valid on its own (all a replay needs); else None.
+
+    None lets the full validation that follows report what is wrong with it.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("idempotency_key"), str):
+        return None
+    try:
+        return SendInput().fields["idempotency_key"].run_validation(data["idempotency_key"])
+    except serializers.ValidationError:
+        return None
 
 
 def _duplicate(first_body: dict, request) -> Response:

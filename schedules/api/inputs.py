@@ -6,10 +6,11 @@ from datetime import date, time, timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from outbound.api.sends import MediaInput, VariantInput, variants_validate
-from outbound.api.strict import StrictSerializer
+from outbound.api.sends import MediaInput, ScheduleField, VariantInput, variants_validate
+from outbound.api.strict import StrictSerializer, UniqueListField
 from outbound.timefmt import from_ms, to_ms
 from schedules.models import Schedule
 from schedules.rules import DAY_NAMES, MAX_OCCURRENCES, CalendarRule
@@ -21,8 +22,25 @@ def _error(field: str, message: str, code: str) -> serializers.ValidationError:
     return serializers.ValidationError({field: [serializers.ErrorDetail(message, code=code)]})
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "array", "items": {"type": "string", "enum": list(DAY_NAMES)}, "minItems": 1, "uniqueItems": True},
+            {
+                "type": "object",
+                "properties": {day: {"type": "boolean"} for day in DAY_NAMES},
+                "additionalProperties": False,
+                "minProperties": 1,
+            },
+        ]
+    }
+)
+class DaysOfWeekField(serializers.JSONField):
+    """A list of day names, or Trackly's {"monday": false, ...} object."""
+
+
 class CalendarInput(StrictSerializer):
-    days_of_week = serializers.JSONField(
+    days_of_week = DaysOfWeekField(
         help_text='["friday", "saturday", "sunday"], or {"monday": false, ..., "sunday": true}.'
     )
     send_time = serializers.CharField(help_text="Local time, HH:MM (or HH:MM:SS), e.g. 14:30.")
@@ -157,15 +175,12 @@ class ScheduleUpdateInput(StrictSerializer):
 
     text = serializers.CharField(max_length=4096, required=False, allow_blank=True, trim_whitespace=False)
     media = serializers.ListField(child=MediaInput(), max_length=10, required=False)
-    group_ids = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=100, required=False)
+    group_ids = UniqueListField(
+        child=serializers.UUIDField(), min_length=1, max_length=100, required=False, duplicate_code="duplicate_group_ids"
+    )
     variants = serializers.ListField(child=VariantInput(), max_length=10, required=False)
     skip_within_hours = serializers.FloatField(min_value=0, max_value=8760, required=False, allow_null=True)
-    schedule = serializers.JSONField(required=False, help_text="New timing: an interval rule (partial) or a calendar.")
-
-    def validate_group_ids(self, value):
-        if len(set(value)) != len(value):
-            raise serializers.ValidationError("group_ids must not repeat a group.", code="duplicate_group_ids")
-        return value
+    schedule = ScheduleField(required=False, help_text="New timing: an interval rule (fields not given are kept) or a calendar.")
 
     def validate_variants(self, value):
         return variants_validate(value) if value else []

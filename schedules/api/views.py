@@ -1,16 +1,17 @@
 """The schedule resource under /v2/outbound/schedules."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from outbound import scopes
-from outbound.api.pagination import NewestFirstPagination
+from outbound.api.pagination import NewestFirstPagination, paginated_response
 from outbound.errors import OutboundError
 from schedules import selectors, services
 from schedules.models import Run, Schedule
 
+from . import schema  # noqa: F401  (registers the `schedule` field's schema)
 from .inputs import ScheduleRuleInput, ScheduleUpdateInput
 from .outputs import PreviewOutput, RunDetailOutput, ScheduleDetailOutput, ScheduleOutput, preview_body
 
@@ -30,6 +31,8 @@ def _detail(request, schedule: Schedule) -> Response:
 
 
 class ScheduleListView(APIView):
+    pagination_class = NewestFirstPagination
+
     class FilterInput(serializers.Serializer):
         status = serializers.ChoiceField(choices=Schedule.Status.choices, required=False)
         session_id = serializers.UUIDField(required=False)
@@ -37,25 +40,24 @@ class ScheduleListView(APIView):
     @extend_schema(
         operation_id="outbound_schedules_list",
         summary="Scheduled sends, newest first",
-        parameters=[
-            OpenApiParameter("status", str, enum=Schedule.Status.values),
-            OpenApiParameter("session_id", str),
-            OpenApiParameter("cursor", str),
-            OpenApiParameter("limit", int),
-        ],
+        parameters=[FilterInput],
         responses=ScheduleOutput(many=True),
     )
     def get(self, request):
-        filters = self.FilterInput(data=request.query_params)
+        filters = self.FilterInput(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         schedules = selectors.schedule_list(account=request.user.account, **filters.validated_data)
-        paginator = NewestFirstPagination()
-        page = paginator.paginate_queryset(schedules, request, view=self)
-        return paginator.get_paginated_response(ScheduleOutput(page, many=True).data)
+        return paginated_response(self, schedules, ScheduleOutput)
 
 
 class ScheduleDetailView(APIView):
     write_scope = scopes.SCHEDULES_WRITE
+    refusals = {
+        "PATCH": {
+            409: ["schedule_not_editable (completed or canceled)"],
+            422: ["group_not_found", "group_not_in_session", "max_occurrences_below_runs", "next_run_in_past"],
+        }
+    }
 
     @extend_schema(
         operation_id="outbound_schedules_retrieve",
@@ -92,6 +94,7 @@ class ScheduleDetailView(APIView):
 class _ScheduleAction(APIView):
     service = None  # the schedules service the POST runs
     write_scope = scopes.SCHEDULES_WRITE
+    refusals = {"POST": {409: ["schedule_already_completed", "schedule_canceled"]}}
 
     def post(self, request, schedule_id):
         return _detail(request, self.service(schedule=_schedule_or_404(request, schedule_id)))
@@ -127,19 +130,19 @@ class ScheduleResumeView(_ScheduleAction):
 
 
 class CountInput(serializers.Serializer):
-    count = serializers.IntegerField(min_value=1, max_value=MAX_PREVIEW, default=10)
+    count = serializers.IntegerField(min_value=1, max_value=MAX_PREVIEW, default=10, help_text="How many, 1-100.")
 
 
 class SchedulePreviewView(APIView):
     @extend_schema(
         operation_id="outbound_schedules_preview",
         summary="The next N due times of a schedule, exactly as they will fire",
-        parameters=[OpenApiParameter("count", int, description="1-100, default 10.")],
+        parameters=[CountInput],
         responses=PreviewOutput,
     )
     def get(self, request, schedule_id):
         schedule = _schedule_or_404(request, schedule_id)
-        count = CountInput(data=request.query_params)
+        count = CountInput(data=request.query_params.dict())
         count.is_valid(raise_exception=True)
         occurrences = services.schedule_preview(schedule=schedule, count=count.validated_data["count"])
         return Response(preview_body(schedule, occurrences))
@@ -152,11 +155,11 @@ class DraftPreviewView(APIView):
         operation_id="outbound_schedules_preview_draft",
         summary="The first N due times of a draft `schedule` object, before creating it",
         request=ScheduleRuleInput,
-        parameters=[OpenApiParameter("count", int, description="1-100, default 10.")],
+        parameters=[CountInput],
         responses=PreviewOutput,
     )
     def post(self, request):
-        count = CountInput(data=request.query_params)
+        count = CountInput(data=request.query_params.dict())
         count.is_valid(raise_exception=True)
         rule = ScheduleRuleInput(data=request.data)
         rule.is_valid(raise_exception=True)
@@ -181,6 +184,7 @@ class RunDetailView(APIView):
 
 class RunRetryFailedView(APIView):
     write_scope = scopes.SCHEDULES_WRITE
+    refusals = {"POST": {409: ["run_has_no_deliveries", "run_in_progress", "nothing_to_retry"]}}
 
     @extend_schema(
         operation_id="outbound_schedule_runs_retry_failed",

@@ -178,3 +178,8 @@ def test_it_writes_no_media_file_when_refused(api, session, make_groups):
     )
     _assert_refused(response, 422, "group_not_found")
     assert not MediaFile.objects.exists()
+
+
+def test_it_refuses_an_idempotency_key_with_a_nul_character_before_looking_it_up(post):
+    # PostgreSQL cannot even compare a text with NUL in it: the key is checked before the replay lookup.
+    _assert_refused(post(idempotency_key="key\x00"), 400, "null_characters_not_allowed", "idempotency_key")

@@ -88,3 +88,40 @@ def test_an_unknown_field_is_refused_in_a_session_patch(api, session):
     response = api.patch(f"/v2/sessions/{session.id}", {"messages_per_minute": 5, "messages_per_hour": 100}, format="json")
     assert_unknown_field(response, "messages_per_hour")
     assert Session.objects.get(pk=session.pk).messages_per_minute is None
+
+
+@pytest.mark.parametrize(
+    "extra, field",
+    [
+        ({"text": 123}, "text"),
+        ({"skip_within_hours": "5"}, "skip_within_hours"),
+        ({"skip_within_hours": True}, "skip_within_hours"),
+        ({"group_ids": [7]}, "group_ids.0"),
+        ({"schedule": {"first_run_at_ms": "1795377491303"}}, "schedule.first_run_at_ms"),
+        ({"schedule": {"first_run_at_ms": 1795377491303, "max_occurrences": True}}, "schedule.max_occurrences"),
+        ({"variants": [{"variant_name": 1, "text": "Hi", "percent_audience": 100}], "text": ""}, "variants.0.variant_name"),
+    ],
+    ids=["number-for-text", "string-for-number", "boolean-for-number", "number-for-uuid", "string-for-integer",
+         "boolean-for-integer", "number-for-name"],
+)
+def test_a_value_of_the_wrong_json_type_is_refused_not_coerced(api, send_body, extra, field):
+    response = api.post("/v2/outbound/sends", send_body(**extra), format="json")
+    assert response.status_code == 400, response.json()
+    assert [e["code"] for e in response.json()["error"]["details"]["fields"][field]] == ["invalid_type"]
+    _assert_nothing_sent()
+
+
+def test_an_integral_float_is_a_whole_number_as_json_schema_says(api, send_body):
+    body = send_body(schedule={"first_run_at_ms": to_ms(timezone.now() + timedelta(hours=1)), "max_occurrences": 1.0})
+    assert api.post("/v2/outbound/sends", body, format="json").status_code == 202
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [("limit=0", "limit"), ("limit=201", "limit"), ("limit=ten", "limit"), ("cursor=bm9wZQ", "cursor"),
+     ("status=", "status"), ("session_id=", "session_id")],
+)
+def test_list_parameters_are_validated(api, query, field):
+    response = api.get(f"/v2/outbound/schedules?{query}")
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["error"]["details"]["fields"]

@@ -1,0 +1,111 @@
+"""Fuzz the running API over its own served schema with schemathesis, every check on.
+
+The schema (/v2/schema) is the contract clients are generated from: every
+answer must be one it lists, in the shape it gives, and every request it
+allows must be handled as documented. This starts the web process as
+deployed (gunicorn, production settings but plain HTTP), on a fresh database
+with one account (a WORKING session in three groups, a full-scope token) and
+a second account whose ids the fuzzer may stumble on, then runs
+`schemathesis run` with schemathesis.toml (repo root: what each check
+expects where our documented answer differs from its default).
+
+    bin/fuzz [--max-time 60] [--seed 1] [--workers 1]   # exit status: schemathesis's
+
+The test suite runs it for 45 s (tests/e2e/test_schema_fuzz_e2e.py); run it
+longer before changing the API (`bin/fuzz --max-time 600`).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+from bench.common import LOG_DIR, ROOT, Processes, bench_env, database_reset, django_setup
+from bench.cpu import free_port
+from bench.fixtures import bench_fixture
+
+
+def seed_accounts() -> dict:
+    """The fuzzer's account with one of everything its paths name, and another account.
+
+    The ids go into schemathesis.toml's dictionaries, so requests reach a real
+    schedule, run, send, webhook endpoint and API secret, not only 404s.
+    The other account's ids are there too: they must answer like missing ones.
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from outbound.models import Account
+    from outbound.services.credentials import api_secret_create
+    from outbound.services.sends import send_create, send_targets_resolve
+    from schedules.rules import MAX_OCCURRENCES
+    from schedules.services import schedule_create
+    from webhooks.models import WebhookEndpoint
+
+    mine = bench_fixture(groups=3, name="fuzz")
+    theirs = bench_fixture(groups=2, name="fuzz-other")
+    ids = {"session_ids": [mine.session_id, theirs.session_id], "group_ids": mine.group_ids + theirs.group_ids}
+    for fixture in (mine, theirs):
+        account = Account.objects.get(sessions__id=fixture.session_id)
+        group_ids = [uuid.UUID(g) for g in fixture.group_ids]
+        targets = send_targets_resolve(account=account, session_id=uuid.UUID(fixture.session_id), group_ids=group_ids)
+        first = timezone.now() + timedelta(days=1)
+        timing = {"kind": "interval", "first_run_at": first, "interval_ms": 3_600_000, "max_occurrences": MAX_OCCURRENCES}
+        schedule = schedule_create(targets=targets, text="fuzz", media=[], actor_user=None, timing=timing)
+        send = send_create(targets=targets, text="fuzz", media=[], actor_user=None).send
+        # Loopback, written directly: the API refuses private targets outside tests, and nothing is sent to it.
+        endpoint = WebhookEndpoint.objects.create(account=account, url="http://127.0.0.1:9/fuzz", events=["*"], secret="whsec_fuzz")
+        secret, _ = api_secret_create(account=account, name="fuzz", scopes=["read"])
+        ids.setdefault("schedule_ids", []).append(str(schedule.id))
+        ids.setdefault("send_ids", []).append(str(send.id))
+        ids.setdefault("endpoint_ids", []).append(str(endpoint.id))
+        ids.setdefault("secret_ids", []).append(str(secret.id))
+    return {"token": mine.token, "other_token": theirs.token, "ids": ids}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--max-time", type=int, default=60, help="seconds of fuzzing (default 60)")
+    parser.add_argument("--seed", type=int, default=None, help="for a reproducible run")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="schemathesis threads (more than 1 trips a CPython 3.11 ast race in hypothesis)"
+    )
+    parser.add_argument("--report-dir", default=str(LOG_DIR / "fuzz"))
+    args = parser.parse_args(argv)
+
+    env = bench_env(database="outbound_fuzz", CELERY_TASK_DEFAULT_QUEUE=f"fuzz-{uuid.uuid4().hex[:8]}")
+    database_reset(env)
+    django_setup(env)
+    accounts = seed_accounts()
+    # Real ids for schemathesis.toml's dictionaries, so some requests get past "no such session".
+    data = ROOT / "var" / "bench" / "fuzz" / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    for name, values in accounts["ids"].items():
+        (data / f"{name}.txt").write_text("".join(json.dumps(value) + "\n" for value in values))
+    processes = Processes()
+    port = free_port()
+    processes.start(
+        "fuzz-web",
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.py", "--bind", f"127.0.0.1:{port}",
+         "--workers", "2", "--access-logfile", "-"],
+        env,
+        ready="Booting worker",
+    )
+    command = [
+        sys.executable, "-m", "schemathesis.cli", "run", f"http://127.0.0.1:{port}/v2/schema",
+        "--checks", "all", "--max-time", str(args.max_time), "--workers", str(args.workers),
+        "--wait-for-schema", "30", "--report", "junit,ndjson", "--report-dir", args.report_dir,
+    ]
+    if args.seed is not None:
+        command += ["--seed", str(args.seed)]
+    print(f"fuzzing http://127.0.0.1:{port}/v2/schema for {args.max_time} s (web log: {LOG_DIR / 'fuzz-web.log'})", flush=True)
+    result = subprocess.run(command, cwd=ROOT, env={**env, "FUZZ_TOKEN": accounts["token"]})
+    processes.stop_all()
+    return result.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
