@@ -6,7 +6,8 @@
 A real stack (PostgreSQL, a Redis server of its own, two worker processes,
 beat, the fake gateway) sends immediate and scheduled messages while the
 suite SIGKILLs worker processes at random, restarts beat (gently and with
-SIGKILL), runs two beats at once, restarts Redis (which keeps nothing, so
+SIGKILL), runs two beats at once, hangs the leading beat (SIGSTOP, then
+SIGCONT) while a standby runs, restarts Redis (which keeps nothing, so
 every queued task is lost), makes the gateway fail requests and answer
 slowly, and flips a session to not WORKING and back. Once everything has
 settled it prints, per delivery: delivered once, duplicates, lost,
@@ -15,8 +16,10 @@ ambiguous (unconfirmed), and failed with their reasons. Target: 0 duplicates, 0 
 
 import argparse
 import json
+import os
 import random
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -83,6 +86,29 @@ class Stack:
         self.log(f"beat stopped ({'SIGKILL' if sig == 9 else 'SIGTERM'}); starting it again")
         self.start_beat()
 
+    def hang_leader_beat(self, seconds: float) -> None:
+        """SIGSTOP the leading beat (a VM pause, a long GC: its database session stays open), SIGCONT it later."""
+        if len(self.live(self.beats)) < 2:
+            self.log("a standby beat starts beside the leader")
+            self.start_beat()
+        leader = self.leader_beat()
+        os.killpg(leader.pid, signal.SIGSTOP)
+        self.log(f"beat hung: SIGSTOP the leader {leader.pid} for {seconds:.0f} s")
+        try:
+            time.sleep(seconds)
+        finally:
+            os.killpg(leader.pid, signal.SIGCONT)
+        self.log(f"beat {leader.pid} resumed (SIGCONT); the lease is held by beat {self.leader_beat().pid}")
+
+    def leader_beat(self):
+        """The live beat holding the leader lease (the first live one if none holds it)."""
+        from schedules.selectors import beat_leader
+
+        lease = beat_leader()
+        live = self.live(self.beats)
+        holder_pid = int(lease.holder.split(":")[1]) if lease and lease.is_live else None
+        return next((beat for beat in live if beat.pid == holder_pid), live[0])
+
     def restart_redis(self) -> None:
         self.processes.stop(self.redis, sig=9)
         self.log("Redis killed: every queued task is gone; starting it again")
@@ -136,8 +162,10 @@ def _post(client, body) -> None:
 
 def unleash(stack: Stack, gateway_url: str, session_a, seconds: float, rng: random.Random) -> None:
     """The chaos timeline: every kind of failure at least once, at random moments."""
+    from django.conf import settings
+
     end = time.monotonic() + seconds
-    actions = ["worker", "worker", "worker", "beat-term", "beat-kill", "two-beats", "redis", "session"]
+    actions = ["worker", "worker", "worker", "beat-term", "beat-kill", "two-beats", "beat-hang", "redis", "session"]
     rng.shuffle(actions)
     gap = seconds / (len(actions) + 1)
     for action in actions:
@@ -151,6 +179,9 @@ def unleash(stack: Stack, gateway_url: str, session_a, seconds: float, rng: rand
         elif action == "two-beats":
             stack.log("a second beat runs beside the first")
             stack.start_beat()
+        elif action == "beat-hang":
+            # Longer than the lease: the standby takes over meanwhile.
+            stack.hang_leader_beat(settings.SCHEDULE_LEADER_LEASE_SECONDS + 2)
         elif action == "redis":
             stack.restart_redis()
         elif action == "session":
@@ -217,7 +248,7 @@ def main():
     rng = random.Random(seed)
     redis_port, gateway_port = free_port(), free_port()
     env = bench_env(
-        database="outbound_chaos",
+        database=os.environ.get("BENCH_DATABASE", "outbound_chaos"),
         CELERY_BROKER_URL=f"redis://127.0.0.1:{redis_port}/0",
         WAHA_BASE_URL=f"http://127.0.0.1:{gateway_port}",
         WAHA_TIMEOUT_SECONDS=3, OUTBOUND_SEND_LEASE_SECONDS=12,

@@ -343,6 +343,12 @@ SCHEDULE_CLOCK_SKEW_MS = env.int("SCHEDULE_CLOCK_SKEW_MS", default=5_000)
 SCHEDULE_MISSED_GRACE_SECONDS = env.int("SCHEDULE_MISSED_GRACE_SECONDS", default=600)
 # How often beat looks for schedules that fell due or changed.
 SCHEDULE_POLL_SECONDS = env.float("SCHEDULE_POLL_SECONDS", default=1.0)
+# The beat leader renews its lease every poll; one that stops (dead, hung,
+# cut off) is replaced by a standby within this plus one poll (schedules/leader.py).
+SCHEDULE_LEADER_LEASE_SECONDS = env.float("SCHEDULE_LEADER_LEASE_SECONDS", default=max(5.0, 3 * SCHEDULE_POLL_SECONDS))
+if SCHEDULE_LEADER_LEASE_SECONDS < 2 * SCHEDULE_POLL_SECONDS:
+    # Shorter, and a healthy leader's lease runs out between two of its renewals.
+    raise ImproperlyConfigured("SCHEDULE_LEADER_LEASE_SECONDS must be at least twice SCHEDULE_POLL_SECONDS.")
 # A schedule whose runs fail this many times in a row pauses itself (0: never).
 SCHEDULE_AUTO_PAUSE_AFTER_FAILED_RUNS = env.int("SCHEDULE_AUTO_PAUSE_AFTER_FAILED_RUNS", default=3)
 

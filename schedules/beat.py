@@ -10,9 +10,11 @@ create, edit or cancel is seen within one poll without reloading anything.
 Firing is at-least-once by design: the worker's Run claim makes a duplicate
 fire (a second beat, a restart, a republish) a no-op.
 
-Several beats may run: one holds the leader lock (schedules.leader) and
-fires; the others check the lock every poll and take over within a poll of
-the leader's death.
+Several beats may run: one holds the leader lease (schedules.leader),
+renews it every poll and fires; the others try it every poll and take over
+within a poll of its expiry when the leader dies, hangs or is cut off. The
+leader checks its lease before it publishes anything, so a beat that wakes
+from a pause publishes nothing once a standby may have taken over.
 """
 
 import heapq
@@ -25,9 +27,10 @@ from django.db import DatabaseError, InterfaceError, close_old_connections
 from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler
 
-from .leader import leader_lock
+from .leader import Leadership
 from .models import Schedule
 from .registration import FIRE_TASK
+from .selectors import beat_leader
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +45,11 @@ class OutboundScheduler(DatabaseScheduler):
         self._due: list[tuple[datetime, str, int]] = []  # heap of (due_at, schedule_id, occurrence)
         self._published: dict[tuple[str, int], float] = {}  # (schedule_id, occurrence) -> monotonic time
         self._next_poll = 0.0
-        self._lock = leader_lock()
+        self._leadership = Leadership()
         self._leading = False
+        self._led_term: int | None = None
         self._announced_standby = False
-        self._next_lock_check = 0.0
+        self._next_lease_check = 0.0
         super().__init__(*args, **kwargs)
 
     def enabled_models_qs(self):
@@ -55,29 +59,73 @@ class OutboundScheduler(DatabaseScheduler):
     def tick(self, *args, **kwargs):
         if not self.is_leader():
             return settings.SCHEDULE_POLL_SECONDS
-        static_wait = super().tick(*args, **kwargs)
-        return min(static_wait, self.tick_schedules(), max(0.0, self._next_lock_check - time.monotonic()))
+        # Checked again right before publishing: this process may have been
+        # paused since is_leader() (then the next tick renews first).
+        static_wait = super().tick(*args, **kwargs) if self._leadership.is_fresh() else 0.0
+        return min(static_wait, self.tick_schedules(), max(0.0, self._next_lease_check - time.monotonic()))
 
     def is_leader(self) -> bool:
-        """Hold (or try to take) the leader lock, checking it once per poll."""
-        if time.monotonic() < self._next_lock_check:
+        """Renew (or try to take) the leader lease once per poll, and at once when it may have run out."""
+        if time.monotonic() < self._next_lease_check and (self._leadership.is_fresh() or not self._leading):
             return self._leading
-        self._next_lock_check = time.monotonic() + settings.SCHEDULE_POLL_SECONDS
-        leading = self._lock.acquire()
-        if leading and not self._leading:
-            logger.warning("beat: leader now; firing schedules")
-            # Start from what the database says, not from a stale view.
-            self._due, self._published, self._next_poll = [], {}, 0.0
+        self._next_lease_check = time.monotonic() + settings.SCHEDULE_POLL_SECONDS
+        leading = self._renew_lease()
+        if leading and (not self._leading or self._leadership.term != self._led_term):
+            self._lead()
         elif self._leading and not leading:
-            logger.warning("beat: lost the leader lock; standing by")
-        elif not leading and not self._leading and not self._announced_standby:
-            logger.warning("beat: another beat is leader; standing by")
-            self._announced_standby = True
+            self._stand_down()
+        elif not leading and not self._announced_standby:
+            self._announce_standby()
         self._leading = leading
         return leading
 
+    def _renew_lease(self) -> bool:
+        try:
+            close_old_connections()
+            return self._leadership.renew()
+        except (DatabaseError, InterfaceError):
+            # The lease may well still be ours: lead on until it could have run out.
+            logger.exception("beat: could not renew the leader lease")
+            return self._leading and self._leadership.is_fresh()
+
+    def _lead(self) -> None:
+        logger.warning(
+            "beat: leader now (term %s, lease %.1f s, holder %s); firing schedules",
+            self._leadership.term, self._leadership.seconds, self._leadership.holder,
+        )
+        self._led_term = self._leadership.term
+        self._announced_standby = False
+        # Start from what the database says, not from a stale view: another
+        # beat may have led (and fired) since this one last did.
+        self._due, self._published, self._next_poll = [], {}, 0.0
+
+    def _stand_down(self) -> None:
+        ago = self._leadership.renewed_seconds_ago()
+        logger.warning(
+            "beat: lost the leader lease (term %s, %s); standing by",
+            self._led_term, "another beat holds it" if ago is None else f"last renewed {ago:.1f} s ago",
+        )
+        self._led_term = None
+        self._announced_standby = True
+        # What this beat had planned is the new leader's to fire now.
+        self._due, self._published = [], {}
+
+    def _announce_standby(self) -> None:
+        try:
+            leader = beat_leader()
+        except (DatabaseError, InterfaceError):
+            leader = None
+        logger.warning(
+            "beat: another beat is leader (%s); standing by",
+            f"{leader.holder}, term {leader.term}" if leader and leader.holder else "none yet",
+        )
+        self._announced_standby = True
+
     def close(self):
-        self._lock.release()
+        try:
+            self._leadership.release()  # a standby takes over at its next poll, not at expiry
+        except (DatabaseError, InterfaceError):
+            logger.exception("beat: could not release the leader lease; a standby takes over when it expires")
         super().close()
 
     def tick_schedules(self) -> float:
@@ -88,6 +136,8 @@ class OutboundScheduler(DatabaseScheduler):
             self._next_poll = time.monotonic() + poll_seconds
         now = timezone.now()
         while self._due and self._due[0][0] <= now:
+            if not self._leadership.is_fresh():
+                break  # paused since the last renewal: the next tick renews before anything goes out
             _, schedule_id, occurrence = heapq.heappop(self._due)
             self._publish(schedule_id, occurrence)
         wait = self._next_poll - time.monotonic()

@@ -1,103 +1,128 @@
-"""Which beat fires: a leader lock, so a standby beat can wait and take over.
+"""Which beat fires: a lease in the database that the leader renews every poll.
 
-On PostgreSQL the lock is a session-level advisory lock held on a connection
-of its own: when the leader process dies, PostgreSQL ends its session and
-releases the lock at once, and the standby's next try (every poll) wins. On
-SQLite (the single-machine embedded default) it is an flock on a file next to
-the database, released by the kernel when the process dies.
+One BeatLease row says who holds the lease and until when. A beat takes or
+renews it with one conditional UPDATE:
 
-Even two beats firing at once cannot send an occurrence twice (the Run claim),
-so the lock is about not doing the work twice, not about correctness.
+    UPDATE schedules_beatlease
+       SET holder = me, term = term (+ 1 if the holder changes),
+           renewed_at = now(), expires_at = now() + lease
+     WHERE name = 'beat' AND (holder = me OR expires_at < now())
+
+so a leader that stops renewing, whether its process died, hung (SIGSTOP, a
+VM pause, a long GC) or its host was cut off, is replaced once its lease has
+run out, whatever became of its database session. Both sides of every
+comparison are the database's clock (`Now()`), never a beat host's, so clock
+skew between hosts cannot make two leaders.
+
+Nothing lives in the database session: no advisory lock, no LISTEN, no
+temporary table; autocommit statements through Django's own connection
+(every DATABASES option applies), one per renewal (a standby's try: the
+UPDATE and a look whether the row exists). It works behind PgBouncer in
+transaction pooling, and on SQLite (the embedded default) alike, which is
+why the flock the embedded default used to take is gone.
+
+The holder also measures its lease on its own monotonic clock, from before
+the renewal was sent: a beat that wakes after a pause longer than the lease
+publishes nothing until a renewal says the lease is still its own.
+
+The lease is about someone firing when the leader hangs, and about not
+doing the work twice; not about correctness: even two beats firing at once
+cannot send an occurrence twice (the worker's Run claim).
 """
 
-import fcntl
-import logging
 import os
-from pathlib import Path
+import secrets
+import socket
+import time
+from datetime import datetime, timedelta, timezone
 
-import psycopg2
 from django.conf import settings
-from django.db import connection
+from django.db.models import Case, F, Q, When
+from django.db.models.functions import Now
 
-from outbound.locks import lock_key
+from .models import BeatLease
 
-logger = logging.getLogger(__name__)
+# The expiry of a row nobody has taken yet: long past, so the first UPDATE takes it.
+VACANT_UNTIL = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
-LOCK_NAME = "outbound-beat-leader"
+
+def holder_id() -> str:
+    """host:pid:random, unique per beat process (a pid is reused across hosts and restarts)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-class PostgresLeaderLock:
-    def __init__(self):
-        self._conn = None
-        self._held = False
+def lease_renew(*, name: str, holder: str, seconds: float) -> bool:
+    """Extend `holder`'s lease, or take it if it is free or expired; True if `holder` holds it now."""
+    if _take_or_extend(name=name, holder=holder, seconds=seconds):
+        return True
+    if BeatLease.objects.filter(name=name).exists():
+        return False  # someone else's, and live
+    # First use of this lease: insert it vacant (two beats may race here; the
+    # primary key keeps one row), then compete for it like any expired lease.
+    BeatLease.objects.bulk_create([BeatLease(name=name, expires_at=VACANT_UNTIL)], ignore_conflicts=True)
+    return _take_or_extend(name=name, holder=holder, seconds=seconds)
 
-    def _connect(self):
-        params = connection.settings_dict
-        self._conn = psycopg2.connect(
-            dbname=params["NAME"],
-            user=params["USER"] or None,
-            password=params["PASSWORD"] or None,
-            host=params["HOST"] or None,
-            port=params["PORT"] or None,
-            application_name="outbound-beat-leader",
-            # Find out within seconds that the database went away with our lock.
-            keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=2,
+
+def _take_or_extend(*, name: str, holder: str, seconds: float) -> bool:
+    return bool(
+        BeatLease.objects.filter(Q(holder=holder) | Q(expires_at__lt=Now()), name=name).update(
+            # SET sees the row as it was: the term moves only when the holder changes.
+            term=Case(When(holder=holder, then=F("term")), default=F("term") + 1),
+            holder=holder,
+            renewed_at=Now(),
+            expires_at=Now() + timedelta(seconds=seconds),
         )
-        self._conn.autocommit = True
+    )
 
-    def acquire(self) -> bool:
-        """True while this process holds the lock (taking it if free)."""
-        try:
-            if self._held:
-                # Still ours as long as our session lives; the lock is re-entrant,
-                # so do not take it again (that would stack it).
-                with self._conn.cursor() as cursor:
-                    cursor.execute("SELECT 1")
-                return True
-            if self._conn is None or self._conn.closed:
-                self._connect()
-            with self._conn.cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_lock(%s)", [lock_key(LOCK_NAME)])
-                self._held = cursor.fetchone()[0]
-            return self._held
-        except psycopg2.Error:
-            logger.exception("beat: lost the database connection holding the leader lock")
-            self.release()
+
+def lease_term(*, name: str, holder: str) -> int | None:
+    """The lease's term if `holder` holds it."""
+    return BeatLease.objects.filter(name=name, holder=holder).values_list("term", flat=True).first()
+
+
+def lease_release(*, name: str, holder: str) -> None:
+    """Let a standby take over at its next poll instead of when the lease runs out."""
+    BeatLease.objects.filter(name=name, holder=holder).update(expires_at=Now())
+
+
+class Leadership:
+    """This beat process's hold on the beat lease."""
+
+    def __init__(self, *, name: str = BeatLease.BEAT, seconds: float | None = None):
+        self.name = name
+        self.holder = holder_id()
+        self.seconds = seconds if seconds is not None else settings.SCHEDULE_LEADER_LEASE_SECONDS
+        self.term: int | None = None
+        # Monotonic time taken before sending the last renewal that succeeded.
+        # The database set the expiry later than that, so the lease is ours for
+        # at least `seconds` from here.
+        self._renewed_at: float | None = None
+
+    def renew(self) -> bool:
+        """Renew or take the lease (one UPDATE while held); True if this process holds it."""
+        was_fresh = self.is_fresh()
+        sent_at = time.monotonic()
+        if not lease_renew(name=self.name, holder=self.holder, seconds=self.seconds):
+            self.term, self._renewed_at = None, None
             return False
-
-    def release(self) -> None:
-        if self._conn is not None and not self._conn.closed:
-            try:
-                self._conn.close()  # ends the session, which releases the lock
-            except psycopg2.Error:
-                pass
-        self._conn, self._held = None, False
-
-
-class FileLeaderLock:
-    def __init__(self, path: Path):
-        self.path = path
-        self._fd = None
-
-    def acquire(self) -> bool:
-        if self._fd is not None:
-            return True
-        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        self._fd = fd
+        if not was_fresh:
+            # Newly taken, or taken back after it lapsed (someone else may have
+            # held it meanwhile): read the term it is under now.
+            self.term = lease_term(name=self.name, holder=self.holder)
+            if self.term is None:
+                self._renewed_at = None
+                return False  # lost again between the two statements
+        self._renewed_at = sent_at
         return True
 
+    def is_fresh(self) -> bool:
+        """True while the lease last renewed cannot have run out, on this process's own clock."""
+        return self._renewed_at is not None and time.monotonic() - self._renewed_at < self.seconds
+
+    def renewed_seconds_ago(self) -> float | None:
+        return None if self._renewed_at is None else time.monotonic() - self._renewed_at
+
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-def leader_lock():
-    if connection.vendor == "postgresql":
-        return PostgresLeaderLock()
-    return FileLeaderLock(Path(settings.VAR_DIR) / "beat-leader.lock")
+        if self._renewed_at is not None:
+            lease_release(name=self.name, holder=self.holder)
+        self.term, self._renewed_at = None, None

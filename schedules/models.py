@@ -214,3 +214,37 @@ class ScheduleChange(models.Model):
 
     def __str__(self):
         return f"{self.schedule_id} {', '.join(self.changes)}"
+
+
+class BeatLease(models.Model):
+    """Which beat process leads: a lease its holder renews every poll (schedules.leader).
+
+    Taken and renewed with one conditional UPDATE judged on the database's
+    clock; a leader that stops renewing (died, hung, cut off) is replaced once
+    `expires_at` has passed. One row per lease name.
+    """
+
+    BEAT = "beat"  # the lease every beat process competes for
+
+    name = models.CharField("name", max_length=64, primary_key=True, help_text='The lease, e.g. "beat".')
+    holder = models.CharField(
+        "holder",
+        max_length=255,
+        blank=True,
+        help_text="The beat process holding it (host:pid:random), e.g. beat-1:4242:9f2c1a7e. Empty: never taken.",
+    )
+    term = models.PositiveBigIntegerField(
+        "term", default=0, help_text="Fencing number, incremented at every change of holder, e.g. 7."
+    )
+    renewed_at = models.DateTimeField(
+        "renewed at", null=True, blank=True, help_text="The leader's last poll (database clock, UTC)."
+    )
+    expires_at = models.DateTimeField(
+        "expires at", help_text="Another beat may take over after this (database clock, UTC)."
+    )
+
+    class Meta:
+        verbose_name = "beat lease"
+
+    def __str__(self):
+        return f"{self.name}: {self.holder or 'nobody'} (term {self.term})"

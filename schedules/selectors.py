@@ -1,10 +1,11 @@
 import uuid
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Prefetch, Q, QuerySet
+from django.db.models.functions import Now
 
 from outbound.models import Account, Group
 
-from .models import Run, Schedule
+from .models import BeatLease, Run, Schedule
 
 
 def _with_detail(schedules: QuerySet[Schedule]) -> QuerySet[Schedule]:
@@ -26,3 +27,17 @@ def schedule_list(*, account: Account, status: str | None = None, session_id: uu
     if session_id:
         schedules = schedules.filter(session_id=session_id)
     return _with_detail(schedules)
+
+
+def beat_leader() -> BeatLease | None:
+    """The beat lease: who leads (holder, term), its last poll (renewed_at), until when (expires_at).
+
+    `is_live` is judged on the database's clock, as takeovers are: False when
+    the leader stopped renewing (no beat is firing unless a standby is about
+    to take over). None before any beat ever ran.
+    """
+    return (
+        BeatLease.objects.filter(name=BeatLease.BEAT)
+        .annotate(is_live=ExpressionWrapper(Q(expires_at__gt=Now()), output_field=BooleanField()))
+        .first()
+    )

@@ -22,7 +22,9 @@ def scheduler(transactional_db, settings):
     # transactional_db: beat commits and recycles connections as in production,
     # which a test wrapped in one transaction would not allow.
     settings.SCHEDULE_POLL_SECONDS = 0.2
-    return beat.OutboundScheduler(app=celery_app)
+    scheduler = beat.OutboundScheduler(app=celery_app)
+    assert scheduler.is_leader()  # it publishes only while it holds the leader lease
+    return scheduler
 
 
 def fires(queued_tasks):
@@ -135,7 +137,7 @@ def test_only_the_leader_fires_and_a_standby_takes_over(scheduler, settings, mak
         make_due_now(schedule)
         assert standby.tick() == settings.SCHEDULE_POLL_SECONDS
         assert fires(queued_tasks) == []
-        scheduler.close()  # the leader goes away: its session ends, the lock is free
+        scheduler.close()  # the leader goes away (a clean stop releases its lease)
         time.sleep(settings.SCHEDULE_POLL_SECONDS)
         assert standby.is_leader()
         standby.tick_schedules()
