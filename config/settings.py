@@ -271,6 +271,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     # The filesystem transport has no fanout exchange for remote control.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 CELERY_BEAT_SCHEDULER = "schedules.beat:OutboundScheduler"
+# How often each retention purge runs (a bounded number of small batches each
+# time; the periods are under "Retention" below).
+RETENTION_PURGE_SECONDS = env.float("RETENTION_PURGE_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
     "outbound-sweep-deliveries": {
         "task": "outbound.tasks.deliveries_sweep",
@@ -283,11 +286,17 @@ CELERY_BEAT_SCHEDULE = {
     # Backstops: events are relayed right after their commit, retries are found here.
     "webhooks-relay-events": {"task": "webhooks.tasks.events_relay", "schedule": 5.0},
     "webhooks-dispatch-due": {"task": "webhooks.tasks.webhooks_dispatch_due", "schedule": 5.0},
-    "outbound-purge-provider-events": {"task": "outbound.tasks.provider_events_purge", "schedule": 3600.0},
+    # Retention (docs/operations.md).
+    "outbound-purge-provider-events": {"task": "outbound.tasks.provider_events_purge", "schedule": RETENTION_PURGE_SECONDS},
     "outbound-purge-idempotency-keys": {
         "task": "outbound.tasks.idempotency_keys_purge",
-        "schedule": 3600.0,
+        "schedule": RETENTION_PURGE_SECONDS,
     },
+    "outbound-purge-events": {"task": "outbound.tasks.events_purge", "schedule": RETENTION_PURGE_SECONDS},
+    "webhooks-purge-messages": {"task": "webhooks.tasks.webhook_messages_purge", "schedule": RETENTION_PURGE_SECONDS},
+    "schedules-purge-mirrors": {"task": "schedules.tasks.schedule_mirrors_purge", "schedule": RETENTION_PURGE_SECONDS},
+    "outbound-purge-sends": {"task": "outbound.tasks.sends_purge", "schedule": RETENTION_PURGE_SECONDS},
+    "schedules-purge-runs": {"task": "schedules.tasks.runs_purge", "schedule": RETENTION_PURGE_SECONDS},
 }
 
 # ------------------------------------------------------------------------------
@@ -361,6 +370,26 @@ WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
 WEBHOOKS_ALLOWED_PRIVATE_NETWORKS = env.list("WEBHOOKS_ALLOWED_PRIVATE_NETWORKS", default=[])
 WEBHOOKS_DISABLE_AFTER_DAYS = env.int("WEBHOOKS_DISABLE_AFTER_DAYS", default=5)
 WEBHOOKS_SECRET_ROTATION_HOURS = env.int("WEBHOOKS_SECRET_ROTATION_HOURS", default=24)
+
+# ------------------------------------------------------------------------------
+# Retention (docs/operations.md, "Retention"): days a row is kept after it
+# stopped changing; 0 keeps it forever. Purged by beat every
+# RETENTION_PURGE_SECONDS, in small batches.
+# ------------------------------------------------------------------------------
+# Events nobody needs any more (relayed; those with webhook messages stay as
+# long as their messages do).
+RETENTION_EVENTS_DAYS = env.int("RETENTION_EVENTS_DAYS", default=7)
+# Webhook messages that succeeded or failed, with their attempts (what
+# GET /v2/webhooks/{id}/deliveries shows and what can be replayed).
+RETENTION_WEBHOOK_MESSAGES_DAYS = env.int("RETENTION_WEBHOOK_MESSAGES_DAYS", default=30)
+# django-celery-beat mirrors (PeriodicTask) of schedules that completed or
+# were canceled; the schedule itself is kept.
+RETENTION_SCHEDULE_MIRRORS_DAYS = env.int("RETENTION_SCHEDULE_MIRRORS_DAYS", default=30)
+# Finished sends with their deliveries, and finished runs. Kept forever by
+# default: it is what customers and operators look back on.
+RETENTION_RUN_HISTORY_DAYS = env.int("RETENTION_RUN_HISTORY_DAYS", default=0)
+if min(RETENTION_EVENTS_DAYS, RETENTION_WEBHOOK_MESSAGES_DAYS, RETENTION_SCHEDULE_MIRRORS_DAYS, RETENTION_RUN_HISTORY_DAYS) < 0:
+    raise ImproperlyConfigured("RETENTION_*_DAYS must be 0 (keep forever) or a number of days.")
 
 # ------------------------------------------------------------------------------
 # Logging: one line per event on stderr, for the process manager to collect.

@@ -8,11 +8,13 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from outbound.services import deliveries, idempotency, queueing, sends, sessions
+from outbound.services import deliveries, idempotency, queueing, retention, sends, sessions
 
 
 @shared_task(name="outbound.tasks.send_fan_out")
 def send_fan_out(send_id: str) -> int:
+    # Sends now publish their delivery batches themselves on commit; this stays
+    # so fan-out messages queued by an earlier release still run after an upgrade.
     return sends.send_fan_out(send_id=send_id)
 
 
@@ -44,10 +46,14 @@ def sessions_refresh() -> int:
 
 @shared_task(name="outbound.tasks.provider_events_purge")
 def provider_events_purge() -> int:
-    """Forget gateway event ids after a week: WAHA's retries are long over by then."""
-    from datetime import timedelta
+    return retention.provider_events_purge()
 
-    from outbound.models import ProviderEvent
 
-    deleted, _ = ProviderEvent.objects.filter(received_at__lt=timezone.now() - timedelta(days=7)).delete()
-    return deleted
+@shared_task(name="outbound.tasks.events_purge")
+def events_purge() -> int:
+    return retention.events_purge()
+
+
+@shared_task(name="outbound.tasks.sends_purge")
+def sends_purge() -> int:
+    return retention.sends_purge()

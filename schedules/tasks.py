@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from . import services
 from .models import Run
+from .services import retention
 
 
 @shared_task(name="schedules.tasks.schedule_fire")
@@ -16,3 +17,13 @@ def schedule_fire(schedule_id: str, occurrence_number: int | None = None, trigge
         # Beat's clock ran ahead of ours: come back when it is really due.
         countdown = max(0.0, (outcome.due_at - timezone.now()).total_seconds())
         schedule_fire.apply_async((schedule_id, occurrence_number, trigger), countdown=countdown)
+
+
+@shared_task(name="schedules.tasks.schedule_mirrors_purge")
+def schedule_mirrors_purge() -> int:
+    return retention.schedule_mirrors_purge()
+
+
+@shared_task(name="schedules.tasks.runs_purge")
+def runs_purge() -> int:
+    return retention.runs_purge()

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 import pytest
 import redis
 import time_machine
+import uuid6
 from django.conf import settings as django_settings
 from django.db import connection
 from rest_framework.test import APIClient
@@ -39,6 +40,10 @@ def clock(request):
     marker = request.node.get_closest_marker("clock")
     start = datetime.fromisoformat(marker.args[0]) if marker else CLOCK_START
     with time_machine.travel(start, tick=True) as traveller:
+        # Ids carry the time they were made (UUIDv7), and uuid6 never makes one
+        # older than its last: without this, ids would keep an earlier test's
+        # (or the real) time instead of this clock's.
+        uuid6._last_v7_timestamp = None
         yield traveller
 
 

@@ -27,11 +27,22 @@ class WebhookEndpoint(models.Model):
         "disabled because", max_length=300, blank=True, help_text="Set when the system turned it off, e.g. 410 Gone."
     )
     dispatch_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    receiving_since = models.DateTimeField(
+        "receiving since",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When it was created or last turned on: it gets the events written from then on.",
+    )
     created_at = models.DateTimeField("created at", auto_now_add=True)
     updated_at = models.DateTimeField("updated at", auto_now=True)
 
     class Meta:
         verbose_name = "webhook endpoint"
+        indexes = [
+            # endpoints_catch_up: endpoints turned on in the last few minutes.
+            models.Index(fields=["receiving_since"], name="webhook_endpoint_since_idx"),
+        ]
 
     def __str__(self):
         return self.url
@@ -67,6 +78,10 @@ class WebhookMessage(models.Model):
         indexes = [
             # The dispatcher: an endpoint's due messages, oldest event first.
             models.Index(fields=["endpoint", "next_attempt_at"], name="webhook_message_due_idx", condition=Q(status="pending")),
+            # webhook_messages_purge: finished messages, longest finished first.
+            models.Index(
+                fields=["updated_at"], name="webhook_message_finished_idx", condition=Q(status__in=["succeeded", "failed"])
+            ),
         ]
 
     def __str__(self):

@@ -2,11 +2,21 @@
 
 from celery import shared_task
 
-from .services import dispatch, relay
+from .services import dispatch, relay, retention
+
+
+@shared_task(name="webhooks.tasks.account_events_relay")
+def account_events_relay(account_id: str) -> int:
+    """Queued when an account's events commit: relays that account's only."""
+    endpoints = relay.account_events_relay(account_id=account_id)
+    for endpoint_id in endpoints:
+        endpoint_dispatch.delay(str(endpoint_id))
+    return len(endpoints)
 
 
 @shared_task(name="webhooks.tasks.events_relay")
 def events_relay() -> int:
+    """The backstop (beat, every 5 s): every account's unrelayed events in turn, and new endpoints' catch-up."""
     endpoints = relay.events_relay()
     for endpoint_id in endpoints:
         endpoint_dispatch.delay(str(endpoint_id))
@@ -24,3 +34,8 @@ def webhooks_dispatch_due() -> int:
     for endpoint_id in endpoints:
         endpoint_dispatch.delay(str(endpoint_id))
     return len(endpoints)
+
+
+@shared_task(name="webhooks.tasks.webhook_messages_purge")
+def webhook_messages_purge() -> int:
+    return retention.webhook_messages_purge()

@@ -18,7 +18,16 @@ class Event(models.Model):
     data = models.JSONField("data", help_text="The record the event is about, as the webhook carries it.")
     created_at = models.DateTimeField("created at", auto_now_add=True)
     relayed = models.BooleanField(
-        "relayed", default=False, help_text="Handed to the webhook relay (which queues it for each subscribed endpoint)."
+        "relayed",
+        default=False,
+        help_text="Handed to the webhook relay (which queues it for each subscribed endpoint), "
+        "or written so when the account had no webhook endpoint.",
+    )
+    has_webhook_messages = models.BooleanField(
+        "has webhook messages",
+        default=False,
+        help_text="Webhook messages were made of it and some are kept: it is purged after them, "
+        "not after RETENTION_EVENTS_DAYS.",
     )
 
     class Meta:
@@ -26,8 +35,15 @@ class Event(models.Model):
         indexes = [
             # Event lists per account, newest first (ids are time-ordered).
             models.Index(fields=["account", "-id"], name="event_account_idx"),
-            # The webhook relay: events not yet relayed, oldest first.
-            models.Index(fields=["id"], name="event_unrelayed_idx", condition=models.Q(relayed=False)),
+            # The webhook relay: one account's events not yet relayed, oldest
+            # first; and the backstop's walk over the accounts that have some.
+            models.Index(fields=["account", "id"], name="event_unrelayed_account_idx", condition=models.Q(relayed=False)),
+            # events_purge: relayed events no webhook message needs, oldest first.
+            models.Index(
+                fields=["created_at"],
+                name="event_purgeable_idx",
+                condition=models.Q(relayed=True, has_webhook_messages=False),
+            ),
         ]
 
     def __str__(self):

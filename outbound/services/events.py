@@ -6,6 +6,7 @@ and status timestamps. docs/webhooks.md maps every seed field.
 """
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 from django.conf import settings
@@ -219,10 +220,34 @@ def occurrence_messages_announce(
     return events_record(account_id=session.account_id, events=events)
 
 
+def _always_subscribed(account_id) -> bool:
+    return True
+
+
+# Does anyone want this account's events relayed (a webhook endpoint)? outbound
+# does not import webhooks: the webhooks app registers the answer at start-up.
+# Until then every event waits for a relay, so none is lost.
+_subscription_check: Callable[[uuid.UUID], bool] = _always_subscribed
+
+
+def events_subscription_check_register(*, check: Callable[[uuid.UUID], bool]) -> None:
+    """Set how events_record learns whether an account's events need relaying (webhooks.receivers)."""
+    global _subscription_check
+    _subscription_check = check
+
+
 def events_record(*, account_id, events: list[tuple[str, dict]]) -> list[Event]:
-    """Record (type, data) events in the caller's transaction: they exist if and only if it commits."""
+    """Record (type, data) events in the caller's transaction: they exist if and only if it commits.
+
+    Events of an account nobody subscribes to are written already relayed:
+    the relay would only mark them, and a backlog of them must never stand
+    in front of anyone else's webhooks.
+    """
     if not events:
         return []
-    recorded = Event.objects.bulk_create([Event(account_id=account_id, type=type, data=data) for type, data in events])
-    events_recorded.send(sender=Event, account_id=account_id)
+    awaiting_relay = _subscription_check(account_id)
+    recorded = Event.objects.bulk_create(
+        [Event(account_id=account_id, type=type, data=data, relayed=not awaiting_relay) for type, data in events]
+    )
+    events_recorded.send(sender=Event, account_id=account_id, awaiting_relay=awaiting_relay)
     return recorded

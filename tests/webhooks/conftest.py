@@ -1,8 +1,11 @@
 import json
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.db import connection
+from django.utils import timezone
 
 
 class Receiver:
@@ -47,3 +50,20 @@ def endpoint(account, receiver):
     from webhooks.services.endpoints import endpoint_create
 
     return endpoint_create(account=account, url=receiver.url, events=["*"])
+
+
+def events_backlog(account, count: int, *, age=timedelta(minutes=1)) -> None:
+    """`count` unrelayed events of `account`, older than anything recorded next, in one INSERT."""
+    from outbound.models import Event
+
+    ms = int((timezone.now() - age).timestamp() * 1000)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {Event._meta.db_table} (id, account_id, type, data, created_at, relayed, has_webhook_messages)
+            SELECT (lpad(to_hex(%s::bigint), 12, '0') || '7' || lpad(to_hex(g), 7, '0') || substr(md5(random()::text), 1, 12))::uuid,
+                   %s, 'message.notification.sent', '{{"n": 0}}'::jsonb, now(), false, false
+            FROM generate_series(1, %s) AS g
+            """,
+            [ms, account.id, count],
+        )

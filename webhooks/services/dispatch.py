@@ -105,8 +105,10 @@ def endpoint_dispatch(*, endpoint_id, budget_seconds: float = 45.0) -> int:
 
 def _deliver(endpoint: WebhookEndpoint, message: WebhookMessage) -> None:
     """One attempt: claim, sign, POST, log, then succeeded / retry later / failed."""
+    # updated_at: queryset updates do not set it, and the stale-sending check
+    # and the retention purge read it.
     claimed = WebhookMessage.objects.filter(pk=message.pk, status=WebhookMessage.Status.PENDING).update(
-        status=WebhookMessage.Status.SENDING, attempts=F("attempts") + 1
+        status=WebhookMessage.Status.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now()
     )
     if not claimed:
         return
@@ -141,7 +143,7 @@ def _settle(endpoint: WebhookEndpoint, message: WebhookMessage, status_code: int
     now = timezone.now()
     if status_code is not None and 200 <= status_code < 300:
         WebhookMessage.objects.filter(pk=message.pk).update(
-            status=WebhookMessage.Status.SUCCEEDED, delivered_at=now, last_status_code=status_code
+            status=WebhookMessage.Status.SUCCEEDED, delivered_at=now, last_status_code=status_code, updated_at=now
         )
         if endpoint.failing_since:
             endpoint.failing_since = None
@@ -149,15 +151,18 @@ def _settle(endpoint: WebhookEndpoint, message: WebhookMessage, status_code: int
         return
     if status_code == 410:
         # The receiver says this endpoint is gone for good.
-        WebhookMessage.objects.filter(pk=message.pk).update(status=WebhookMessage.Status.FAILED, last_status_code=410)
+        WebhookMessage.objects.filter(pk=message.pk).update(status=WebhookMessage.Status.FAILED, last_status_code=410, updated_at=now)
         _disable(endpoint, "The endpoint answered 410 Gone.")
         return
     delay = retry_delay(message.attempts)
     if delay is None:
-        WebhookMessage.objects.filter(pk=message.pk).update(status=WebhookMessage.Status.FAILED, last_status_code=status_code)
+        WebhookMessage.objects.filter(pk=message.pk).update(
+            status=WebhookMessage.Status.FAILED, last_status_code=status_code, updated_at=now
+        )
     else:
         WebhookMessage.objects.filter(pk=message.pk).update(
-            status=WebhookMessage.Status.PENDING, next_attempt_at=now + timedelta(seconds=delay), last_status_code=status_code
+            status=WebhookMessage.Status.PENDING, next_attempt_at=now + timedelta(seconds=delay), last_status_code=status_code,
+            updated_at=now,
         )
     if endpoint.failing_since is None:
         endpoint.failing_since = now
@@ -176,8 +181,9 @@ def _disable(endpoint: WebhookEndpoint, reason: str) -> None:
 
 def message_replay(*, message: WebhookMessage) -> WebhookMessage:
     """Send a message again now, whatever became of it (same webhook-id: it is the same event)."""
+    now = timezone.now()
     WebhookMessage.objects.filter(pk=message.pk).exclude(status=WebhookMessage.Status.SENDING).update(
-        status=WebhookMessage.Status.PENDING, next_attempt_at=timezone.now()
+        status=WebhookMessage.Status.PENDING, next_attempt_at=now, updated_at=now
     )
     message.refresh_from_db()
     return message

@@ -10,6 +10,7 @@ from django.utils import timezone
 from outbound.models import Account
 
 from ..models import WebhookEndpoint
+from ..receivers import account_subscription_forget
 from .targets import webhook_target_check
 
 
@@ -19,21 +20,33 @@ def _new_secret() -> str:
 
 
 def endpoint_create(*, account: Account, url: str, events: list[str], description: str = "", enabled: bool = True) -> WebhookEndpoint:
+    """A new endpoint; it gets the events written from now on."""
     webhook_target_check(url)
-    return WebhookEndpoint.objects.create(
-        account=account, url=url, events=events, description=description, enabled=enabled, secret=_new_secret()
+    endpoint = WebhookEndpoint.objects.create(
+        account=account, url=url, events=events, description=description, enabled=enabled, secret=_new_secret(),
+        receiving_since=timezone.now() if enabled else None,
     )
+    account_subscription_forget(account.pk)
+    return endpoint
 
 
 def endpoint_update(*, endpoint: WebhookEndpoint, **changes) -> WebhookEndpoint:
-    """Change url, events, description or enabled. Turning an endpoint on clears why it was turned off."""
+    """Change url, events, description or enabled.
+
+    Turning an endpoint on clears why it was turned off; it gets the events
+    written from then on (none of those written while it was off).
+    """
     if "url" in changes and changes["url"] != endpoint.url:
         webhook_target_check(changes["url"])
+    was_receiving = endpoint.enabled and not endpoint.disabled_reason
     for name, value in changes.items():
         setattr(endpoint, name, value)
     if changes.get("enabled"):
         endpoint.disabled_reason, endpoint.failing_since = "", None
+        if not was_receiving:
+            endpoint.receiving_since = timezone.now()
     endpoint.save()
+    account_subscription_forget(endpoint.account_id)
     return endpoint
 
 
