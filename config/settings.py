@@ -140,6 +140,8 @@ USE_I18N = False
 # ------------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+# Probes and scrapers speak plain HTTP to the process itself.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
@@ -147,6 +149,10 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Past capacity a web worker refuses (503 overloaded) instead of queueing:
+# after this long busy without a break (config/shedding.py). 0: never.
+WEB_SHED_AFTER_MS = env.int("WEB_SHED_AFTER_MS", default=500)
 
 # Admin logins: after ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one
 # username from one address, that pair is locked out for the cool-off
@@ -330,7 +336,7 @@ if OUTBOUND_SEND_LEASE_SECONDS <= 2 * WAHA_TIMEOUT_SECONDS:
     raise ImproperlyConfigured("OUTBOUND_SEND_LEASE_SECONDS must exceed twice WAHA_TIMEOUT_SECONDS.")
 # Deliveries per task, and how long a task keeps taking the next one before
 # it puts the rest back on the queue (keeps batches inside the time limit).
-OUTBOUND_DELIVERY_BATCH_SIZE = env.int("OUTBOUND_DELIVERY_BATCH_SIZE", default=10)
+OUTBOUND_DELIVERY_BATCH_SIZE = env.int("OUTBOUND_DELIVERY_BATCH_SIZE", default=25)
 OUTBOUND_DELIVERY_BATCH_BUDGET_SECONDS = env.float("OUTBOUND_DELIVERY_BATCH_BUDGET_SECONDS", default=60.0)
 # The sweeper re-enqueues a due delivery whose last task is older than this
 # (its message may have been lost with the broker).

@@ -43,6 +43,7 @@ _ALWAYS = {
     "403": "insufficient_scope: the credential lacks the scope this operation needs (details.required_scope).",
     "406": "not_acceptable: the Accept header allows no JSON.",
     "429": "rate_limited: over the credential's or the account's rate limit; retry after Retry-After seconds.",
+    "503": "overloaded: the service is past its capacity and refused the request unread; retry after Retry-After seconds.",
 }
 _WITH_INPUT = {"400": "validation_error: details.fields names each field and why (a stable code per field)."}
 _WITH_BODY = {"415": "unsupported_media_type: send application/json (or multipart/form-data where listed)."}
@@ -56,10 +57,10 @@ class OutboundAutoSchema(AutoSchema):
         for status, description in self._error_descriptions().items():
             responses.setdefault(status, self._get_response_for_code(ErrorOutput, status, direction=direction))
             responses[status]["description"] = description
-        if "429" in responses:
-            responses["429"].setdefault("headers", {})["Retry-After"] = {
+        for status in ("429", "503"):
+            responses[status].setdefault("headers", {})["Retry-After"] = {
                 "schema": {"type": "integer", "minimum": 1},
-                "description": "Seconds until a request will be counted again.",
+                "description": "Seconds to wait before retrying.",
             }
         if "401" in responses:
             responses["401"].setdefault("headers", {})["WWW-Authenticate"] = {

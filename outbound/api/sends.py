@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from outbound import scopes, selectors
 from outbound.errors import OutboundError
+from outbound.models import Delivery
 from outbound.media import file_sha256, sniff_image_mimetype
 from outbound.scheduling import scheduled_send_handler
 from outbound.services.idempotency import idempotent_accept, idempotent_replay, request_fingerprint
@@ -345,7 +346,8 @@ class SendCreateView(APIView):
                 schedule = scheduled_send_handler().create(**common, rule=params["schedule"])
                 return {"status": "accepted", "schedule": schedule, "request_id": request.request_id}
             created = send_create(**common)
-            send_finish_if_done(send=created.send)  # every group may have been skipped by the cap
+            if any(d.status != Delivery.Status.QUEUED for d in created.deliveries):
+                send_finish_if_done(send=created.send)  # every group may have been skipped by the cap
             return _accepted_body(created, request.request_id)
 
         body, duplicate = idempotent_accept(

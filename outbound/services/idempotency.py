@@ -4,12 +4,13 @@ from datetime import timedelta
 from typing import Callable
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from outbound.errors import OutboundError
 from outbound.locks import try_xact_lock
 from outbound.models import Account, IdempotencyKey
+from outbound.services.retention import rows_purge
 
 
 def request_fingerprint(payload: dict) -> str:
@@ -52,50 +53,70 @@ def idempotent_replay(*, account: Account, key: str, fingerprint: str) -> dict |
     return response
 
 
+class _KeyTaken(Exception):
+    """Another request stored this key first (it committed after our lookup): roll back, answer as it did."""
+
+
 def idempotent_accept(*, account: Account, key: str, fingerprint: str, create: Callable[[], dict]) -> tuple[dict, bool]:
     """Run `create` once per (account, key) and remember its response body.
 
-    Returns (response, duplicate). The key row and everything `create`
-    writes commit together, so a crash leaves neither: the client's retry
-    simply runs again.
+    Returns (response, duplicate). The caller has already replayed a live
+    key (idempotent_replay); this is the first request, or a twin racing it.
+    The key row and everything `create` writes commit together, so a crash
+    leaves neither: the client's retry simply runs again.
 
     1. An advisory lock on the key makes a concurrent twin answer 409 at once
        instead of waiting for the first request's transaction.
-    2. A live key with the same fingerprint replays the stored response; with
-       another fingerprint the client reused a key for a different request.
-    3. The unique constraint is the backstop if both got past the lock.
+    2. `create` runs, then the key is stored with one upsert that takes a
+       free or expired key and leaves a live one alone.
+    3. A live one means a twin committed between the lookup and the lock:
+       everything rolls back and this request answers as the twin did.
     """
     try:
         with transaction.atomic():
             if not try_xact_lock("idempotency", account.pk, key):
                 raise _in_flight()
-            now = timezone.now()
-            existing = IdempotencyKey.objects.filter(account=account, key=key).first()
-            if existing is not None and existing.expires_at > now:
-                if existing.request_hash != fingerprint:
-                    raise _key_reused()
-                return existing.response, True
-            if existing is not None:
-                existing.delete()  # expired: the key is free again
             response = create()
-            IdempotencyKey.objects.create(
-                account=account,
-                key=key,
-                request_hash=fingerprint,
-                response=response,
-                expires_at=now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
-            )
+            if not _key_store(account=account, key=key, fingerprint=fingerprint, response=response):
+                raise _KeyTaken()
             return response, False
-    except IntegrityError:
-        if IdempotencyKey.objects.filter(account=account, key=key).exists():
+    except _KeyTaken:
+        replay = idempotent_replay(account=account, key=key, fingerprint=fingerprint)
+        if replay is None:  # it expired in between: vanishingly rare, and safe to retry
             raise _in_flight() from None
-        raise
+        return replay, True
 
 
-def idempotency_keys_purge(*, batch_size: int = 5000) -> int:
-    """Delete expired keys, a batch at a time so no transaction grows large."""
-    ids = list(
-        IdempotencyKey.objects.filter(expires_at__lte=timezone.now()).values_list("pk", flat=True)[:batch_size]
+def _key_store(*, account: Account, key: str, fingerprint: str, response: dict) -> bool:
+    """Insert the key, or take over an expired one; False if a live one is there (one statement).
+
+    Raw SQL because the ORM's upsert cannot say "only if the old row expired".
+    PostgreSQL and SQLite (>= 3.24) both take this form.
+    """
+    now = timezone.now()
+    opts = IdempotencyKey._meta
+    quote = connection.ops.quote_name
+    fields = {name: opts.get_field(name) for name in ("account", "key", "request_hash", "response", "created_at", "expires_at")}
+    values = {
+        "account": account.pk, "key": key, "request_hash": fingerprint, "response": response, "created_at": now,
+        "expires_at": now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
+    }
+    columns = [quote(f.column) for f in fields.values()]
+    table = quote(opts.db_table)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({quote(fields['account'].column)}, {quote(fields['key'].column)}) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in columns[2:])
+        + f" WHERE {table}.{quote(fields['expires_at'].column)} <= %s RETURNING 1"
     )
-    IdempotencyKey.objects.filter(pk__in=ids).delete()
-    return len(ids)
+    params = [field.get_db_prep_save(values[name], connection) for name, field in fields.items()]
+    params.append(fields["expires_at"].get_db_prep_value(now, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() is not None
+
+
+def idempotency_keys_purge(*, batch: int = 1000, max_batches: int = 20) -> int:
+    """Delete expired keys (IDEMPOTENCY_KEY_TTL_HOURS), `batch` per short transaction, at most `max_batches` a run; how many."""
+    expired = IdempotencyKey.objects.filter(expires_at__lte=timezone.now()).order_by("expires_at")
+    return rows_purge(queryset=expired, batch=batch, max_batches=max_batches)

@@ -10,7 +10,15 @@ from outbound.models import Delivery
 
 
 def deliveries_enqueue(*, delivery_ids: list, countdown: float | None = None) -> None:
-    """Queue attempts for these deliveries, OUTBOUND_DELIVERY_BATCH_SIZE per task.
+    """Queue attempts for these deliveries (and note when, for the sweeper)."""
+    if not delivery_ids:
+        return
+    Delivery.objects.filter(pk__in=delivery_ids).update(enqueued_at=timezone.now())
+    deliveries_publish(delivery_ids=delivery_ids, countdown=countdown)
+
+
+def deliveries_publish(*, delivery_ids: list, countdown: float | None = None) -> None:
+    """Publish attempt tasks, OUTBOUND_DELIVERY_BATCH_SIZE deliveries per task; the caller noted enqueued_at.
 
     Batches because a task costs more than the work of one delivery (measured:
     publishing one message took about as long as sending one message);
@@ -18,9 +26,6 @@ def deliveries_enqueue(*, delivery_ids: list, countdown: float | None = None) ->
     """
     from outbound.tasks import deliveries_attempt  # tasks call services; import here breaks the cycle
 
-    if not delivery_ids:
-        return
-    Delivery.objects.filter(pk__in=delivery_ids).update(enqueued_at=timezone.now())
     size = settings.OUTBOUND_DELIVERY_BATCH_SIZE
     for start in range(0, len(delivery_ids), size):
         batch = [str(i) for i in delivery_ids[start:start + size]]

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from outbound.errors import OutboundError
@@ -13,7 +13,7 @@ from outbound.ids import new_id, occurrence_delivery_id
 from outbound.media import file_sha256
 from outbound.models import Account, Delivery, Event, Group, MediaFile, Send, Session, User
 from outbound.services.events import EventType, delivery_events_record
-from outbound.services.queueing import deliveries_enqueue
+from outbound.services.queueing import deliveries_enqueue, deliveries_publish
 from outbound.signals import send_finished
 from outbound.variants import variants_assign
 
@@ -69,13 +69,19 @@ def session_targets_resolve(*, session: Session, group_ids: list[uuid.UUID]) -> 
 
 
 def session_groups_resolve(*, session: Session, group_ids: list[uuid.UUID]) -> list[Group]:
-    """The session account's groups, in the order given, each one the session is a member of."""
-    found = {g.id: g for g in Group.objects.filter(account_id=session.account_id, pk__in=group_ids)}
+    """The session account's groups, in the order given, each one the session is a member of.
+
+    One query: the groups, each with whether the session is in it.
+    """
+    membership = Group.sessions.through.objects.filter(group_id=OuterRef("pk"), session_id=session.pk)
+    found = {
+        g.id: g
+        for g in Group.objects.filter(account_id=session.account_id, pk__in=group_ids).annotate(in_session=Exists(membership))
+    }
     missing = [str(g) for g in group_ids if g not in found]
     if missing:
         raise OutboundError("group_not_found", "Some groups do not exist.", details={"group_ids": missing})
-    present = set(session.groups.filter(pk__in=group_ids).values_list("pk", flat=True))
-    absent = [str(g) for g in group_ids if g not in present]
+    absent = [str(g) for g in group_ids if not found[g].in_session]
     if absent:
         raise OutboundError(
             "group_not_in_session",
@@ -162,6 +168,7 @@ def send_create(
             message_expiration_seconds=expiration,
             expires_at=now + timedelta(seconds=expiration),
             next_attempt_at=now,
+            enqueued_at=now,  # published when this commits (the sweeper's clock starts now)
             parts_total=parts[variant] if variant else max(1, len(media)),
         )
         if group.id in recent:
@@ -178,8 +185,8 @@ def send_create(
     events = delivery_events_record(send=send, deliveries=queued, type=EventType.MESSAGE_SCHEDULED)
     events += delivery_events_record(send=send, deliveries=skipped, type=EventType.MESSAGE_SKIPPED)
 
-    send_id = send.id
-    transaction.on_commit(lambda: _fan_out_enqueue(send_id))
+    queued_ids = [d.id for d in deliveries if d.status == Delivery.Status.QUEUED]
+    transaction.on_commit(lambda: _deliveries_publish(send.id, queued_ids))
     return SendCreated(send=send, deliveries=deliveries, events=events)
 
 
@@ -191,18 +198,18 @@ def _delivery_id(schedule_id, occurrence_number, group_id, due_at) -> uuid.UUID:
     )
 
 
-def _fan_out_enqueue(send_id: uuid.UUID) -> None:
-    """Queue the fan-out; if the broker is down, leave it to the sweeper.
+def _deliveries_publish(send_id: uuid.UUID, delivery_ids: list) -> None:
+    """Queue the send's deliveries once it is committed; if the broker is down, leave them to the sweeper.
 
-    The send is committed by now: failing the request over the broker would
-    tell the client it failed when it did not.
+    Published from here, not by a fan-out task: the ids are in hand, and a
+    task more per send would cost a worker more than the publishing costs
+    the request. Failing the request over the broker would tell the client
+    it failed when it did not.
     """
-    from outbound.tasks import send_fan_out  # tasks import services: import here to avoid a cycle
-
     try:
-        send_fan_out.delay(str(send_id))
+        deliveries_publish(delivery_ids=delivery_ids)
     except Exception:  # kombu raises several kinds for "broker unreachable"
-        logger.exception("send %s: fan-out not queued (broker down?); the sweeper will queue its deliveries", send_id)
+        logger.exception("send %s: deliveries not queued (broker down?); the sweeper will queue them", send_id)
 
 
 def _recently_sent(group_ids: list, skip_within_hours: float | None, now) -> dict:

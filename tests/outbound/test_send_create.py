@@ -50,11 +50,21 @@ def test_it_accepts_a_send_with_the_seed_response_shape(api, session, make_group
     assert queued_tasks() == []
 
 
-def test_it_enqueues_the_fan_out_after_commit(api, session, make_groups, queued_tasks, django_capture_on_commit_callbacks):
-    groups = make_groups(2)
-    with django_capture_on_commit_callbacks(execute=True):
+def test_it_queues_the_deliveries_in_batches_after_commit(
+    api, session, make_groups, queued_tasks, django_capture_on_commit_callbacks, settings
+):
+    settings.OUTBOUND_DELIVERY_BATCH_SIZE = 2
+    groups = make_groups(3)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = api.post("/v2/outbound/sends", _body(session, groups), format="json")
-    assert queued_tasks() == [("outbound.tasks.send_fan_out", [response.json()["send"]["send_id"]], {})]
+    assert queued_tasks() == []  # nothing before the commit
+    for callback in callbacks:
+        callback()
+    ids = [r["recipient_send_id"] for r in response.json()["send"]["results"]]
+    assert queued_tasks() == [
+        ("outbound.tasks.deliveries_attempt", [ids[:2]], {}),
+        ("outbound.tasks.deliveries_attempt", [ids[2:]], {}),
+    ]
 
 
 def test_it_accepts_x_api_key_and_media_urls(token, session, make_groups):
@@ -153,3 +163,28 @@ def test_it_purges_expired_keys(api, session, make_groups):
     IdempotencyKey.objects.filter(key="a").update(expires_at=timezone.now() - timedelta(seconds=1))
     assert idempotency_keys_purge() == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["b"]
+
+
+def test_a_twin_that_committed_first_wins_and_this_request_writes_nothing(api, session, make_groups, monkeypatch):
+    # The twin committed between this request's lookup and its lock: the key's
+    # upsert finds a live key, everything this request wrote rolls back, and it
+    # answers with the twin's response.
+    from outbound.api import sends as sends_api
+    from outbound.services import idempotency
+
+    groups = make_groups(2)
+    body = _body(session, groups, idempotency_key="twin")
+    first = api.post("/v2/outbound/sends", body, format="json").json()
+    looked_up = []
+
+    def lookup_before_the_twin_committed(**kwargs):
+        if not looked_up:
+            looked_up.append(kwargs)
+            return None  # the twin had not committed yet when this request looked
+        return idempotency.idempotent_replay(**kwargs)
+
+    monkeypatch.setattr(sends_api, "idempotent_replay", lookup_before_the_twin_committed)
+    response = api.post("/v2/outbound/sends", body, format="json")
+    assert response.status_code == 202 and response.json()["status"] == "duplicate_accepted"
+    assert response.json()["send"]["send_id"] == first["send"]["send_id"]
+    assert Send.objects.count() == 1 and Delivery.objects.count() == 2 and IdempotencyKey.objects.count() == 1

@@ -135,3 +135,23 @@ def test_it_records_every_sending_sessions_number_on_the_periodic_refresh(gatewa
     assert sessions_refresh() == 0  # the status did not change; the number is recorded anyway
 
     assert Session.objects.get(pk=session.pk).phone_number == "+201234567890"
+
+
+def test_a_hold_read_before_a_release_is_not_left_behind_a_working_session(gateway, session, make_groups):
+    # A worker loaded its batch while the session was STOPPED; before it got to
+    # this delivery, the session came back and its held deliveries were released
+    # (this one was being attempted, so it was not among them). Holding it now
+    # would leave it stuck until it expires: it is retried at once instead.
+    from outbound.services import deliveries
+
+    delivery = make_send(session, make_groups(1)).deliveries.get()
+    Session.objects.filter(pk=session.pk).update(status="STOPPED")
+    claimed = deliveries._claim_many([delivery.id], timezone.now())
+    stale, taken_over = claimed[delivery.id]
+    assert stale.send.session.status == "STOPPED"
+    session.status = "STOPPED"
+    session_status_set(session=session, status="WORKING")
+    retry = deliveries._attempt_claimed(stale, taken_over)
+    assert isinstance(retry, deliveries.RetryAt)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.error_code) == ("queued", 0, "")
