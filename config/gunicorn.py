@@ -7,3 +7,10 @@ https://docs.gunicorn.org/en/stable/settings.html
 # ones get gunicorn's own 414 before the API sees them; the API's URLs and
 # query strings are far shorter, and a proxy in front has its own cap (nginx: 8 KB).
 limit_request_line = 8190
+
+
+def post_worker_init(worker):
+    """Tell the load shedder (config/shedding.py) which sockets this worker accepts from."""
+    from config import shedding
+
+    shedding.listeners_set([listener.sock for listener in worker.sockets], workers=worker.cfg.workers)
