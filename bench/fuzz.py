@@ -17,7 +17,6 @@ longer before changing the API (`bin/fuzz --max-time 600`).
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import uuid

@@ -1,10 +1,15 @@
+import uuid
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.forms.models import BaseInlineFormSet
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from rest_framework import serializers
 
 from outbound.api.errors import _flatten
@@ -24,8 +29,22 @@ STATUS_HELP = (
 )
 
 
+# Runs a schedule's page shows; a schedule may have 10,000, all of them on the Run list.
+LATEST_RUNS = 100
+
+
+class LatestRunsFormSet(BaseInlineFormSet):
+    """The runs inline's rows: the latest runs only, one query (ORDER BY occurrence_number DESC LIMIT 100)."""
+
+    def get_queryset(self):
+        if not hasattr(self, "_latest"):
+            self._latest = super().get_queryset()[:LATEST_RUNS]
+        return self._latest
+
+
 class RunInline(admin.TabularInline):
     model = Run
+    formset = LatestRunsFormSet
     extra = 0
     can_delete = False
     fields = ["occurrence_number", "status", "due_at", "started_at", "failed_at", "error_code", "error_message", "deliveries"]
@@ -34,6 +53,21 @@ class RunInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    def get_formset(self, request, obj=None, **kwargs):
+        if obj is not None:
+            # Inline instances are made per request: the heading can name this schedule's runs.
+            self.verbose_name_plural = self.heading(obj)
+        return super().get_formset(request, obj, **kwargs)
+
+    def heading(self, schedule):
+        total = schedule.runs.count()
+        if not total:
+            return "runs"
+        url = f"{reverse('admin:schedules_run_changelist')}?{urlencode({RunScheduleFilter.parameter_name: schedule.pk})}"
+        if total <= LATEST_RUNS:
+            return format_html('runs (<a href="{}">all {} on the run list</a>)', url, total)
+        return format_html('runs: the latest {} of {}, newest first (<a href="{}">all {} runs</a>)', LATEST_RUNS, total, url, total)
 
     @admin.display(description="deliveries")
     def deliveries(self, run):
@@ -245,10 +279,28 @@ class ScheduleAdmin(admin.ModelAdmin):
         self.message_user(request, f"Queued the next occurrence of {started} schedule(s).", messages.SUCCESS)
 
 
+class RunScheduleFilter(admin.SimpleListFilter):
+    """The runs of one schedule (its page links here); offers only that schedule, never a list of them all."""
+
+    title = "schedule"
+    parameter_name = "schedule"
+
+    def lookups(self, request, model_admin):
+        return [(self.value(), self.value())] if self.value() else []
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        try:
+            return queryset.filter(schedule_id=uuid.UUID(self.value()))
+        except ValueError as error:
+            raise IncorrectLookupParameters(error) from None
+
+
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
     list_display = ["schedule", "occurrence_number", "status", "due_at", "started_at", "error_code"]
-    list_filter = ["status", "error_code", "trigger"]
+    list_filter = [RunScheduleFilter, "status", "error_code", "trigger"]
     search_fields = ["=schedule__id"]
     readonly_fields = [f.name for f in Run._meta.fields]
 

@@ -39,8 +39,9 @@ class StrictCursorPagination(CursorPagination):
     def paginate_queryset(self, queryset, request, view=None):
         try:
             return super().paginate_queryset(queryset, request, view)
-        except DjangoValidationError:
-            # A well-formed cursor whose position is not a value of the ordering field.
+        except (DjangoValidationError, ValueError):
+            # A well-formed cursor whose position is not a value of the ordering
+            # field: a UUID field raises ValidationError, an integer one ValueError.
             raise _invalid("cursor", "Not a cursor this API gave out (use `next` or `previous` as given).") from None
 
     def get_schema_operation_parameters(self, view):

@@ -1,5 +1,6 @@
 """Response bodies: seeds/watchcollect-get-schedule.txt, plus calendar, pause, variants and preview."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from outbound.api.outputs import DeliveryResultOutput, MillisecondsField, TextDigestMixin, UUIDStringField, text_digest
@@ -110,7 +111,24 @@ class ScheduleOutput(TextDigestMixin):
 
 
 class ScheduleDetailOutput(ScheduleOutput):
-    runs = RunOutput(source="runs.all", many=True)
+    """A schedule with the runs of its last 100 occurrences; `runs_next` pages back through the others."""
+
+    runs = RunOutput(
+        source="latest_runs",
+        many=True,
+        help_text="The runs of the last 100 occurrences (all runs when there are no more), in occurrence order.",
+    )
+    runs_total = serializers.IntegerField(
+        help_text="How many runs the schedule has (counted from the runs: what /runs pages through). "
+        "run_count counts the same runs: every occurrence that got one, sent, failed, missed or skipped."
+    )
+    runs_next = serializers.SerializerMethodField(
+        help_text="URL of the page of /runs (newest first) with the runs before those in `runs`; null when `runs` holds them all."
+    )
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_runs_next(self, schedule):
+        return self.context.get("runs_next")  # the view makes it: a URL of the runs list, with its pagination's cursor
 
 
 def preview_body(schedule: Schedule, occurrences) -> dict:

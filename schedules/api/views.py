@@ -1,21 +1,42 @@
 """The schedule resource under /v2/outbound/schedules."""
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.pagination import Cursor
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from outbound import scopes
-from outbound.api.pagination import NewestFirstPagination, paginated_response
+from outbound.api.pagination import NewestFirstPagination, StrictCursorPagination, paginated_response
 from outbound.errors import OutboundError
 from schedules import selectors, services
 from schedules.models import Run, Schedule
 
 from . import schema  # noqa: F401  (registers the `schedule` field's schema)
 from .inputs import ScheduleRuleInput, ScheduleUpdateInput
-from .outputs import PreviewOutput, RunDetailOutput, ScheduleDetailOutput, ScheduleOutput, preview_body
+from .outputs import PreviewOutput, RunDetailOutput, RunOutput, ScheduleDetailOutput, ScheduleOutput, preview_body
 
 MAX_PREVIEW = 100
+# Runs the schedule detail holds (the last occurrences); all of them are paged at .../runs.
+LATEST_RUNS = 100
+
+
+class RunHistoryPagination(StrictCursorPagination):
+    """A schedule's runs, newest occurrence first: the first page is the detail's runs, `next` goes back in time.
+
+    Cursors are occurrence numbers (unique per schedule, served by the index
+    of run_unique_occurrence), so a page stays put while new runs are added.
+    """
+
+    ordering = "-occurrence_number"
+    page_size = LATEST_RUNS
+    max_page_size = 500
+
+    def url_after(self, page_url: str, occurrence_number: int) -> str:
+        """`page_url` with the cursor of the page that follows a page ending at `occurrence_number`, as `next` gives it."""
+        self.base_url = page_url
+        return self.encode_cursor(Cursor(offset=0, reverse=False, position=str(occurrence_number)))
 
 
 def _schedule_or_404(request, schedule_id) -> Schedule:
@@ -25,9 +46,25 @@ def _schedule_or_404(request, schedule_id) -> Schedule:
     return schedule
 
 
+def _older_runs_url(request, schedule: Schedule) -> str | None:
+    """The runs list's page of the runs before the detail's latest ones; None when the detail holds them all."""
+    if not schedule.latest_runs or schedule.runs_total <= len(schedule.latest_runs):
+        return None
+    page_url = request.build_absolute_uri(reverse("schedule-runs", args=[schedule.id]))
+    return RunHistoryPagination().url_after(page_url, schedule.latest_runs[0].occurrence_number)
+
+
+def _detail_response(request, schedule_id) -> Response:
+    schedule = selectors.schedule_get_with_latest_runs(
+        account=request.user.account, schedule_id=schedule_id, count=LATEST_RUNS
+    )
+    if schedule is None:
+        raise OutboundError("not_found", "No such schedule.", http_status=404)
+    return Response(ScheduleDetailOutput(schedule, context={"runs_next": _older_runs_url(request, schedule)}).data)
+
+
 def _detail(request, schedule: Schedule) -> Response:
-    schedule = selectors.schedule_get(account=request.user.account, schedule_id=schedule.id)
-    return Response(ScheduleDetailOutput(schedule).data)
+    return _detail_response(request, schedule.id)
 
 
 class ScheduleListView(APIView):
@@ -65,7 +102,7 @@ class ScheduleDetailView(APIView):
         responses=ScheduleDetailOutput,
     )
     def get(self, request, schedule_id):
-        return Response(ScheduleDetailOutput(_schedule_or_404(request, schedule_id)).data)
+        return _detail_response(request, schedule_id)
 
     @extend_schema(
         operation_id="outbound_schedules_update",
@@ -166,6 +203,25 @@ class DraftPreviewView(APIView):
         draft = Schedule(**rule.validated_data)
         occurrences = services.schedule_preview(schedule=draft, count=count.validated_data["count"])
         return Response(preview_body(draft, occurrences))
+
+
+class RunListView(APIView):
+    pagination_class = RunHistoryPagination
+
+    class FilterInput(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Run.Status.choices, required=False)
+
+    @extend_schema(
+        operation_id="outbound_schedule_runs_list",
+        summary="Every run of a schedule, newest occurrence first",
+        parameters=[FilterInput],
+        responses=RunOutput(many=True),
+    )
+    def get(self, request, schedule_id):
+        schedule = _schedule_or_404(request, schedule_id)
+        filters = self.FilterInput(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        return paginated_response(self, selectors.run_list(schedule=schedule, **filters.validated_data), RunOutput)
 
 
 class RunDetailView(APIView):

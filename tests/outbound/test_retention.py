@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 
-import pytest
 from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone

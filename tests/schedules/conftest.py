@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from outbound.timefmt import to_ms
-from schedules.models import Schedule
+from schedules.models import Run, Schedule
 
 
 @pytest.fixture
@@ -52,3 +52,24 @@ def make_due_now(schedule: Schedule) -> None:
     shift = now - schedule.next_run_at
     Schedule.objects.filter(pk=schedule.pk).update(first_run_at=schedule.first_run_at + shift, next_run_at=now)
     schedule.refresh_from_db()
+
+
+def add_runs(schedule: Schedule, count: int, *, failed_every: int = 0) -> None:
+    """Runs of occurrences 1..count, one an hour up to now, made in one INSERT; every `failed_every`-th failed."""
+    now = timezone.now()
+    runs = []
+    for k in range(1, count + 1):
+        due = now - timedelta(hours=count - k + 1)
+        failed = bool(failed_every) and k % failed_every == 0
+        runs.append(
+            Run(
+                schedule=schedule, occurrence_number=k, due_at=due, started_at=due,
+                status=Run.Status.FAILED if failed else Run.Status.COMPLETED,
+                completed_at=None if failed else due + timedelta(seconds=5),
+                failed_at=due + timedelta(seconds=5) if failed else None,
+                error_code="session_not_working" if failed else "",
+            )
+        )
+    Run.objects.bulk_create(runs)
+    failed = sum(r.status == Run.Status.FAILED for r in runs)
+    Schedule.objects.filter(pk=schedule.pk).update(run_count=count, failed_run_count=failed)

@@ -1,5 +1,6 @@
 """The operators' admin for schedules: list, filters, edit, cancel with confirmation, run now."""
 
+import re
 import zoneinfo
 from datetime import timedelta
 
@@ -9,10 +10,11 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from outbound.models import User
-from schedules.models import Schedule
+from schedules.models import Run, Schedule
 from schedules.services import schedule_occurrence_fire
 
 from .conftest import make_due_now
+from .conftest import add_runs
 
 
 # Management forms of the read-only inlines (runs, changes) that every change form posts.
@@ -171,3 +173,52 @@ def test_an_admin_switch_to_a_calendar(operator, make_schedule):
     assert schedule.kind == "calendar" and schedule.rule_summary.startswith("Mon, Fri at 09:15 Europe/Berlin")
     local = schedule.next_run_at.astimezone(zoneinfo.ZoneInfo("Europe/Berlin"))
     assert (local.hour, local.minute, local.strftime("%a")) in {(9, 15, "Mon"), (9, 15, "Fri")}
+
+
+def run_rows(page: str) -> list[int]:
+    """Occurrence numbers of the runs inline's rows, in page order."""
+    return [int(n) for n in re.findall(r'<td class="field-occurrence_number">\s*<p>(\d+)</p>', page)]
+
+
+def test_the_detail_shows_the_latest_100_runs_and_links_to_all_of_them(operator, make_schedule):
+    schedule, other = make_schedule(interval_ms=3_600_000, max_occurrences=1000), make_schedule()
+    add_runs(schedule, 250, failed_every=10)
+    add_runs(other, 3)
+    page = operator.get(f"/admin/schedules/schedule/{schedule.id}/change/").content.decode()
+    assert run_rows(page) == list(range(250, 150, -1))
+    assert "session_not_working" in page  # error codes, as before
+    link = f"/admin/schedules/run/?schedule={schedule.id}"
+    assert f'<a href="{link}">all 250 runs</a>' in page
+    # The run list filters by schedule, and says so beside the other filters.
+    runs = operator.get(link).content.decode()
+    assert "250 runs" in runs and str(other.id) not in runs and "By schedule" in runs
+    failed = operator.get(f"{link}&status__exact=failed").content.decode()
+    assert "25 runs" in failed
+    not_an_id = operator.get("/admin/schedules/run/?schedule=latest")
+    assert not_an_id.status_code == 302 and not_an_id.url.endswith("?e=1")
+
+
+def test_a_schedule_saves_after_newer_runs_pushed_rows_out_of_its_page(operator, make_schedule):
+    """The inline posts back the 100 runs it showed; one that a newer run pushed out of them meanwhile is left alone."""
+    schedule = make_schedule(interval_ms=3_600_000, max_occurrences=1000, text="Before")
+    add_runs(schedule, 150)
+    page = operator.get(f"/admin/schedules/schedule/{schedule.id}/change/").content.decode()
+    shown = dict(re.findall(r'<input type="hidden" name="(runs-[\w-]+)" value="([^"]*)"', page))
+    assert shown["runs-INITIAL_FORMS"] == "100"
+    now = timezone.now()
+    Run.objects.create(schedule=schedule, occurrence_number=151, due_at=now, started_at=now)
+    cairo = zoneinfo.ZoneInfo("Africa/Cairo")
+    response = operator.post(
+        f"/admin/schedules/schedule/{schedule.id}/change/",
+        {
+            "kind": "interval", "interval_ms": 3_600_000, "max_occurrences": 1000, "text": "After",
+            "first_run_at_0": timezone.localtime(schedule.first_run_at, cairo).strftime("%Y-%m-%d"),
+            "first_run_at_1": timezone.localtime(schedule.first_run_at, cairo).strftime("%H:%M:%S"),
+            "groups": [str(g.pk) for g in schedule.groups.all()],
+            **INLINES,
+            **shown,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    assert Schedule.objects.get(pk=schedule.pk).text == "After"
+    assert schedule.runs.count() == 151

@@ -1,6 +1,5 @@
 """Retention for schedules: beat mirrors of ended schedules go after their period; runs only when asked."""
 
-import pytest
 from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, PeriodicTask, PeriodicTasks
 
