@@ -4,10 +4,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Exists, Max, OuterRef
+from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
+from outbound import rawsql
 from outbound.errors import OutboundError
 from outbound.ids import new_id, occurrence_delivery_id
 from outbound.media import file_sha256
@@ -56,10 +57,12 @@ def send_targets_resolve(*, account: Account, session_id: uuid.UUID, group_ids: 
     Another account's session or group is reported exactly like a missing
     one, so ids never leak across accounts.
     """
-    session = Session.objects.filter(account=account, pk=session_id).first()
-    if session is None:
+    where = f"{rawsql.quote('id')} = %s AND {rawsql.quote('account_id')} = %s"
+    prep = Session._meta.pk.get_db_prep_value
+    found = rawsql.select(Session, where, [prep(session_id, connection), prep(account.pk, connection)])
+    if not found:
         raise OutboundError("session_not_found", "No such session.", details={"session_id": str(session_id)})
-    return session_targets_resolve(session=session, group_ids=group_ids)
+    return session_targets_resolve(session=found[0], group_ids=group_ids)
 
 
 def session_targets_resolve(*, session: Session, group_ids: list[uuid.UUID]) -> SendTargets:
@@ -73,22 +76,40 @@ def session_groups_resolve(*, session: Session, group_ids: list[uuid.UUID]) -> l
 
     One query: the groups, each with whether the session is in it.
     """
-    membership = Group.sessions.through.objects.filter(group_id=OuterRef("pk"), session_id=session.pk)
-    found = {
-        g.id: g
-        for g in Group.objects.filter(account_id=session.account_id, pk__in=group_ids).annotate(in_session=Exists(membership))
-    }
+    found = {group.id: (group, in_session) for group, in_session in _groups_with_membership(session, group_ids)}
     missing = [str(g) for g in group_ids if g not in found]
     if missing:
         raise OutboundError("group_not_found", "Some groups do not exist.", details={"group_ids": missing})
-    absent = [str(g) for g in group_ids if not found[g].in_session]
+    absent = [str(g) for g in group_ids if not found[g][1]]
     if absent:
         raise OutboundError(
             "group_not_in_session",
             f"Session {session.name} is not a member of some groups.",
             details={"group_ids": absent},
         )
-    return [found[g] for g in group_ids]
+    return [found[g][0] for g in group_ids]
+
+
+def _groups_with_membership(session: Session, group_ids: list) -> list[tuple[Group, bool]]:
+    """The session account's groups among `group_ids`, each with whether the session is a member (plain SQL)."""
+    if not group_ids:
+        return []
+    fields = rawsql.columns(Group, ["id", "account", "chat_id", "name", "created_at"])
+    through = Group.sessions.through._meta
+    prep = Group._meta.pk.get_db_prep_value
+    sql = (
+        f"SELECT {', '.join('g.' + rawsql.quote(f.column) for f in fields)}, EXISTS("
+        f"SELECT 1 FROM {rawsql.quote(through.db_table)} m WHERE m.{rawsql.quote(through.get_field('group').column)} = g.{rawsql.quote('id')} "
+        f"AND m.{rawsql.quote(through.get_field('session').column)} = %s) "
+        f"FROM {rawsql.quote(Group._meta.db_table)} g "
+        f"WHERE g.{rawsql.quote('account_id')} = %s AND g.{rawsql.quote('id')} IN ({rawsql.placeholders(group_ids)})"
+    )
+    params = [prep(session.pk, connection), prep(session.account_id, connection)]
+    params += [prep(g, connection) for g in group_ids]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [(rawsql.instance_from_row(Group, fields, row[:-1]), bool(row[-1])) for row in rows]
 
 
 def media_file_store(*, account: Account, upload, mimetype: str) -> MediaFile:
@@ -137,7 +158,8 @@ def send_create(
     """
     now = timezone.now()
     variants = variants or []
-    send = Send.objects.create(
+    # Written in plain SQL (outbound/rawsql.py), every field set here: this runs for every send.
+    send = Send(
         account_id=targets.session.account_id,
         session=targets.session,
         actor_user=actor_user,
@@ -148,7 +170,10 @@ def send_create(
         request_id=request_id,
         schedule_id=schedule_id,
         occurrence_number=occurrence_number,
+        created_at=now,
+        updated_at=now,
     )
+    rawsql.insert([send])
     group_ids = [g.id for g in targets.groups]
     seed = f"{schedule_id}:{occurrence_number}" if schedule_id else str(send.id)
     assignment = variants_assign(variants=variants, group_ids=group_ids, seed=seed) if variants else {}
@@ -170,6 +195,8 @@ def send_create(
             next_attempt_at=now,
             enqueued_at=now,  # published when this commits (the sweeper's clock starts now)
             parts_total=parts[variant] if variant else max(1, len(media)),
+            created_at=now,
+            updated_at=now,
         )
         if group.id in recent:
             hours_ago = (now - recent[group.id]).total_seconds() / 3600
@@ -179,7 +206,7 @@ def send_create(
                 f"Got a message from this account {hours_ago:.1f} h ago (skip_within_hours is {skip_within_hours:g})."
             )
         deliveries.append(delivery)
-    deliveries = Delivery.objects.bulk_create(deliveries)
+    rawsql.insert(deliveries)
     queued = [] if announced else [d for d in deliveries if d.status == Delivery.Status.QUEUED]
     skipped = [d for d in deliveries if d.status == Delivery.Status.SKIPPED]
     events = delivery_events_record(send=send, deliveries=queued, type=EventType.MESSAGE_SCHEDULED)
