@@ -9,6 +9,7 @@ from standardwebhooks.webhooks import Webhook
 
 from outbound.models import Account, Event
 from outbound.services.events import events_record
+from outbound.timefmt import to_iso
 from webhooks.models import WebhookEndpoint, WebhookMessage
 from webhooks.services.dispatch import RETRY_SCHEDULE, endpoint_dispatch, endpoints_with_due_messages, retry_delay
 from webhooks.services.relay import events_relay
@@ -28,7 +29,11 @@ def test_an_event_reaches_the_receiver_signed_and_in_the_seed_shape(account, end
     event = record(account, id="d1", status="sent")
     assert deliver(endpoint) == 1
     [request] = receiver.requests
-    assert request["json"] == {"event": "message.notification.sent", "data": {"n": 1, "id": "d1", "status": "sent"}}
+    assert request["json"] == {
+        "event": "message.notification.sent",
+        "timestamp": to_iso(event.created_at),  # when it happened, not when this attempt was made
+        "data": {"n": 1, "id": "d1", "status": "sent"},
+    }
     headers = {k.lower(): v for k, v in request["headers"].items()}
     message = WebhookMessage.objects.get(event=event)
     assert headers["webhook-id"] == message.webhook_id

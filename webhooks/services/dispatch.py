@@ -21,6 +21,7 @@ from standardwebhooks.webhooks import Webhook
 
 from outbound.errors import OutboundError
 from outbound.models import Account
+from outbound.timefmt import to_iso
 
 from ..models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 from .targets import webhook_target_check
@@ -52,7 +53,9 @@ def retry_delay(attempts: int) -> float | None:
 
 
 def message_body(message: WebhookMessage) -> str:
-    return json.dumps({"event": message.event_type, "data": message.event.data}, separators=(",", ":"), sort_keys=True)
+    """{"event", "timestamp", "data"}: `timestamp` is when the event happened (committed), the same on every attempt."""
+    body = {"event": message.event_type, "timestamp": to_iso(message.event.created_at), "data": message.event.data}
+    return json.dumps(body, separators=(",", ":"), sort_keys=True)
 
 
 def signature_header(endpoint: WebhookEndpoint, webhook_id: str, sent_at: datetime, body: str) -> str:
