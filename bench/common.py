@@ -64,7 +64,13 @@ def database_reset(env: dict) -> None:
     admin.autocommit = True
     with admin.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
-        if not cursor.fetchone():
+        exists = cursor.fetchone() is not None
+        if exists and _migrations_unknown_to_this_checkout(env):
+            # Migrated by another checkout (another branch, uncommitted work): its
+            # schema is not this code's, and migrate cannot undo what it does not know.
+            cursor.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+            exists = False
+        if not exists:
             cursor.execute(f'CREATE DATABASE "{database}"')
     admin.close()
     manage(env, "migrate", "--noinput", "-v0")
@@ -77,6 +83,26 @@ def database_reset(env: dict) -> None:
         )
         cursor.execute(f"TRUNCATE {cursor.fetchone()[0]} RESTART IDENTITY CASCADE")
     conn.close()
+
+
+def _migrations_unknown_to_this_checkout(env: dict) -> bool:
+    """Whether the database records a migration that this checkout's apps do not have."""
+    import psycopg2
+
+    conn = psycopg2.connect(env["DATABASE_URL"])
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT to_regclass('django_migrations') IS NOT NULL")
+            if not cursor.fetchone()[0]:
+                return False
+            cursor.execute("SELECT app, name FROM django_migrations")
+            applied = cursor.fetchall()
+    finally:
+        conn.close()
+    ours = {path.parent.name for path in ROOT.glob("*/migrations")}
+    return any(
+        app in ours and not (ROOT / app / "migrations" / f"{name}.py").exists() for app, name in applied
+    )
 
 
 def manage(env: dict, *args: str) -> None:
