@@ -15,3 +15,15 @@ if command -v redis-cli >/dev/null 2>&1 && ! redis-cli -h 127.0.0.1 -p 6379 ping
     for _ in $(seq 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done
   fi
 fi
+# Browser tests (tests/e2e/test_admin_browser_e2e.py) drive Debian's Chromium
+# with Playwright: install it once when it is missing and apt can (as root).
+# Without it those tests skip and say why; nothing here fails the run.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "Installing Chromium for the browser tests (apt-get install chromium) ..." >&2
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >"${TMPDIR:-/tmp}/chromium-install.log" 2>&1; then
+    # The package lists may be stale or absent: refresh them once.
+    { DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+      >>"${TMPDIR:-/tmp}/chromium-install.log" 2>&1 \
+      || echo "Could not install Chromium (see ${TMPDIR:-/tmp}/chromium-install.log): the browser tests will be skipped." >&2
+  fi
+fi

@@ -14,3 +14,20 @@ def post_worker_init(worker):
     from config import shedding
 
     shedding.listeners_set([listener.sock for listener in worker.sockets], workers=worker.cfg.workers)
+
+
+def on_starting(server):
+    """In the master, before any worker: remove the metric files of processes gone since the last run (config/metrics.py)."""
+    import os
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from config import metrics  # loads the settings, which name the folder, before prometheus-client
+
+    metrics.files_of_dead_processes_remove()
+
+
+def child_exit(server, worker):
+    """In the master, when a worker exits: drop its live gauges (prometheus-client's multiprocess bookkeeping)."""
+    from config import metrics
+
+    metrics.process_dead(worker.pid)

@@ -6,6 +6,7 @@ environment at all the service runs on an embedded default that needs no
 server: SQLite and kombu's filesystem broker under ./var/.
 """
 
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -263,6 +264,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 3600),
     "queue_order_strategy": "priority",
 }
+if CELERY_BROKER_URL.startswith("sentinel://"):
+    # Redis Sentinel (docs/operations.md, "Outgrowing one machine"): the monitored master's name.
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = env.str("CELERY_BROKER_MASTER_NAME")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed"):
@@ -384,28 +388,67 @@ WEBHOOKS_SECRET_ROTATION_HOURS = env.int("WEBHOOKS_SECRET_ROTATION_HOURS", defau
 # ------------------------------------------------------------------------------
 # Events nobody needs any more (relayed; those with webhook messages stay as
 # long as their messages do).
-RETENTION_EVENTS_DAYS = env.int("RETENTION_EVENTS_DAYS", default=7)
+RETENTION_EVENTS_DAYS = env.float("RETENTION_EVENTS_DAYS", default=7)
 # Webhook messages that succeeded or failed, with their attempts (what
 # GET /v2/webhooks/{id}/deliveries shows and what can be replayed).
-RETENTION_WEBHOOK_MESSAGES_DAYS = env.int("RETENTION_WEBHOOK_MESSAGES_DAYS", default=30)
+RETENTION_WEBHOOK_MESSAGES_DAYS = env.float("RETENTION_WEBHOOK_MESSAGES_DAYS", default=30)
 # django-celery-beat mirrors (PeriodicTask) of schedules that completed or
 # were canceled; the schedule itself is kept.
-RETENTION_SCHEDULE_MIRRORS_DAYS = env.int("RETENTION_SCHEDULE_MIRRORS_DAYS", default=30)
+RETENTION_SCHEDULE_MIRRORS_DAYS = env.float("RETENTION_SCHEDULE_MIRRORS_DAYS", default=30)
 # Finished sends with their deliveries, and finished runs. Kept forever by
 # default: it is what customers and operators look back on.
-RETENTION_RUN_HISTORY_DAYS = env.int("RETENTION_RUN_HISTORY_DAYS", default=0)
+RETENTION_RUN_HISTORY_DAYS = env.float("RETENTION_RUN_HISTORY_DAYS", default=0)
 if min(RETENTION_EVENTS_DAYS, RETENTION_WEBHOOK_MESSAGES_DAYS, RETENTION_SCHEDULE_MIRRORS_DAYS, RETENTION_RUN_HISTORY_DAYS) < 0:
     raise ImproperlyConfigured("RETENTION_*_DAYS must be 0 (keep forever) or a number of days.")
 
 # ------------------------------------------------------------------------------
-# Logging: one line per event on stderr, for the process manager to collect.
+# Metrics: Prometheus text at GET /metrics (docs/operations.md, "Metrics").
+# https://prometheus.github.io/client_python/multiprocess/
 # ------------------------------------------------------------------------------
+# Every process of a host writes its counters to files in this folder (one
+# per process; keep it per host, e.g. a tmpfs), and /metrics adds them up.
+# prometheus-client reads it from the environment when it is first imported.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "metrics"))
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# Scrapers send it as `Authorization: Bearer <token>`. Empty: /metrics is
+# open in debug runs and refused otherwise.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# ------------------------------------------------------------------------------
+# Logging: one line per event on stderr, for the process manager to collect:
+# JSON (python-json-logger) in production, plain text in debug runs. State
+# changes (send accepted, occurrence fired, delivery sent/failed, webhook
+# delivered) carry their ids as fields; lines logged while serving a request
+# carry its request_id (config/logging.py). Celery's processes use this too
+# (config/celery_app.py).
+# https://docs.djangoproject.com/en/5.2/topics/logging/
+# ------------------------------------------------------------------------------
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use json or text.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "config.logging.RequestIdFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",
+        },
+        "text": {"()": "config.logging.TextFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["stderr"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # One line per gateway request is noise at INFO; failures are logged by us.
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {
+        # One line per gateway request is noise at INFO; failures are logged by us.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        # "<worker> ready." and "beat: Starting...": process managers, the e2e
+        # tests and the benchmarks wait for them, whatever LOG_LEVEL says.
+        "celery.apps.worker": {"level": "INFO"},
+        "celery.beat": {"level": "INFO"},
+    },
 }

@@ -167,6 +167,9 @@ class SendAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_delivery_count=Count("deliveries"))
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # the record of what was sent (retention purges old ones, RETENTION_RUN_HISTORY_DAYS)
+
     @admin.display(description="groups", ordering="_delivery_count")
     def delivery_count(self, obj):
         return obj._delivery_count
@@ -184,6 +187,9 @@ class DeliveryAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # the record of what each group was sent, or why not
+
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
@@ -192,3 +198,6 @@ class EventAdmin(admin.ModelAdmin):
     list_filter = ["type", "account"]
     search_fields = ["id"]
     readonly_fields = ["id", "account", "type", "data", "created_at"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # what customers were (or will be) told; retention purges them (RETENTION_EVENTS_DAYS)

@@ -1,5 +1,6 @@
 import re
 import zoneinfo
+from contextvars import ContextVar
 
 from django.utils import timezone
 
@@ -7,6 +8,9 @@ from outbound.ids import new_id
 
 # A client may pass its own request id (for tracing across systems) if it is short and plain.
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+# The id of the request being served, for log lines (config/logging.py puts it on each).
+current_request_id: ContextVar[str] = ContextVar("current_request_id", default="")
 
 
 class RequestIdMiddleware:
@@ -18,7 +22,11 @@ class RequestIdMiddleware:
     def __call__(self, request):
         incoming = request.headers.get("X-Request-ID", "")
         request.request_id = incoming if _CLIENT_REQUEST_ID.match(incoming) else str(new_id())
-        response = self.get_response(request)
+        token = current_request_id.set(request.request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            current_request_id.reset(token)
         response["X-Request-ID"] = request.request_id
         return response
 

@@ -1,26 +1,23 @@
 import uuid
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import unquote
 from django.forms.models import BaseInlineFormSet
 from django.template.response import TemplateResponse
-from django.urls import reverse
-from django.utils import timezone
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
-from rest_framework import serializers
 
-from outbound.api.errors import _flatten
 from outbound.errors import OutboundError
-from outbound.services.sends import session_groups_resolve
-from outbound.timefmt import to_ms
 
-from . import services
-from .api.inputs import ScheduleRuleInput
+from . import selectors, services
+from .admin_forms import ScheduleForm
+from .admin_operations import ScheduleOperationsMixin, operations_allowed
+from .admin_timeline import schedule_timeline_svg, when
 from .models import Run, Schedule, ScheduleChange
-from .rules import DAY_NAMES
+from .services import operator
 
 STATUS_HELP = (
     "scheduled → running (an occurrence is sending) → scheduled … → completed, or completed_with_failures "
@@ -47,7 +44,10 @@ class RunInline(admin.TabularInline):
     formset = LatestRunsFormSet
     extra = 0
     can_delete = False
-    fields = ["occurrence_number", "status", "due_at", "started_at", "failed_at", "error_code", "error_message", "deliveries"]
+    fields = [
+        "occurrence_number", "status", "due_at", "started_at", "failed_at", "error_code", "error_message", "deliveries",
+        "retry",
+    ]
     readonly_fields = fields
     ordering = ["-occurrence_number"]
 
@@ -76,6 +76,15 @@ class RunInline(admin.TabularInline):
         url = reverse("admin:outbound_send_change", args=[run.send_id])
         return format_html('<a href="{}">send {}</a>', url, str(run.send_id)[:8])
 
+    @admin.display(description="failed deliveries")
+    def retry(self, run):
+        if run.retried_at:
+            return f"retried {when(run.retried_at)}"
+        if run.status != Run.Status.FAILED or not run.send_id:
+            return "-"  # nothing was sent (missed, skipped, could not start) or nothing failed
+        url = reverse("admin:schedules_schedule_retry_failed", args=[run.schedule_id, run.occurrence_number])
+        return format_html('<a href="{}">Retry failed deliveries…</a>', url)
+
 
 class ChangeInline(admin.TabularInline):
     """The audit trail of edits (API and admin)."""
@@ -90,102 +99,61 @@ class ChangeInline(admin.TabularInline):
         return False
 
 
-class ScheduleForm(forms.ModelForm):
-    """Operators edit occurrences that have not started: timing (interval or calendar), message, groups, cap."""
-
-    days_of_week = forms.MultipleChoiceField(
-        choices=[(d, d.capitalize()) for d in DAY_NAMES], required=False, widget=forms.CheckboxSelectMultiple
-    )
-    variants = forms.JSONField(required=False, help_text=Schedule._meta.get_field("variants").help_text)
-
-    class Meta:
-        model = Schedule
-        fields = [
-            "kind", "first_run_at", "interval_ms", "max_occurrences", "days_of_week", "send_time", "timezone",
-            "start_date", "end_date", "text", "groups", "skip_within_hours", "variants",
-        ]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # A calendar rule computes its first run; an interval rule keeps the stored one if left empty.
-        self.fields["first_run_at"].required = False
-        self.fields["kind"].help_text = "interval: first run + (k-1) x interval. calendar: weekdays at a local time."
-
-    def _rule_input(self, data) -> dict:
-        """The form's timing in the API's `schedule` shape, so both are validated the same way."""
-        if data.get("kind") == Schedule.Kind.CALENDAR:
-            calendar = {
-                "days_of_week": data.get("days_of_week") or [],
-                "send_time": data["send_time"].strftime("%H:%M:%S") if data.get("send_time") else "",
-                "timezone": data.get("timezone") or "",
-            }
-            if data.get("start_date"):
-                calendar["start_date"] = data["start_date"].isoformat()
-            if data.get("end_date"):
-                calendar["end_date"] = data["end_date"].isoformat()
-            return {"calendar": calendar, **({"max_occurrences": data["max_occurrences"]} if data.get("max_occurrences") else {})}
-        rule = {"interval_ms": data.get("interval_ms"), "max_occurrences": data.get("max_occurrences") or 1}
-        if data.get("first_run_at") and data["first_run_at"] != self.instance.first_run_at:
-            rule["first_run_at_ms"] = to_ms(data["first_run_at"])
-        return rule
-
-    def clean(self):
-        data = super().clean()
-        schedule = self.instance
-        if schedule.status in Schedule.ENDED:
-            raise forms.ValidationError(f"A {schedule.status} schedule cannot be edited.")
-        rule = ScheduleRuleInput(data=self._rule_input(data), context={"schedule": schedule})
-        if rule.is_valid():
-            data["timing"] = rule.validated_data
-        else:
-            for field, errors in _flatten(rule.errors).items():
-                name = field.split(".")[-1]
-                target = name if name in self.fields else None
-                self.add_error(target, "; ".join(e["message"] for e in errors))
-        if data.get("groups") is not None:
-            try:
-                session_groups_resolve(session=schedule.session, group_ids=[g.id for g in data["groups"]])
-            except OutboundError as refusal:
-                self.add_error("groups", f"{refusal.message} {', '.join(refusal.details.get('group_ids', []))}")
-        if data.get("variants"):
-            from outbound.api.sends import VariantInput, variants_validate
-
-            variants = VariantInput(data=data["variants"], many=True)
-            try:
-                variants.is_valid(raise_exception=True)
-                data["variants"] = variants_validate(variants.validated_data)
-            except serializers.ValidationError as error:
-                self.add_error("variants", str(error.detail))
-        return data
+# Upcoming occurrences the timeline draws after the runs (the "next 5 runs" field lists five in words).
+TIMELINE_UPCOMING = 12
+# Runs the timeline draws: the latest ones; the runs inline and the run list have them all.
+TIMELINE_RUNS = 60
+TEXT_PREVIEW_CHARS = 60
 
 
 @admin.register(Schedule)
-class ScheduleAdmin(admin.ModelAdmin):
+class ScheduleAdmin(ScheduleOperationsMixin, admin.ModelAdmin):
     form = ScheduleForm
-    list_display = ["id", "status", "rule_summary", "session", "next_run_at", "runs", "actor_user", "created_at"]
+    list_display = [
+        "title", "status", "rule_summary", "text_preview", "session", "next_run_at", "runs", "actor_user", "created_at",
+    ]
     list_select_related = ["session", "actor_user", "account"]
     list_filter = ["status", "kind", "session", "account"]
-    search_fields = ["=id"]
+    search_fields = ["=id", "name"]
+    search_help_text = "A schedule's name (any part of it) or its id."
     ordering = ["-id"]
     readonly_fields = [
         "id", "account", "session", "actor_user", "status", "status_help", "rule_summary", "upcoming",
         "next_occurrence", "next_run_at", "run_count", "failed_run_count", "last_run_at", "completed_at",
-        "canceled_at", "paused_at", "periodic_task", "created_at", "updated_at",
+        "canceled_at", "paused_at", "periodic_task_link", "created_at", "updated_at", "buffered_at",
     ]
     fieldsets = [
-        (None, {"fields": ["id", "account", "session", "actor_user", "status", "status_help"]}),
+        (None, {"fields": ["name", "id", "account", "session", "actor_user", "status", "status_help"]}),
         ("Timing (times in your time zone)", {"fields": [
             "rule_summary", "upcoming", "kind", "first_run_at", "interval_ms", "max_occurrences",
-            "days_of_week", "send_time", "timezone", "start_date", "end_date", "next_occurrence", "next_run_at",
+            "days_of_week", "days_of_month", "send_time", "send_times", "timezone", "start_date", "end_date",
+            "skip_dates", "next_occurrence", "next_run_at",
         ]}),
+        ("Policies", {"fields": ["overlap_policy", "catchup_window_ms", "jitter_ms", "buffered_at"]}),
         ("Message", {"fields": ["text", "groups", "skip_within_hours", "variants"]}),
         ("Progress", {"fields": [
-            "run_count", "failed_run_count", "last_run_at", "completed_at", "canceled_at", "paused_at", "periodic_task",
+            "run_count", "failed_run_count", "last_run_at", "completed_at", "canceled_at", "paused_at",
+            "periodic_task_link",
         ]}),
     ]
     filter_horizontal = ["groups"]
     inlines = [RunInline, ChangeInline]
     actions = ["cancel", "pause", "resume", "run_now"]
+
+    @admin.display(description="schedule", ordering="name")
+    def title(self, schedule):
+        if not schedule.name:
+            return str(schedule.id)
+        return format_html('<strong>{}</strong><br><span class="quiet">{}</span>', schedule.name, schedule.id)
+
+    @admin.display(description="text")
+    def text_preview(self, schedule):
+        if schedule.text:
+            text = " ".join(schedule.text.split())  # one line: newlines and runs of spaces as one space
+            return text if len(text) <= TEXT_PREVIEW_CHARS else f"{text[:TEXT_PREVIEW_CHARS - 1].rstrip()}…"
+        if schedule.variants:
+            return f"A/B: {', '.join(v.get('variant_name', '?') for v in schedule.variants)}"
+        return f"({len(schedule.media)} image(s), no text)" if schedule.media else "-"
 
     @admin.display(description="runs / failed")
     def runs(self, schedule):
@@ -199,18 +167,74 @@ class ScheduleAdmin(admin.ModelAdmin):
     def status_help(self, schedule):
         return STATUS_HELP
 
+    @admin.display(description="PeriodicTask")
+    def periodic_task_link(self, schedule):
+        if schedule.periodic_task_id is None:
+            return "- (deleted; an ended schedule gets no new one)"
+        url = reverse("admin:django_celery_beat_periodictask_change", args=[schedule.periodic_task_id])
+        return format_html(
+            '<a href="{}">{}</a><div class="help">Its django-celery-beat registration: disabling it pauses this '
+            "schedule, enabling it resumes it, deleting it cancels it.</div>",
+            url, schedule.workflow_id,
+        )
+
     @admin.display(description="next 5 runs")
     def upcoming(self, schedule):
         # From the stored schedule: on a form with errors the instance holds unsaved input.
         occurrences = services.schedule_preview(schedule=Schedule.objects.get(pk=schedule.pk), count=5)
         if not occurrences:
             return "-"
-        return format_html_join(
-            ", ", "#{} {}", ((k, timezone.localtime(due).strftime("%a %d %b %Y %H:%M:%S %Z")) for k, due in occurrences)
-        )
+        return format_html_join(", ", "#{} {}", ((k, when(due)) for k, due in occurrences))
 
     def has_add_permission(self, request):
         return False  # schedules are created through the API (they need an idempotency key)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the record of what was sent; a schedule is ended by canceling it
+
+    # --- the schedule's page: a timeline and buttons (admin_operations) -----------------------------------
+
+    def get_urls(self):
+        from .admin_dashboard import dashboard_view
+
+        # Before the defaults: their "<path:object_id>/" would take these paths.
+        dashboard = self.admin_site.admin_view(lambda request: dashboard_view(self, request))
+        return [
+            path("dashboard/", dashboard, name="schedules_dashboard"),
+            *self.operation_urls(),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        schedule = self.get_object(request, unquote(object_id))
+        if schedule is not None:
+            extra_context = {**(extra_context or {}), **self._page_context(schedule)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _page_context(self, schedule: Schedule) -> dict:
+        runs = selectors.runs_latest(schedule=schedule, count=TIMELINE_RUNS)
+        upcoming = services.schedule_preview(schedule=schedule, count=TIMELINE_UPCOMING)
+        total = schedule.run_count
+        shown = f"runs #{runs[0].occurrence_number}-#{runs[-1].occurrence_number}" if runs else "no runs yet"
+        if runs and len(runs) < total:
+            shown += f" (the latest {len(runs)} of {total}; the runs below and the run list have them all)"
+        later = f"the next {len(upcoming)} due" if upcoming else "nothing left to come"
+        if upcoming and schedule.status == Schedule.Status.PAUSED:
+            later += " if it were resumed now"
+        named = {"subtitle": f"{schedule.name} ({schedule.id})"} if schedule.name else {}  # the page's heading
+        return {
+            **named,
+            "timeline": schedule_timeline_svg(
+                runs=runs, upcoming=upcoming, label=f"Occurrences of schedule {schedule.name or schedule.id}"
+            ),
+            "timeline_caption": f"{shown}; {later}. Hover over a mark for its details; a run's mark opens its send.",
+            "operations": [
+                (op, reverse("admin:schedules_schedule_operate", args=[schedule.pk, op.key]))
+                for op in operations_allowed(schedule)
+            ],
+        }
+
+    # --- saving ------------------------------------------------------------------------------------------
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
@@ -224,6 +248,7 @@ class ScheduleAdmin(admin.ModelAdmin):
                 text=data["text"],
                 skip_within_hours=data["skip_within_hours"],
                 variants=data.get("variants") or [],
+                name=data["name"],
             )
         except OutboundError as refusal:
             self.message_user(request, f"Not saved: {refusal.message}", messages.ERROR)
@@ -234,14 +259,16 @@ class ScheduleAdmin(admin.ModelAdmin):
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
 
-    def _each(self, request, queryset, service, verb):
+    # --- list actions ------------------------------------------------------------------------------------
+
+    def _each(self, request, queryset, action, verb):
         done, refused = 0, []
         for schedule in queryset:
             try:
-                service(schedule=schedule)
+                operator.schedule_operate(schedule=schedule, action=action, actor_user=request.user)
                 done += 1
             except OutboundError as refusal:
-                refused.append(f"{schedule.id}: {refusal.message}")
+                refused.append(f"{schedule.name or schedule.id}: {refusal.message}")
         self.message_user(request, f"{verb} {done} schedule(s).", messages.SUCCESS)
         for line in refused:
             self.message_user(request, line, messages.WARNING)
@@ -260,23 +287,28 @@ class ScheduleAdmin(admin.ModelAdmin):
                     "opts": self.model._meta,
                 },
             )
-        self._each(request, queryset, services.schedule_cancel, "Canceled")
+        self._each(request, queryset, "cancel", "Canceled")
 
     @admin.action(description="Pause selected schedules")
     def pause(self, request, queryset):
-        self._each(request, queryset, services.schedule_pause, "Paused")
+        self._each(request, queryset, "pause", "Paused")
 
     @admin.action(description="Resume selected schedules (occurrences due meanwhile are skipped)")
     def resume(self, request, queryset):
-        self._each(request, queryset, services.schedule_resume, "Resumed")
+        self._each(request, queryset, "resume", "Resumed")
 
     @admin.action(description="Run the next occurrence now")
     def run_now(self, request, queryset):
-        started = 0
-        for schedule in queryset.filter(status__in=Schedule.ACTIVE, next_run_at__isnull=False):
-            services.schedule_run_now(schedule=schedule)
-            started += 1
+        started, refused = 0, []
+        for schedule in queryset:
+            try:
+                operator.schedule_operate_run_now(schedule=schedule, actor_user=request.user)
+                started += 1
+            except OutboundError as refusal:
+                refused.append(f"{schedule.name or schedule.id}: {refusal.message}")
         self.message_user(request, f"Queued the next occurrence of {started} schedule(s).", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, line, messages.WARNING)
 
 
 class RunScheduleFilter(admin.SimpleListFilter):
@@ -299,10 +331,23 @@ class RunScheduleFilter(admin.SimpleListFilter):
 
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
-    list_display = ["schedule", "occurrence_number", "status", "due_at", "started_at", "error_code"]
+    list_display = ["schedule_title", "occurrence_number", "status", "due_at", "started_at", "error_code"]
+    list_select_related = ["schedule"]
     list_filter = [RunScheduleFilter, "status", "error_code", "trigger"]
-    search_fields = ["=schedule__id"]
+    search_fields = ["=schedule__id", "schedule__name"]
     readonly_fields = [f.name for f in Run._meta.fields]
+
+    @admin.display(description="schedule", ordering="schedule__name")
+    def schedule_title(self, run):
+        return run.schedule.name or str(run.schedule_id)
 
     def has_add_permission(self, request):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a run is the record of an occurrence: what was sent, or why not
+
+
+# django-celery-beat's PeriodicTask admin, honouring operators' changes to schedule mirrors; the dashboard.
+from . import admin_dashboard, admin_periodic  # noqa: E402, F401
+

@@ -35,3 +35,6 @@ class WebhookMessageAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the delivery log customers read and replay from; retention purges it

@@ -32,6 +32,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from outbound import metrics
 from outbound.models import Delivery, MediaFile, Send, Session
 from outbound.services.events import EVENT_FOR_STATUS, delivery_content, delivery_events_record
 from outbound.services.pacing import RESERVE_HORIZON, send_slot_reserve, session_is_paced
@@ -274,6 +275,17 @@ def _finish_many(finishes: list[Finish]) -> set:
             delivery_events_record(send=deliveries[0].send, deliveries=deliveries, type=event_type)
         for send_id in sorted({f.delivery.send_id for f in ours}):
             send_finish_if_done(send=Send.objects.select_for_update().get(pk=send_id))
+    transaction.on_commit(lambda: metrics.deliveries_finished(f.status for f in ours))
+    for finish in ours:  # one line per delivery; every id is in hand (the send was loaded with the claim)
+        send = finish.delivery.send
+        logger.info(
+            "delivery %s", finish.status,
+            extra={
+                "event": f"delivery.{finish.status}", "delivery_id": str(finish.delivery.pk), "send_id": str(send.pk),
+                "schedule_id": send.schedule_id and str(send.schedule_id), "occurrence": send.occurrence_number,
+                "request_id": send.request_id, "error_code": finish.error_code,
+            },
+        )
     return {f.delivery.pk for f in ours}
 
 

@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from outbound import metrics
 from outbound import rawsql
 from outbound.errors import OutboundError
 from outbound.ids import new_id, occurrence_delivery_id
@@ -214,7 +215,21 @@ def send_create(
 
     queued_ids = [d.id for d in deliveries if d.status == Delivery.Status.QUEUED]
     transaction.on_commit(lambda: _deliveries_publish(send.id, queued_ids))
+    transaction.on_commit(lambda: _send_accepted_report(send, queued=len(queued_ids), skipped=len(skipped)))
     return SendCreated(send=send, deliveries=deliveries, events=events)
+
+
+def _send_accepted_report(send: Send, *, queued: int, skipped: int) -> None:
+    """Once committed: the state-change log line, and skipped deliveries counted (they are final at once)."""
+    metrics.deliveries_finished([Delivery.Status.SKIPPED] * skipped)
+    logger.info(
+        "send accepted",
+        extra={
+            "event": "send.accepted", "send_id": str(send.pk), "account_id": str(send.account_id),
+            "schedule_id": send.schedule_id and str(send.schedule_id), "occurrence": send.occurrence_number,
+            "request_id": send.request_id, "queued": queued, "skipped": skipped,
+        },
+    )
 
 
 def _delivery_id(schedule_id, occurrence_number, group_id, due_at) -> uuid.UUID:

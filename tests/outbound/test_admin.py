@@ -82,3 +82,34 @@ def test_admin_logins_are_locked_out_after_5_wrong_passwords(client, db, setting
     # Another operator is not locked out by someone guessing at "ops".
     User.objects.create_superuser("ops2", "ops2@example.com", "pw-2")
     assert client.post("/admin/login/", {"username": "ops2", "password": "pw-2", "next": "/admin/"}).status_code == 302
+
+
+@pytest.mark.parametrize("page", ["send", "delivery", "event"])
+def test_it_offers_no_delete_for_the_record_of_what_was_sent(operator, session, make_groups, page):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+    from outbound.models import Delivery, Event, Send
+
+    targets = send_targets_resolve(account=session.account, session_id=session.id, group_ids=[g.id for g in make_groups(2)])
+    send = send_create(targets=targets, text="x", media=[], actor_user=None).send
+    row = {"send": send, "delivery": send.deliveries.first(), "event": Event.objects.first()}[page]
+    changelist = f"/admin/outbound/{page}/"
+    assert 'value="delete_selected"' not in operator.get(changelist).content.decode()
+    assert "deletelink" not in operator.get(f"{changelist}{row.pk}/change/").content.decode()
+    assert operator.post(f"{changelist}{row.pk}/delete/", {"post": "yes"}).status_code == 403
+    operator.post(changelist, {"action": "delete_selected", ACTION_CHECKBOX_NAME: [str(row.pk)], "post": "yes"})
+    assert type(row).objects.filter(pk=row.pk).exists()
+    assert Send.objects.count() == 1 and Delivery.objects.count() == 2
+
+
+def test_it_offers_no_delete_for_webhook_messages(operator, account):
+    from django.contrib import admin
+
+    from webhooks.admin import WebhookMessageAdmin
+    from webhooks.models import WebhookMessage
+
+    model_admin = WebhookMessageAdmin(WebhookMessage, admin.site)
+    request = operator.get("/admin/").wsgi_request
+    assert not model_admin.has_delete_permission(request)
+    assert "delete_selected" not in model_admin.get_actions(request)
+    assert 'value="delete_selected"' not in operator.get("/admin/webhooks/webhookmessage/").content.decode()

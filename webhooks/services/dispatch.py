@@ -22,6 +22,7 @@ from standardwebhooks.webhooks import Webhook
 from outbound.errors import OutboundError
 from outbound.models import Account
 from outbound.timefmt import to_iso
+from webhooks import metrics
 
 from ..models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 from .targets import webhook_target_check
@@ -139,10 +140,20 @@ def _deliver(endpoint: WebhookEndpoint, message: WebhookMessage) -> None:
         attempt.error = f"{type(error).__name__}: {error}"[:300]
     attempt.latency_ms = int((time.monotonic() - started) * 1000)
     attempt.save()
-    _settle(endpoint, message, attempt.status_code)
+    result = _settle(endpoint, message, attempt.status_code)
+    metrics.webhook_attempt_count(result)
+    logger.info(
+        "webhook %s", result,
+        extra={
+            "event": f"webhook.{result}", "webhook_message_id": str(message.pk), "webhook_id": message.webhook_id,
+            "endpoint_id": str(endpoint.pk), "event_type": message.event_type, "attempt": message.attempts,
+            "status_code": attempt.status_code, "error": attempt.error, "latency_ms": attempt.latency_ms,
+        },
+    )
 
 
-def _settle(endpoint: WebhookEndpoint, message: WebhookMessage, status_code: int | None) -> None:
+def _settle(endpoint: WebhookEndpoint, message: WebhookMessage, status_code: int | None) -> str:
+    """Record the attempt's outcome; returns it: succeeded, retrying (a later attempt is due) or failed (given up)."""
     now = timezone.now()
     if status_code is not None and 200 <= status_code < 300:
         WebhookMessage.objects.filter(pk=message.pk).update(
@@ -151,12 +162,12 @@ def _settle(endpoint: WebhookEndpoint, message: WebhookMessage, status_code: int
         if endpoint.failing_since:
             endpoint.failing_since = None
             endpoint.save(update_fields=["failing_since", "updated_at"])
-        return
+        return "succeeded"
     if status_code == 410:
         # The receiver says this endpoint is gone for good.
         WebhookMessage.objects.filter(pk=message.pk).update(status=WebhookMessage.Status.FAILED, last_status_code=410, updated_at=now)
         _disable(endpoint, "The endpoint answered 410 Gone.")
-        return
+        return "failed"
     delay = retry_delay(message.attempts)
     if delay is None:
         WebhookMessage.objects.filter(pk=message.pk).update(
@@ -172,6 +183,7 @@ def _settle(endpoint: WebhookEndpoint, message: WebhookMessage, status_code: int
         endpoint.save(update_fields=["failing_since", "updated_at"])
     elif now - endpoint.failing_since > timedelta(days=settings.WEBHOOKS_DISABLE_AFTER_DAYS):
         _disable(endpoint, f"Failing since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC (more than {settings.WEBHOOKS_DISABLE_AFTER_DAYS} days).")
+    return "failed" if delay is None else "retrying"
 
 
 def _disable(endpoint: WebhookEndpoint, reason: str) -> None:

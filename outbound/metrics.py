@@ -1,0 +1,28 @@
+"""Counters of what deliveries became, for GET /metrics (docs/operations.md, "Metrics").
+
+prometheus-client in multiprocess mode (config/metrics.py adds up every
+process's files): counting is a write to a memory-mapped file, cheap enough
+for the hot path (one inc per status per recorded batch, no query).
+"""
+
+from collections import Counter as Tally
+
+from django.conf import settings
+
+# prometheus-client chooses multiprocess mode when it is first imported, from
+# PROMETHEUS_MULTIPROC_DIR, which the settings export: load them first.
+_ = settings.PROMETHEUS_MULTIPROC_DIR
+
+from prometheus_client import Counter  # noqa: E402
+
+DELIVERIES = Counter(
+    "outbound_deliveries",
+    "Deliveries that reached a final status: sent, failed, expired (recorded by a worker), skipped (frequency cap).",
+    ["status"],
+)
+
+
+def deliveries_finished(statuses) -> None:
+    """Count deliveries that reached these final statuses (one inc per status, however many deliveries)."""
+    for status, count in Tally(statuses).items():
+        DELIVERIES.labels(status).inc(count)

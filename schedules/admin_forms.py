@@ -1,0 +1,158 @@
+"""The schedule's edit form in the admin: timing (interval or calendar), message, groups, cap, name."""
+
+from datetime import time
+
+from django import forms
+from django.contrib.admin import widgets
+from rest_framework import serializers
+
+from outbound.api.errors import _flatten
+from outbound.errors import OutboundError
+from outbound.services.sends import session_groups_resolve
+from outbound.timefmt import to_ms
+
+from .api.inputs import ScheduleRuleInput
+from .models import Schedule
+from .rules import DAY_NAMES
+
+
+class MillisecondTimeInput(widgets.BaseAdminTimeWidget):
+    """The admin's time box, showing milliseconds when the time has some (14:38:11.303).
+
+    The admin's own shows seconds only, so saving a form silently moved a due
+    time of 14:38:11.303 to 14:38:11. Typed milliseconds are read back by
+    TIME_INPUT_FORMATS' %H:%M:%S.%f.
+    """
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs={"size": "12", **(attrs or {})})
+
+    def format_value(self, value):
+        if isinstance(value, time) and value.microsecond:
+            return f"{value:%H:%M:%S}.{value.microsecond // 1000:03d}"
+        return super().format_value(value)
+
+
+class MillisecondSplitDateTime(widgets.AdminSplitDateTime):
+    # Django drops the microseconds of a form's initial value unless its widget says it shows them.
+    supports_microseconds = True
+
+    def __init__(self, attrs=None):
+        forms.MultiWidget.__init__(self, [widgets.BaseAdminDateWidget, MillisecondTimeInput], attrs)
+
+
+def to_millisecond(value):
+    """What the form shows of a stored time: the API's precision, milliseconds."""
+    return value.replace(microsecond=value.microsecond // 1000 * 1000) if value else value
+
+
+# Form fields that make up the rule, and those that only say how it fires (the API's
+# RULE_FIELDS and POLICY_FIELDS). A save that changes none of them leaves the timing as it is;
+# one that changes only policies leaves the rule, and so every due time, as it is.
+RULE_FORM_FIELDS = (
+    "kind", "first_run_at", "interval_ms", "max_occurrences", "days_of_week", "days_of_month", "send_time",
+    "send_times", "timezone", "start_date", "end_date", "skip_dates",
+)
+POLICY_FORM_FIELDS = ("overlap_policy", "catchup_window_ms", "jitter_ms")
+TIMING_FORM_FIELDS = RULE_FORM_FIELDS + POLICY_FORM_FIELDS
+
+
+class ScheduleForm(forms.ModelForm):
+    """Operators edit occurrences that have not started: timing (interval or calendar), message, groups, cap.
+
+    A due time the operator did not change never moves: the timing is
+    applied only when one of its fields changed, and the first run is
+    compared at the precision the form shows (milliseconds).
+    """
+
+    days_of_week = forms.MultipleChoiceField(
+        choices=[(d, d.capitalize()) for d in DAY_NAMES], required=False, widget=forms.CheckboxSelectMultiple
+    )
+    variants = forms.JSONField(required=False, help_text=Schedule._meta.get_field("variants").help_text)
+
+    class Meta:
+        model = Schedule
+        fields = [
+            "name", *RULE_FORM_FIELDS, *POLICY_FORM_FIELDS, "text", "groups", "skip_within_hours", "variants",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A calendar rule computes its first run; an interval rule keeps the stored one if left empty.
+        self.fields["first_run_at"].required = False
+        self.fields["first_run_at"].widget = MillisecondSplitDateTime()
+        self.fields["first_run_at"].help_text = (
+            "Due time of occurrence 1, in your time zone, e.g. 14:38:11.303 (milliseconds are kept)."
+        )
+        # Shown, and compared on save, at the precision the form shows.
+        self.initial["first_run_at"] = to_millisecond(self.instance.first_run_at)
+        self.fields["kind"].help_text = (
+            "interval: first run + (k-1) x interval. calendar: matching days (weekdays, days of the month) at local times."
+        )
+
+    def _rule_input(self, data) -> dict:
+        """The form's timing in the API's `schedule` shape, so both are validated the same way."""
+        policies = {name: data.get(name) for name in POLICY_FORM_FIELDS if name in self.changed_data}
+        if policies.get("jitter_ms") is None:
+            policies.pop("jitter_ms", None)  # an emptied box: left as it was (0 means no jitter)
+        if policies.get("overlap_policy") in (None, ""):
+            policies.pop("overlap_policy", None)
+        if not any(name in self.changed_data for name in RULE_FORM_FIELDS):
+            return policies  # the rule stays as stored: no due time moves
+        if data.get("kind") == Schedule.Kind.CALENDAR:
+            calendar = {"timezone": data.get("timezone") or ""}
+            if data.get("days_of_week"):
+                calendar["days_of_week"] = data["days_of_week"]
+            if data.get("days_of_month"):
+                calendar["days_of_month"] = data["days_of_month"]
+            if data.get("send_times"):
+                calendar["send_times"] = data["send_times"]
+            else:
+                calendar["send_time"] = data["send_time"].strftime("%H:%M:%S") if data.get("send_time") else ""
+            if data.get("skip_dates"):
+                calendar["skip_dates"] = data["skip_dates"]
+            if data.get("start_date"):
+                calendar["start_date"] = data["start_date"].isoformat()
+            if data.get("end_date"):
+                calendar["end_date"] = data["end_date"].isoformat()
+            cap = {"max_occurrences": data["max_occurrences"]} if data.get("max_occurrences") else {}
+            return {"calendar": calendar, **cap, **policies}
+        rule = {"interval_ms": data.get("interval_ms"), "max_occurrences": data.get("max_occurrences") or 1}
+        if data.get("first_run_at") and "first_run_at" in self.changed_data:
+            rule["first_run_at_ms"] = to_ms(data["first_run_at"])
+        return {**rule, **policies}
+
+    @property
+    def timing_changed(self) -> bool:
+        return any(name in self.changed_data for name in TIMING_FORM_FIELDS)
+
+    def clean(self):
+        data = super().clean()
+        schedule = self.instance
+        if schedule.status in Schedule.ENDED:
+            raise forms.ValidationError(f"A {schedule.status} schedule cannot be edited.")
+        rule = ScheduleRuleInput(data=self._rule_input(data), context={"schedule": schedule})
+        if not self.timing_changed:
+            data["timing"] = None  # nothing to recompute: every due time stays exactly as stored
+        elif rule.is_valid():
+            data["timing"] = rule.validated_data
+        else:
+            for field, errors in _flatten(rule.errors).items():
+                name = field.split(".")[-1]
+                target = name if name in self.fields else None
+                self.add_error(target, "; ".join(e["message"] for e in errors))
+        if data.get("groups") is not None:
+            try:
+                session_groups_resolve(session=schedule.session, group_ids=[g.id for g in data["groups"]])
+            except OutboundError as refusal:
+                self.add_error("groups", f"{refusal.message} {', '.join(refusal.details.get('group_ids', []))}")
+        if data.get("variants"):
+            from outbound.api.sends import VariantInput, variants_validate
+
+            variants = VariantInput(data=data["variants"], many=True)
+            try:
+                variants.is_valid(raise_exception=True)
+                data["variants"] = variants_validate(variants.validated_data)
+            except serializers.ValidationError as error:
+                self.add_error("variants", str(error.detail))
+        return data

@@ -1,0 +1,245 @@
+"""An operator in a real browser: headless Debian Chromium, driven by Playwright, against a live server.
+
+The operator logs in, finds a schedule by name, pauses and resumes it,
+edits its time (milliseconds kept), disables its PeriodicTask in
+django-celery-beat's admin (the schedule pauses) and cancels it with the
+page's button. Screenshots of each step, the timeline and the dashboard are
+kept under $VAR_DIR/screenshots/ (var/test/screenshots/ with bin/test).
+
+Chromium comes from Debian's `chromium` package (bin/test installs it when
+missing and apt is there); Playwright drives it, never downloading a browser
+of its own.
+"""
+
+import os
+import re
+import uuid
+import zoneinfo
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connections
+from django.utils import timezone
+
+from outbound.models import Session, User
+from outbound.timefmt import to_ms
+from schedules.models import Run, Schedule
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+# What the machine's Chromium needs to start headless as root on a closed network (docs: python-svc machine).
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+CAIRO = zoneinfo.ZoneInfo("Africa/Cairo")
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def screenshots(request) -> Path:
+    folder = Path(settings.VAR_DIR) / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def page(tmp_path, monkeypatch, live_server):
+    """A fresh Chromium profile's page, or a skip saying what is missing."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"Browser tests need Debian's chromium at {CHROMIUM} (bin/test installs it with apt when it can).")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Browser tests need playwright (requirements.txt).")
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are plain synchronous ones.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),  # a fresh --user-data-dir
+            executable_path=CHROMIUM,
+            args=CHROMIUM_FLAGS,
+            headless=True,
+            viewport={"width": 1280, "height": 900},
+            timezone_id="Africa/Cairo",
+        )
+        context.set_default_timeout(15_000)
+        try:
+            yield context.pages[0] if context.pages else context.new_page()
+        finally:
+            context.close()
+            # While Playwright's loop runs, Django keeps this thread's connections per context, where
+            # pytest-django's teardown does not look: close the test's own here, or it holds the test database open.
+            connections.close_all()
+
+
+def shot(target, folder: Path, name: str, **kwargs) -> Path:
+    """A screenshot of a page (whole, unless told otherwise) or of one element, kept as a test artifact."""
+    path = folder / f"{name}.png"
+    if hasattr(target, "goto"):
+        kwargs.setdefault("full_page", True)
+    target.screenshot(path=str(path), **kwargs)
+    print(f"screenshot: {path}")
+    return path
+
+
+def on(page, url: str) -> None:
+    """Wait until the page is at `url` (the admin may keep the list's filters in the query string)."""
+    page.wait_for_url(re.compile(re.escape(url) + r"(\?.*)?$"))
+
+
+def messages(page) -> str:
+    return page.locator("ul.messagelist").inner_text()
+
+
+def schedule_via_api(api, session, groups, **rule) -> Schedule:
+    body = {
+        "session_id": str(session.id), "group_ids": [str(g.id) for g in groups],
+        "idempotency_key": f"browser-{uuid.uuid4()}", "text": rule.pop("text"), "schedule": rule,
+    }
+    response = api.post("/v2/outbound/sends", body, format="json")
+    assert response.status_code == 202, response.json()
+    return Schedule.objects.get(pk=response.json()["schedule"]["schedule_id"])
+
+
+def with_history(schedule: Schedule) -> None:
+    """Six occurrences in the past, one of each outcome, as the timeline draws them."""
+    first = schedule.first_run_at - timedelta(hours=6)
+    now = timezone.now()
+    outcomes = [("completed", ""), ("completed", ""), ("failed", "session_not_working"), ("failed", "missed"),
+                ("skipped", "paused"), ("completed", "")]
+    runs = []
+    for k, (status, code) in enumerate(outcomes, start=1):
+        due = first + timedelta(hours=k - 1)
+        runs.append(Run(
+            schedule=schedule, occurrence_number=k, due_at=due, started_at=due, status=status, error_code=code,
+            error_message={"session_not_working": "The session is STOPPED.", "missed": "Not fired within the grace period."}.get(code, ""),
+            completed_at=due + timedelta(seconds=4) if status == "completed" else None,
+            failed_at=min(due + timedelta(seconds=4), now) if status == "failed" else None,
+        ))
+    Run.objects.bulk_create(runs)
+    Schedule.objects.filter(pk=schedule.pk).update(
+        first_run_at=first, next_occurrence=7, next_run_at=first + timedelta(hours=6), run_count=6, failed_run_count=2,
+    )
+
+
+def test_it_lets_an_operator_run_a_schedule_from_the_admin_in_a_browser(page, live_server, screenshots, api, session, make_groups, account):
+    from schedules.leader import lease_renew
+
+    ops = User.objects.create_superuser("ops", "ops@example.com", PASSWORD, time_zone="Africa/Cairo")
+    groups = make_groups(3)
+    # Due in 40 minutes, at an instant with milliseconds (.303), every hour 5 times.
+    first_ms = (to_ms(timezone.now() + timedelta(minutes=40)) // 1000) * 1000 + 303
+    promo = schedule_via_api(
+        api, session, groups, text="Ramadan Kareem! 20% off everything until Friday.", name="Ramadan promo 2026",
+        first_run_at_ms=first_ms, interval_ms=3_600_000, max_occurrences=5,
+    )
+    digest = schedule_via_api(
+        api, session, groups, text="This week's digest", name="Weekly digest",
+        first_run_at_ms=to_ms(timezone.now() + timedelta(minutes=10)), interval_ms=3_600_000, max_occurrences=24,
+    )
+    with_history(digest)
+    schedule_via_api(
+        api, session, groups[:1], text="Flash sale", name="Flash sale",
+        first_run_at_ms=to_ms(timezone.now() + timedelta(minutes=7)), interval_ms=300_000, max_occurrences=8,
+    )
+    Session.objects.create(account=account, name=f"backup-{uuid.uuid4().hex[:6]}", label="Backup line", status=Session.Status.STOPPED)
+
+    # 1. Log in.
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "ops")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    on(page, f"{live_server.url}/admin/")
+    assert page.locator("#outbound-dashboard-link").is_visible()
+
+    # 2. Find the schedule by name.
+    page.goto(f"{live_server.url}/admin/schedules/schedule/")
+    page.fill("#searchbar", "ramadan")
+    page.press("#searchbar", "Enter")
+    page.wait_for_url(re.compile(r"/admin/schedules/schedule/\?q=ramadan$"))
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 1 and "Ramadan Kareem! 20% off" in rows.first.inner_text()
+    shot(page, screenshots, "01-schedule-search")
+    page.click("#result_list tbody tr th a")
+    change_url = f"{live_server.url}/admin/schedules/schedule/{promo.id}/change/"
+    on(page, change_url)
+    assert page.locator("#id_first_run_at_1").input_value().endswith(".303")  # the form shows the milliseconds
+    shot(page, screenshots, "02-schedule-page")
+
+    # 3. Pause (a confirmation page first), then resume.
+    page.click("a.schedule-operation-pause")
+    assert "Pause this schedule?" in page.locator("#content").inner_text()
+    shot(page, screenshots, "03-pause-confirmation")
+    page.click("#confirm-operation")
+    on(page, change_url)
+    assert "Paused. The schedule is paused." in messages(page)
+    assert Schedule.objects.get(pk=promo.pk).status == "paused"
+    page.click("a.schedule-operation-resume")
+    page.click("#confirm-operation")
+    on(page, change_url)
+    assert "Resumed. The schedule is scheduled." in messages(page)
+    assert Schedule.objects.get(pk=promo.pk).status == "scheduled"
+
+    # 4. Edit: a save that leaves the time alone keeps it to the millisecond ...
+    page.fill("#id_text", "Ramadan Kareem! 25% off everything until Friday.")
+    page.click("input[name=_continue]")
+    on(page, change_url)
+    promo.refresh_from_db()
+    assert promo.text.startswith("Ramadan Kareem! 25%")
+    assert (to_ms(promo.first_run_at), to_ms(promo.next_run_at)) == (first_ms, first_ms)
+    # ... and a new time keeps the milliseconds typed.
+    new_first = promo.first_run_at.replace(microsecond=0) + timedelta(minutes=5, milliseconds=250)
+    local = new_first.astimezone(CAIRO)
+    page.fill("#id_first_run_at_0", local.strftime("%Y-%m-%d"))
+    page.fill("#id_first_run_at_1", local.strftime("%H:%M:%S.250"))
+    page.click("input[name=_continue]")
+    on(page, change_url)
+    assert "was changed successfully" in messages(page)
+    promo.refresh_from_db()
+    assert (to_ms(promo.first_run_at), to_ms(promo.next_run_at)) == (to_ms(new_first), to_ms(new_first))
+    assert to_ms(new_first) % 1000 == 250
+    assert page.locator("#id_first_run_at_1").input_value() == local.strftime("%H:%M:%S.250")
+    shot(page, screenshots, "04-edited-time")
+
+    # 5. Disable its PeriodicTask in django-celery-beat's admin: the schedule pauses.
+    page.click(f"a:has-text('{promo.workflow_id}')")
+    on(page, f"{live_server.url}/admin/django_celery_beat/periodictask/{promo.periodic_task_id}/change/")
+    assert "Untick Enabled to pause the schedule" in page.locator("#outbound-schedule-mirror").inner_text()
+    page.uncheck("#id_enabled")
+    shot(page, screenshots, "05-periodic-task")
+    page.click("input[name=_save]")
+    assert "Schedule Ramadan promo 2026" in messages(page) and "paused" in messages(page)
+    promo.refresh_from_db()
+    assert promo.status == "paused" and not promo.periodic_task.enabled
+    change = promo.changes.order_by("-id").first()
+    assert (change.source, change.actor_user_id) == ("periodic_task", ops.id)
+
+    # 6. Cancel with the page's button.
+    page.goto(change_url)
+    page.click("a.schedule-operation-cancel")
+    assert "This cannot be undone." in page.locator("#content").inner_text()
+    page.click("#confirm-operation")
+    on(page, change_url)
+    assert "Canceled. The schedule is canceled." in messages(page)
+    assert Schedule.objects.get(pk=promo.pk).status == "canceled"
+    assert page.locator("a.schedule-operation-cancel").count() == 0
+    shot(page, screenshots, "06-canceled")
+    sources = list(promo.changes.order_by("id").values_list("source", flat=True))
+    assert sources == ["admin", "admin", "admin", "admin", "periodic_task", "admin"]
+
+    # 7. The pictures: a schedule's timeline and the dashboard.
+    page.goto(f"{live_server.url}/admin/schedules/schedule/{digest.id}/change/")
+    timeline = page.locator("#schedule-timeline")
+    assert timeline.locator("g.timeline-mark").count() == 6 + 12
+    for kind in ("sent", "failed", "missed", "skipped", "upcoming"):
+        assert timeline.locator(f"g.timeline-{kind}").count() >= 1, kind
+    shot(timeline, screenshots, "07-timeline")
+    shot(page, screenshots, "07-schedule-page-top", full_page=False)
+    lease_renew(name="beat", holder="beat-1:4242:9f2c1a7e", seconds=5)  # a beat leader's poll, just now
+    page.goto(f"{live_server.url}/admin/schedules/schedule/dashboard/")
+    assert "Flash sale" in page.locator("#due-soon").inner_text()
+    assert "Weekly digest" in page.locator("#failed-runs").inner_text()
+    assert "Backup line" in page.locator("#sessions").inner_text()
+    assert page.locator("#card-beat .value").inner_text() == "live"
+    shot(page, screenshots, "08-dashboard")
