@@ -1,3 +1,5 @@
+from datetime import date, datetime, time, timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -6,7 +8,7 @@ from django_celery_beat.models import PeriodicTask
 from outbound.ids import new_id
 from outbound.models import Account, Group, Send, Session
 
-from .rules import DAY_NAMES, CalendarRule, IntervalRule
+from .rules import DAY_NAMES, CalendarRule, IntervalRule, jitter_offset_ms
 
 
 class Schedule(models.Model):
@@ -28,7 +30,12 @@ class Schedule(models.Model):
 
     class Kind(models.TextChoices):
         INTERVAL = "interval"  # first run + (k-1) * interval
-        CALENDAR = "calendar"  # weekdays at a local time
+        CALENDAR = "calendar"  # matching local days (weekdays, days of the month) at local times
+
+    class OverlapPolicy(models.TextChoices):
+        SKIP = "skip"  # recorded as a skipped run (error_code overlap)
+        BUFFER_ONE = "buffer_one"  # waits and starts when the previous run finishes; more are skipped
+        ALLOW_ALL = "allow_all"  # starts anyway
 
     ACTIVE = (Status.SCHEDULED, Status.RUNNING)
     ENDED = (Status.COMPLETED, Status.COMPLETED_WITH_FAILURES, Status.CANCELED)
@@ -45,6 +52,13 @@ class Schedule(models.Model):
         blank=True,
         related_name="+",
         verbose_name="created by",
+    )
+    name = models.CharField(
+        "name",
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="What operators and the API call it, e.g. Ramadan promo 2026 (optional; up to 200 characters).",
     )
     groups = models.ManyToManyField(Group, related_name="schedules", help_text="1-100 groups present in the session.")
     text = models.TextField("text", blank=True, help_text="Sent at every occurrence; the API shows only its hash.")
@@ -64,6 +78,43 @@ class Schedule(models.Model):
     )
     start_date = models.DateField("start date", null=True, blank=True, help_text="Calendar schedules: first local day.")
     end_date = models.DateField("end date", null=True, blank=True, help_text="Calendar schedules: last local day (inclusive).")
+    days_of_month = models.JSONField(
+        "days of month",
+        default=list,
+        blank=True,
+        help_text="Calendar schedules: days of the month, 1-31 and -1 for the last day, e.g. [1, 15, -1]. "
+        "With days of week, a day must match both (e.g. friday and 13: Friday the 13th).",
+    )
+    send_times = models.JSONField(
+        "send times",
+        default=list,
+        blank=True,
+        help_text='Calendar schedules: every local time of a matching day, e.g. ["09:00", "17:30"]. Empty: send time alone.',
+    )
+    skip_dates = models.JSONField(
+        "skip dates", default=list, blank=True, help_text='Calendar schedules: local days that never run, e.g. ["2026-12-25"].'
+    )
+    jitter_ms = models.BigIntegerField(
+        "jitter (ms)",
+        default=0,
+        help_text="Each occurrence fires up to this much after its due time, by a fixed amount per occurrence, e.g. 30000. "
+        "At most half the interval (an hour for calendar rules and one-shots).",
+    )
+    overlap_policy = models.CharField(
+        "overlap policy",
+        max_length=16,
+        choices=OverlapPolicy.choices,
+        default=OverlapPolicy.BUFFER_ONE,
+        help_text="When an occurrence falls due while the previous run is still sending: skip it, let one wait "
+        "(buffer_one: it starts when the previous finishes; more are skipped), or start it anyway (allow_all).",
+    )
+    catchup_window_ms = models.BigIntegerField(
+        "catch-up window (ms)",
+        null=True,
+        blank=True,
+        help_text="An occurrence fired this late (after beat or workers were down) still runs, later ones are recorded "
+        "missed, e.g. 3600000. Empty: SCHEDULE_MISSED_GRACE_SECONDS.",
+    )
     skip_within_hours = models.FloatField(
         "skip within hours",
         null=True,
@@ -81,7 +132,17 @@ class Schedule(models.Model):
         "next occurrence", default=1, help_text="Number of the occurrence beat fires next."
     )
     next_run_at = models.DateTimeField(
-        "next run at", null=True, blank=True, help_text="Due time of the next occurrence; empty once none is left."
+        "next run at",
+        null=True,
+        blank=True,
+        help_text="When beat fires the next occurrence: its due time plus its jitter offset; empty once none is left.",
+    )
+    buffered_at = models.DateTimeField(
+        "waiting since",
+        null=True,
+        blank=True,
+        help_text="The next occurrence fell due while the previous run was still sending and waits for it "
+        "(overlap policy buffer_one) since then. Empty: nothing waits.",
     )
     # What message.notification.scheduled last announced: settle runs after
     # every change, and announces the next occurrence only if it differs.
@@ -143,6 +204,9 @@ class Schedule(models.Model):
                 start_date=self.start_date,
                 end_date=self.end_date,
                 max_occurrences=self.max_occurrences,
+                days_of_month=tuple(self.days_of_month),
+                send_times=tuple(time.fromisoformat(t) for t in self.send_times),
+                skip_dates=frozenset(date.fromisoformat(d) for d in self.skip_dates),
             )
         return IntervalRule(
             first_run_at=self.first_run_at, interval_ms=self.interval_ms, max_occurrences=self.max_occurrences
@@ -151,31 +215,64 @@ class Schedule(models.Model):
     @property
     def rule_summary(self) -> str:
         if self.kind == self.Kind.CALENDAR:
-            return self.rule.summary(first_day=self.first_run_at.astimezone(self.rule.zone).date())
+            return self.rule.summary(first=self.first_run_at)
         return self.rule.summary()
+
+    @property
+    def catchup_window(self) -> timedelta:
+        """How late an occurrence may still run: its own window, or SCHEDULE_MISSED_GRACE_SECONDS."""
+        if self.catchup_window_ms is None:
+            return timedelta(seconds=settings.SCHEDULE_MISSED_GRACE_SECONDS)
+        return timedelta(milliseconds=self.catchup_window_ms)
+
+    def jitter_offset_ms(self, occurrence_number: int) -> int:
+        """How long after its due time occurrence k fires (0 without jitter): the same every time it is asked."""
+        return jitter_offset_ms(self.id, occurrence_number, self.jitter_ms)
+
+    def fire_at(self, occurrence_number: int, due: datetime | None) -> datetime | None:
+        """When beat fires occurrence k, due at `due`: the due time plus its jitter offset."""
+        if due is None:
+            return None
+        return due + timedelta(milliseconds=self.jitter_offset_ms(occurrence_number))
+
+    def next_due_at(self) -> datetime | None:
+        """The rule's due time of the next occurrence (next_run_at less its jitter offset)."""
+        if self.next_run_at is None:
+            return None
+        return self.next_run_at - timedelta(milliseconds=self.jitter_offset_ms(self.next_occurrence))
 
 
 class Run(models.Model):
     """One occurrence of a schedule: claimed once, whatever fires it how often."""
 
     class Status(models.TextChoices):
+        QUEUED = "queued"  # claimed by a backfill: starts when the schedule's runs before it have finished
         RUNNING = "running"
         COMPLETED = "completed"
         FAILED = "failed"
-        SKIPPED = "skipped"  # fell due while the schedule was paused
+        SKIPPED = "skipped"  # fell due while the schedule was paused (paused), or while a run was sending (overlap)
 
     class Trigger(models.TextChoices):
         BEAT = "beat"
         OPERATOR = "operator"  # the admin's "run now"
+        BACKFILL = "backfill"  # POST .../backfill
+
+    # An occurrence that never sent and may be backfilled: skipped, or failed as missed.
+    BACKFILLABLE = Q(status=Status.SKIPPED) | Q(status=Status.FAILED, error_code="missed")
 
     id = models.UUIDField(primary_key=True, default=new_id, editable=False)
     schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="runs")
     occurrence_number = models.PositiveIntegerField("occurrence")
-    due_at = models.DateTimeField("due at")
+    due_at = models.DateTimeField("due at", help_text="The rule's due time of the occurrence (UTC), without jitter.")
+    jitter_offset_ms = models.BigIntegerField(
+        "jitter offset (ms)", default=0, help_text="It was to fire this long after its due time (the schedule's jitter), e.g. 12000."
+    )
     send = models.OneToOneField(Send, on_delete=models.SET_NULL, null=True, blank=True, related_name="run")
     status = models.CharField("status", max_length=16, choices=Status.choices, default=Status.RUNNING)
     trigger = models.CharField("trigger", max_length=16, choices=Trigger.choices, default=Trigger.BEAT)
-    error_code = models.CharField("error code", max_length=64, blank=True, help_text="e.g. missed, session_not_working")
+    error_code = models.CharField(
+        "error code", max_length=64, blank=True, help_text="e.g. missed, paused, overlap, session_not_working"
+    )
     error_message = models.TextField("error message", blank=True)
     started_at = models.DateTimeField("started at")
     updated_at = models.DateTimeField("updated at", auto_now=True)
@@ -195,6 +292,11 @@ class Run(models.Model):
 
     def __str__(self):
         return f"{self.schedule_id} #{self.occurrence_number}"
+
+    @property
+    def fire_at(self) -> datetime:
+        """When it was to fire: its due time plus its jitter offset."""
+        return self.due_at + timedelta(milliseconds=self.jitter_offset_ms)
 
 
 class ScheduleChange(models.Model):

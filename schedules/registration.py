@@ -7,6 +7,12 @@ Every write here goes through bulk_create() or queryset.update(), which send
 no signal: django-celery-beat's change marker (PeriodicTasks.last_update) is
 not bumped, so a schedule created, fired or canceled never makes beat reload
 its PeriodicTasks. Beat reads schedules from Schedule.next_run_at instead.
+
+Operators' changes to a mirror in django-celery-beat's admin are applied to
+its schedule (schedules.admin_periodic): disabling pauses it, enabling
+resumes it, deleting cancels it, running it runs the next occurrence now.
+Those go through the schedules services, which end here: nothing listens to
+these signal-less writes, so a change made from the mirror never loops back.
 """
 
 import json
@@ -21,6 +27,10 @@ def periodic_task_sync(schedule) -> None:
     active = schedule.status in schedule.ACTIVE and schedule.next_run_at is not None
     clocked_time = schedule.next_run_at or schedule.last_run_at or schedule.first_run_at
     if schedule.periodic_task_id is None:
+        if schedule.status in schedule.ENDED:
+            # Its mirror was deleted (by an operator, which canceled it, or by
+            # retention): an ended schedule has nothing left to mirror.
+            return
         [clocked] = ClockedSchedule.objects.bulk_create([ClockedSchedule(clocked_time=clocked_time)])
         [task] = PeriodicTask.objects.bulk_create([PeriodicTask(
             name=schedule.workflow_id,
@@ -30,8 +40,8 @@ def periodic_task_sync(schedule) -> None:
             one_off=True,
             enabled=active,
             description=(
-                f"Mirror of outbound schedule {schedule.id}. Manage it under Schedules: "
-                "edits here are not read back."
+                f"Mirror of outbound schedule {schedule.id}. Disabling it pauses the schedule, enabling it "
+                "resumes it, deleting it cancels it; edit everything else under Schedules."
             ),
         )])
         type(schedule).objects.filter(pk=schedule.pk).update(periodic_task=task)
@@ -44,3 +54,23 @@ def periodic_task_sync(schedule) -> None:
         last_run_at=schedule.last_run_at,
         total_run_count=schedule.run_count,
     )
+
+
+def periodic_task_remove(schedule) -> None:
+    """Delete the schedule's PeriodicTask and its ClockedSchedule, without django-celery-beat's signals.
+
+    As retention does (schedules.services.retention): a mirror is never
+    loaded by beat, so its deletion gives beat nothing to reload.
+    """
+    if schedule.periodic_task_id is None:
+        return
+    task_id = schedule.periodic_task_id
+    clocked_ids = list(PeriodicTask.objects.filter(pk=task_id).values_list("clocked_id", flat=True))
+    type(schedule).objects.filter(pk=schedule.pk).update(periodic_task=None)
+    schedule.periodic_task = None
+    PeriodicTask.objects.filter(pk=task_id)._raw_delete(PeriodicTask.objects.db)
+    # Keep a clocked schedule an operator reused for another task.
+    clocked_ids = set(clocked_ids) - {None} - set(
+        PeriodicTask.objects.filter(clocked_id__in=clocked_ids).values_list("clocked_id", flat=True)
+    )
+    ClockedSchedule.objects.filter(pk__in=clocked_ids)._raw_delete(ClockedSchedule.objects.db)

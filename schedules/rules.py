@@ -10,8 +10,11 @@ is sent at the first valid minute after it; one that exists twice (fall
 back) is sent once, at its first instance.
 """
 
+import calendar
+import functools
+import hashlib
 import zoneinfo
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -38,6 +41,10 @@ class IntervalRule:
     def next_due(self, k: int, after: datetime | None = None) -> datetime | None:
         return self.due_at(k)
 
+    def max_jitter_ms(self) -> int:
+        """Half the interval (so every occurrence fires before the next is due); an hour for a one-shot."""
+        return self.interval_ms // 2 if self.interval_ms else MAX_ONE_SHOT_JITTER_MS
+
     def summary(self) -> str:
         if self.max_occurrences == 1:
             return f"Once at {self.first_run_at:%Y-%m-%d %H:%M:%S} UTC"
@@ -63,64 +70,285 @@ def local_due(day: date, send_time: time, zone: zoneinfo.ZoneInfo) -> datetime:
 
 @dataclass(frozen=True)
 class CalendarRule:
-    """On the given weekdays at a local time, from start_date through end_date (inclusive)."""
+    """Matching local days at one or more local times, from start_date through end_date (inclusive).
 
-    days_of_week: tuple[int, ...]  # 0 = Monday
-    send_time: time
+    A day matches when every filter given matches it (an AND, as in
+    Temporal's calendar specs, not cron's OR): its weekday is one of
+    days_of_week (empty: any weekday), its day of the month one of
+    days_of_month (empty: any; -1 is the last day of the month; 31 matches
+    only months that have a 31st), and it is not one of skip_dates. On a
+    matching day an occurrence is due at each of its times, in order.
+    Two times that land on the same instant (both in a spring-forward gap)
+    are one occurrence.
+    """
+
+    days_of_week: tuple[int, ...]  # 0 = Monday; empty: any weekday (then days_of_month is not empty)
+    send_time: time  # the first (or only) time of a day
     timezone: str
     start_date: date
     end_date: date | None
     max_occurrences: int
+    days_of_month: tuple[int, ...] = ()  # 1-31 and -1 (the last day); empty: any day of the month
+    send_times: tuple[time, ...] = ()  # every time of a day; empty: (send_time,)
+    skip_dates: frozenset[date] = frozenset()  # local days that never run
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
 
+    @property
+    def times(self) -> tuple[time, ...]:
+        return tuple(sorted(set(self.send_times))) if self.send_times else (self.send_time,)
+
+    def matches(self, day: date) -> bool:
+        """Does an occurrence fall on this local day (ignoring start and end)?"""
+        if day in self.skip_dates:
+            return False
+        if self.days_of_week and day.weekday() not in self.days_of_week:
+            return False
+        if self.days_of_month and not _is_day_of_month(day, self.days_of_month):
+            return False
+        return True
+
+    def instants(self, day: date) -> list[datetime]:
+        """The UTC instants of the day's times, in order, each once (a matching day is assumed)."""
+        zone, out = self.zone, []
+        for at in self.times:
+            due = local_due(day, at, zone)
+            if not out or due > out[-1]:
+                out.append(due)
+        return out
+
     def next_due(self, k: int, after: datetime | None = None) -> datetime | None:
-        """Occurrence k: the first matching local day whose send time is after `after`."""
+        """Occurrence k: the first time of a matching local day that is after `after`."""
         if k < 1 or k > self.max_occurrences:
             return None
+        return self.first_after(after)
+
+    def first_after(self, after: datetime | None) -> datetime | None:
+        """The rule's first instant after `after` (from start_date when None), whatever max_occurrences says."""
         day = self.start_date
         if after is not None:
             day = max(day, after.astimezone(self.zone).date())
-        for _ in range(8):  # a matching weekday is at most a week away
-            if self.end_date is not None and day > self.end_date:
-                return None
-            if day.weekday() in self.days_of_week:
-                due = local_due(day, self.send_time, self.zone)
+        while (day := self._next_day(day)) is not None:
+            for due in self.instants(day):
                 if after is None or due > after:
                     return due
             day += timedelta(days=1)
-        return None  # pragma: no cover - days_of_week is never empty
+        return None
 
-    def count_through_end(self, limit: int = MAX_OCCURRENCES + 1) -> int:
-        """How many occurrences the dates allow (up to `limit`), ignoring max_occurrences."""
+    def _next_day(self, day: date) -> date | None:
+        """The first matching day on or after `day`, through end_date; None when there is none."""
+        try:
+            if not self.days_of_month:
+                # A listed weekday is at most a week away; each skipped date can push it a week further.
+                for _ in range(7 * (len(self.skip_dates) + 1) + 1):
+                    if self.end_date is not None and day > self.end_date:
+                        return None
+                    if self.matches(day):
+                        return day
+                    day += timedelta(days=1)
+                return None  # pragma: no cover - days_of_week is never empty without days_of_month
+            year, month = day.year, day.month
+            # Weekdays and days of the month line up the same way every 400 years (the Gregorian cycle).
+            for _ in range(400 * 12 + 1):
+                for candidate in _month_days(year, month, self.days_of_month):
+                    if candidate < day:
+                        continue
+                    if self.end_date is not None and candidate > self.end_date:
+                        return None
+                    if self.matches(candidate):
+                        return candidate
+                year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+                if self.end_date is not None and date(year, month, 1) > self.end_date:
+                    return None
+        except (OverflowError, ValueError):  # walked off the end of the calendar (year 9999)
+            return None
+        return None
+
+    def count_between(self, first: datetime | None = None, before: datetime | None = None, limit: int = MAX_OCCURRENCES + 1) -> int:
+        """How many instants the rule has at or after `first` and before `before` (up to `limit`), ignoring max_occurrences.
+
+        From start_date when `first` is None, through end_date when `before`
+        is None (with neither bound: `limit`). The result equals what
+        iterating next_due would give, computed a month at a time, so a far
+        end date costs milliseconds.
+        """
+        return _count_between(self, first, before, limit)
+
+    def count_through_end(self, limit: int = MAX_OCCURRENCES + 1, first: datetime | None = None) -> int:
+        """How many occurrences the dates allow (up to `limit`), ignoring max_occurrences; from `first` when given."""
         if self.end_date is None:
             return limit
-        days = (self.end_date - self.start_date).days + 1
-        weeks, rest = divmod(max(days, 0), 7)
-        count = weeks * len(self.days_of_week)
-        count += sum(1 for i in range(rest) if (self.start_date + timedelta(days=i)).weekday() in self.days_of_week)
-        return min(count, limit)
+        return self.count_between(first, None, limit)
 
-    def summary(self, first_day: date | None = None) -> str:
+    def max_jitter_ms(self) -> int:
+        """The largest jitter allowed: an hour, and at most half the shortest gap between two of a day's times.
+
+        Within that, every occurrence fires before the next one is due.
+        """
+        seconds = [t.hour * 3600 + t.minute * 60 + t.second for t in self.times]
+        gaps = [b - a for a, b in zip(seconds, seconds[1:])] + [seconds[0] + 86_400 - seconds[-1]]
+        return min(MAX_CALENDAR_JITTER_MS, min(gaps) * 1000 // 2)
+
+    def summary(self, first_day: date | None = None, first: datetime | None = None) -> str:
         """e.g. "Fri, Sat, Sun at 14:30 Africa/Cairo until 31 Aug 2025".
 
-        `first_day` is the local day of the first occurrence: days between
-        start_date and it never run (the start date was today and today's
-        time had passed), so they must not make max_occurrences look like a cap.
+        `first` (or `first_day`, its local day) is the first occurrence:
+        occurrences of the rule before it never run (the start date was
+        today and today's time had passed), so they must not make
+        max_occurrences look like a cap.
         """
-        names = ", ".join(DAY_NAMES[d][:3].capitalize() for d in sorted(self.days_of_week))
-        if len(self.days_of_week) == 7:
-            names = "Every day"
-        clock = self.send_time.strftime("%H:%M:%S" if self.send_time.second else "%H:%M")
-        text = f"{names} at {clock} {self.timezone}"
+        text = f"{self._days_text()} at {', '.join(_clock(t) for t in self.times)} {self.timezone}"
+        if self.skip_dates:
+            skipped = sorted(self.skip_dates)
+            text += f" except {_and([f'{d.day} {d:%b %Y}' for d in skipped])}" if len(skipped) <= 3 else f" except {len(skipped)} dates"
         if self.end_date is not None:
             text += f" until {self.end_date.day} {self.end_date:%b %Y}"
-        dates = self if first_day is None else replace(self, start_date=max(self.start_date, first_day))
-        if self.max_occurrences < min(MAX_OCCURRENCES, dates.count_through_end()):
+        if first is None and first_day is not None:
+            first = local_due(first_day, time(0), self.zone)
+        if self.max_occurrences < MAX_OCCURRENCES and self.max_occurrences < self.count_through_end(self.max_occurrences + 1, first):
             text += f", at most {self.max_occurrences} times"
         return text
+
+    def _days_text(self) -> str:
+        weekdays = ", ".join(DAY_NAMES[d][:3].capitalize() for d in sorted(self.days_of_week))
+        if not self.days_of_month:
+            return "Every day" if len(self.days_of_week) == 7 else weekdays
+        numbers = [str(d) for d in sorted(d for d in self.days_of_month if d > 0)]
+        last = ["the last day"] if -1 in self.days_of_month else []
+        days = f"day {_and(numbers + last, 'or' if self.days_of_week else 'and')}" if numbers else "the last day"
+        days += " of the month"
+        if not self.days_of_week or len(self.days_of_week) == 7:
+            return days[0].upper() + days[1:]
+        return f"{weekdays} on {days}"
+
+
+MAX_CALENDAR_JITTER_MS = 3_600_000
+MAX_ONE_SHOT_JITTER_MS = 3_600_000
+
+
+def _is_day_of_month(day: date, days_of_month: tuple[int, ...]) -> bool:
+    if day.day in days_of_month:
+        return True
+    return -1 in days_of_month and day.day == calendar.monthrange(day.year, day.month)[1]
+
+
+def _month_days(year: int, month: int, days_of_month: tuple[int, ...]) -> list[date]:
+    """The month's days among days_of_month (-1: its last day), in order, each once."""
+    last = calendar.monthrange(year, month)[1]
+    numbers = {last if d == -1 else d for d in days_of_month if d == -1 or d <= last}
+    return [date(year, month, d) for d in sorted(numbers)]
+
+
+def _weekday_count(first: date, days: int, weekdays: tuple[int, ...]) -> int:
+    """How many of the `days` days from `first` fall on one of `weekdays`."""
+    weeks, rest = divmod(days, 7)
+    start = first.weekday()
+    return weeks * len(weekdays) + sum(1 for w in weekdays if (w - start) % 7 < rest)
+
+
+@functools.lru_cache(maxsize=4096)
+def _count_between(rule: CalendarRule, first: datetime | None, before: datetime | None, limit: int) -> int:
+    """CalendarRule.count_between: the two end days instant by instant, the days between in closed form.
+
+    A day between counts len(times) occurrences, except a day whose UTC
+    offset changes (a DST transition), where two times may land on one
+    instant: such days (found month by month, comparing offsets) are
+    counted one by one.
+    """
+    zone = rule.zone
+    lo = rule.start_date if first is None else max(rule.start_date, first.astimezone(zone).date())
+    hi = rule.end_date
+    if before is not None:
+        hi = before.astimezone(zone).date() if hi is None else min(hi, before.astimezone(zone).date())
+    if hi is None:
+        return limit
+    if lo > hi:
+        return 0
+
+    def on_edge_day(day: date) -> int:
+        if not rule.matches(day):
+            return 0
+        return sum(1 for at in rule.instants(day) if (first is None or at >= first) and (before is None or at < before))
+
+    count = on_edge_day(lo) + (on_edge_day(hi) if hi > lo else 0)
+    if hi - lo >= timedelta(days=2):
+        count += _count_days(rule, lo + timedelta(days=1), hi - timedelta(days=1), limit - count)
+    return min(count, limit)
+
+
+GREGORIAN_CYCLE = timedelta(days=146_097)  # 400 years: weekdays and month days line up again
+
+
+def _count_days(rule: CalendarRule, first: date, last: date, limit: int) -> int:
+    """Occurrences on the whole days first..last (up to about `limit`)."""
+    per_day = len(rule.times)
+    count = 0
+    if not rule.days_of_month:
+        days = _weekday_count(first, (last - first).days + 1, rule.days_of_week)
+        days -= sum(1 for d in rule.skip_dates if first <= d <= last and d.weekday() in rule.days_of_week)
+        count = days * per_day
+    elif per_day == 1 and last - first > GREGORIAN_CYCLE:
+        # Days of the month and weekdays repeat every 400 years: count one cycle, multiply, then the rest.
+        cycles = (last - first) // GREGORIAN_CYCLE
+        pattern = CalendarRule(rule.days_of_week, rule.send_time, "UTC", first, first + GREGORIAN_CYCLE - timedelta(days=1), 1, rule.days_of_month)
+        end = first + cycles * GREGORIAN_CYCLE
+        count = cycles * _count_days(pattern, pattern.start_date, pattern.end_date, MAX_OCCURRENCES * 100)
+        count -= sum(1 for d in rule.skip_dates if first <= d < end and _is_day_of_month(d, rule.days_of_month)
+                     and (not rule.days_of_week or d.weekday() in rule.days_of_week))
+        return count + _count_days(rule, end, last, limit - count) if end <= last else count
+    else:
+        day = first
+        while day <= last and count < limit:
+            end = min(last, date(day.year, day.month, calendar.monthrange(day.year, day.month)[1]))
+            count += per_day * sum(1 for d in _month_days(day.year, day.month, rule.days_of_month) if day <= d <= end and rule.matches(d))
+            day = end + timedelta(days=1)
+    # Up to four DST changes a year (Morocco has had four) can each merge per_day - 1 times into one.
+    if per_day > 1 and count - (per_day - 1) * 4 * ((last - first).days // 365 + 1) < limit:
+        count -= _collapsed(rule, first, last, per_day)
+    return count
+
+
+def _collapsed(rule: CalendarRule, first: date, last: date, per_day: int) -> int:
+    """How many of a day's times merge into an instant already counted, on DST days first..last.
+
+    Month by month: a month whose offset differs at its two ends has a DST
+    change, whose day is found by bisection. (Two changes within one month
+    that cancel out are not seen; no zone has such a month with two
+    times in a gap.)
+    """
+    zone, merged, day = rule.zone, 0, first
+    while day <= last:
+        end = min(last, date(day.year, day.month, calendar.monthrange(day.year, day.month)[1]))
+        after = _offset(zone, end + timedelta(days=1))
+        if _offset(zone, day) != after:
+            lo, hi = day, end + timedelta(days=1)  # offset(lo) differs from `after`, offset(hi) equals it
+            while (hi - lo).days > 1:
+                mid = lo + (hi - lo) // 2
+                lo, hi = (lo, mid) if _offset(zone, mid) == after else (mid, hi)
+            if rule.matches(lo):
+                merged += per_day - len(rule.instants(lo))
+        day = end + timedelta(days=1)
+    return merged
+
+
+def _offset(zone: zoneinfo.ZoneInfo, day: date) -> timedelta:
+    """The zone's UTC offset as the day starts: it differs from the next day's when the day has a DST change."""
+    return datetime.combine(day, time(0)).replace(tzinfo=zone).utcoffset()
+
+
+def jitter_offset_ms(schedule_id, occurrence_number: int, jitter_ms: int) -> int:
+    """The deterministic extra delay of an occurrence, in [0, jitter_ms]: the same for the same occurrence, always.
+
+    From a hash of the schedule id and the occurrence number, so schedules
+    that share a due time spread over the jitter window, and a preview, a
+    fire and a retry of the fire agree.
+    """
+    if not jitter_ms or jitter_ms <= 0:
+        return 0
+    digest = hashlib.sha256(f"{schedule_id}:{occurrence_number}:jitter".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % (jitter_ms + 1)
 
 
 def iterate(rule, k: int, due: datetime | None, limit: int):
@@ -129,6 +357,14 @@ def iterate(rule, k: int, due: datetime | None, limit: int):
         yield k, due
         k, limit = k + 1, limit - 1
         due = rule.next_due(k, due)
+
+
+def _clock(at: time) -> str:
+    return at.strftime("%H:%M:%S" if at.second else "%H:%M")
+
+
+def _and(items: list[str], word: str = "and") -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {word} {items[-1]}"
 
 
 def _duration(ms: int) -> str:

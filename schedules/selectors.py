@@ -1,9 +1,13 @@
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from django.db.models import BooleanField, ExpressionWrapper, Prefetch, Q, QuerySet
-from django.db.models.functions import Now
+from django.conf import settings
+from django.db.models import BooleanField, Count, DurationField, ExpressionWrapper, F, Prefetch, Q, QuerySet
+from django.db.models.functions import Now, TruncHour
+from django.utils import timezone
 
-from outbound.models import Account, Group
+from outbound.models import Account, Group, Session
 
 from .models import BeatLease, Run, Schedule
 
@@ -66,10 +70,126 @@ def beat_leader() -> BeatLease | None:
 
     `is_live` is judged on the database's clock, as takeovers are: False when
     the leader stopped renewing (no beat is firing unless a standby is about
-    to take over). None before any beat ever ran.
+    to take over). `poll_age`, on the same clock: how long ago the last poll
+    was (None if never). None before any beat ever ran.
     """
     return (
         BeatLease.objects.filter(name=BeatLease.BEAT)
-        .annotate(is_live=ExpressionWrapper(Q(expires_at__gt=Now()), output_field=BooleanField()))
+        .annotate(
+            is_live=ExpressionWrapper(Q(expires_at__gt=Now()), output_field=BooleanField()),
+            poll_age=ExpressionWrapper(Now() - F("renewed_at"), output_field=DurationField()),
+        )
         .first()
     )
+
+
+# The operators' dashboard (schedules.admin_dashboard): what is about to send, what failed, what is stuck.
+
+
+@dataclass(frozen=True)
+class DueSchedule:
+    schedule: Schedule
+    due: list[datetime]  # its occurrences in the window, in order (at most DUE_OCCURRENCES_MAX)
+
+
+DUE_SCHEDULES_MAX = 100
+DUE_OCCURRENCES_MAX = 1000
+
+
+def occurrences_due_within(*, window: timedelta, now: datetime | None = None) -> tuple[list[DueSchedule], int]:
+    """Schedules with an occurrence due before now + window, soonest first (at most 100), and how many there are.
+
+    Overdue ones (due but not fired yet: beat is behind or down) come first.
+    One indexed query (the partial index on next_run_at that beat polls
+    with) and a count; each schedule's further occurrences in the window
+    come from its rule, as beat will fire them.
+    """
+    now = now or timezone.now()
+    end = now + window
+    due = Schedule.objects.filter(next_run_at__isnull=False, next_run_at__lte=end, status__in=Schedule.ACTIVE)
+    listed = []
+    for schedule in due.select_related("session", "account").order_by("next_run_at")[:DUE_SCHEDULES_MAX]:
+        rule, k, at, times = schedule.rule, schedule.next_occurrence, schedule.next_run_at, []
+        while at is not None and at <= end and len(times) < DUE_OCCURRENCES_MAX:
+            times.append(at)
+            k, at = k + 1, rule.next_due(k + 1, at)
+        listed.append(DueSchedule(schedule, times))
+    return listed, due.count()
+
+
+@dataclass(frozen=True)
+class FailedRuns:
+    latest: list[Run]  # newest first, at most FAILED_RUNS_MAX, with their schedules
+    total: int
+    by_code: list[tuple[str, int]]  # most frequent first
+    by_hour: dict[datetime, int]  # failed runs per hour of the current (operator's) time zone -> count
+
+
+FAILED_RUNS_MAX = 50
+
+
+def runs_failed_since(*, since: datetime) -> FailedRuns:
+    """Runs that failed (missed ones included: error_code "missed") since `since`.
+
+    No index serves failed_at: each query reads the runs table (a few
+    queries per dashboard view; see docs/operations.md).
+    """
+
+    failed = Run.objects.filter(status=Run.Status.FAILED, failed_at__gte=since)
+    latest = list(failed.select_related("schedule").order_by("-failed_at")[:FAILED_RUNS_MAX])
+    by_code = [
+        (row["error_code"] or "unknown", row["n"])
+        for row in failed.values("error_code").annotate(n=Count("id")).order_by("-n", "error_code")
+    ]
+    by_hour = {
+        row["hour"]: row["n"]
+        for row in failed.annotate(hour=TruncHour("failed_at")).values("hour").annotate(n=Count("id")).order_by("hour")
+    }
+    return FailedRuns(latest, sum(n for _, n in by_code), by_code, by_hour)
+
+
+def sessions_not_working() -> QuerySet[Session]:
+    """Sessions whose last status is not WORKING (their deliveries are held), sending ones first,
+    each with `active_schedules`: how many of its schedules are waiting to fire."""
+    return (
+        Session.objects.exclude(status=Session.Status.WORKING)
+        .select_related("account")
+        .annotate(active_schedules=Count("schedules", filter=Q(schedules__status__in=Schedule.ACTIVE)))
+        .order_by("-role", "name")  # "sending" sorts after "receiving": descending puts it first
+    )
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    queue: str
+    depth: int | None  # None: not measurable (a broker other than Redis, or Redis did not answer)
+    note: str = ""
+
+
+def queue_depths() -> list[QueueDepth]:
+    """Messages waiting in the Celery queues (fires, then deliveries and the rest), read from Redis.
+
+    kombu keeps a queue as one Redis list per priority step, so the depth
+    is the sum of their LLENs, as kombu's own size does. Only Redis brokers
+    are measured: the filesystem broker of the embedded default is "n/a".
+    """
+    queues = [settings.CELERY_SCHEDULE_FIRE_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE]
+    broker = settings.CELERY_BROKER_URL
+    if not broker.startswith(("redis://", "rediss://")):
+        scheme = broker.split(":", 1)[0] or "unknown"
+        return [QueueDepth(queue, None, f"n/a ({scheme} broker)") for queue in queues]
+    import redis
+    from kombu.transport.redis import PRIORITY_STEPS, Channel
+
+    try:
+        # Short timeouts: a dashboard must load even when Redis does not answer.
+        client = redis.Redis.from_url(broker, socket_timeout=1, socket_connect_timeout=1)
+        with client.pipeline() as pipe:
+            for queue in queues:
+                for step in PRIORITY_STEPS:
+                    pipe.llen(f"{queue}{Channel.sep}{step}" if step else queue)
+            sizes = pipe.execute()
+    except redis.RedisError as error:
+        return [QueueDepth(queue, None, f"Redis did not answer ({error.__class__.__name__})") for queue in queues]
+    per_queue = len(PRIORITY_STEPS)
+    return [QueueDepth(queue, sum(sizes[i * per_queue:(i + 1) * per_queue])) for i, queue in enumerate(queues)]

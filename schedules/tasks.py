@@ -17,6 +17,15 @@ def schedule_fire(schedule_id: str, occurrence_number: int | None = None, trigge
         # Beat's clock ran ahead of ours: come back when it is really due.
         countdown = max(0.0, (outcome.due_at - timezone.now()).total_seconds())
         schedule_fire.apply_async((schedule_id, occurrence_number, trigger), countdown=countdown)
+        return
+    # Fires behind (a herd due at once): take a batch of the due ones in one transaction.
+    services.overdue_schedules_fire()
+
+
+@shared_task(name="schedules.tasks.schedule_advance")
+def schedule_advance(schedule_id: str) -> None:
+    """A run of the schedule finished (or a backfill or resume happened): start what waited for it."""
+    services.schedule_waiting_start(schedule_id=schedule_id)
 
 
 @shared_task(name="schedules.tasks.schedule_mirrors_purge")

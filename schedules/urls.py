@@ -10,6 +10,7 @@ urlpatterns = [
     path("outbound/schedules/<uuid:schedule_id>/pause", views.SchedulePauseView.as_view(), name="schedule-pause"),
     path("outbound/schedules/<uuid:schedule_id>/resume", views.ScheduleResumeView.as_view(), name="schedule-resume"),
     path("outbound/schedules/<uuid:schedule_id>/preview", views.SchedulePreviewView.as_view(), name="schedule-preview"),
+    path("outbound/schedules/<uuid:schedule_id>/backfill", views.ScheduleBackfillView.as_view(), name="schedule-backfill"),
     path("outbound/schedules/<uuid:schedule_id>/runs", views.RunListView.as_view(), name="schedule-runs"),
     path(
         "outbound/schedules/<uuid:schedule_id>/runs/<int:occurrence_number>",

@@ -13,12 +13,15 @@ class ScheduledSendHandler:
         return dict(rule.validated_data)
 
     def create(self, *, targets, text, media, actor_user, request_id, variants, skip_within_hours, rule) -> dict:
+        # `rule` is the validated `schedule` object: its timing fields and, optionally, the schedule's name.
+        timing = {field: value for field, value in rule.items() if field != "name"}
         schedule = services.schedule_create(
             targets=targets,
             text=text,
             media=media,
             actor_user=actor_user,
-            timing=rule,
+            timing=timing,
+            name=rule.get("name", ""),
             variants=variants,
             skip_within_hours=skip_within_hours,
             request_id=request_id,

@@ -18,6 +18,8 @@ class RunOutput(serializers.Serializer):
     failed_at_ms = MillisecondsField(source="failed_at", allow_null=True)
     status = serializers.ChoiceField(choices=Run.Status.choices)
     due_at_ms = MillisecondsField(source="due_at")
+    jitter_offset_ms = serializers.IntegerField(help_text="How long after its due time it was to fire (the schedule's jitter), e.g. 12000.")
+    fire_at_ms = MillisecondsField(source="fire_at", help_text="When it was to fire: due_at_ms + jitter_offset_ms.")
     completed_at_ms = MillisecondsField(source="completed_at", allow_null=True)
     trigger = serializers.ChoiceField(choices=Run.Trigger.choices)
     retried_at_ms = MillisecondsField(source="retried_at", allow_null=True)
@@ -43,14 +45,24 @@ class RunDetailOutput(RunOutput):
 
 
 class CalendarOutput(serializers.Serializer):
-    days_of_week = serializers.ListField(child=serializers.CharField())
-    send_time = serializers.SerializerMethodField()
+    days_of_week = serializers.ListField(child=serializers.CharField(), help_text="Empty: any weekday (days_of_month decides).")
+    days_of_month = serializers.ListField(child=serializers.IntegerField(), help_text="-1 is the last day; empty: any day.")
+    send_time = serializers.SerializerMethodField(help_text="The first (or only) time of a day.")
+    send_times = serializers.SerializerMethodField(help_text="Every time of a matching day, in order.")
+    skip_dates = serializers.ListField(child=serializers.DateField())
     timezone = serializers.CharField()
     start_date = serializers.DateField()
     end_date = serializers.DateField(allow_null=True)
 
     def get_send_time(self, schedule) -> str:
-        return schedule.send_time.strftime("%H:%M:%S" if schedule.send_time.second else "%H:%M")
+        return _clock(schedule.rule.times[0])
+
+    def get_send_times(self, schedule) -> list[str]:
+        return [_clock(at) for at in schedule.rule.times]
+
+
+def _clock(at) -> str:
+    return at.strftime("%H:%M:%S" if at.second else "%H:%M")
 
 
 class VariantSummaryOutput(serializers.Serializer):
@@ -74,6 +86,7 @@ class ScheduleOutput(TextDigestMixin):
     """seeds/watchcollect-get-schedule.txt, plus kind, calendar, rule summary, cap, variants, workflow_id."""
 
     id = UUIDStringField()
+    name = serializers.CharField(help_text='Given at creation (schedule.name) or by PATCH, e.g. "Ramadan promo 2026"; "" when unnamed.')
     actor_user_id = serializers.SerializerMethodField()
     session_id = UUIDStringField()
     session_name = serializers.CharField(source="session.name")
@@ -85,7 +98,10 @@ class ScheduleOutput(TextDigestMixin):
     run_count = serializers.IntegerField()
     failed_run_count = serializers.IntegerField()
     updated_at_ms = MillisecondsField(source="updated_at")
-    next_run_at_ms = MillisecondsField(source="next_run_at", allow_null=True)
+    next_run_at_ms = MillisecondsField(
+        source="next_run_at", allow_null=True, help_text="When the next occurrence fires: its due time plus its jitter offset."
+    )
+    next_due_at_ms = MillisecondsField(source="next_due_at", allow_null=True, help_text="The next occurrence's due time (no jitter).")
     interval_ms = serializers.IntegerField(allow_null=True)
     last_run_at_ms = MillisecondsField(source="last_run_at", allow_null=True)
     completed_at_ms = MillisecondsField(source="completed_at", allow_null=True)
@@ -99,6 +115,15 @@ class ScheduleOutput(TextDigestMixin):
     rule_summary = serializers.CharField(help_text='e.g. "Fri, Sat, Sun at 14:30 Africa/Cairo until 31 Aug 2025".')
     skip_within_hours = serializers.FloatField(allow_null=True)
     variants = VariantSummaryOutput(many=True)
+    jitter_ms = serializers.IntegerField(help_text="Each occurrence fires up to this long after its due time; 0: on time.")
+    overlap_policy = serializers.ChoiceField(choices=Schedule.OverlapPolicy.choices)
+    catchup_window_ms = serializers.SerializerMethodField(
+        help_text="How late an occurrence may still run (its own, or SCHEDULE_MISSED_GRACE_SECONDS)."
+    )
+    buffered_at_ms = MillisecondsField(
+        source="buffered_at", allow_null=True,
+        help_text="Since when the next occurrence waits for the run in progress (buffer_one); null when none waits.",
+    )
 
     def get_actor_user_id(self, schedule) -> str:
         return str(schedule.actor_user_id) if schedule.actor_user_id else ""
@@ -106,8 +131,12 @@ class ScheduleOutput(TextDigestMixin):
     def get_group_ids(self, schedule) -> list[str]:
         return sorted(str(g.id) for g in schedule.groups.all())
 
-    def get_calendar(self, schedule) -> dict | None:
+    @extend_schema_field(CalendarOutput(allow_null=True))
+    def get_calendar(self, schedule):
         return CalendarOutput(schedule).data if schedule.kind == Schedule.Kind.CALENDAR else None
+
+    def get_catchup_window_ms(self, schedule) -> int:
+        return int(schedule.catchup_window.total_seconds() * 1000)
 
 
 class ScheduleDetailOutput(ScheduleOutput):
@@ -132,25 +161,45 @@ class ScheduleDetailOutput(ScheduleOutput):
 
 
 def preview_body(schedule: Schedule, occurrences) -> dict:
+    """The preview of (occurrence, due, fire) triples (schedules.services.schedule_preview_fires)."""
     zone = schedule.rule.zone if schedule.kind == Schedule.Kind.CALENDAR else None
+
+    def iso(moment):
+        if moment is None:
+            return None
+        if zone:
+            return moment.astimezone(zone).isoformat(timespec="milliseconds")
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
     return {
         "timezone": schedule.timezone or "UTC",
         "rule_summary": schedule.rule_summary,
+        "jitter_ms": schedule.jitter_ms,
         "occurrences": [
             {
                 "occurrence_number": k,
                 "due_at_ms": to_ms(due),
-                "due_at": due.astimezone(zone).isoformat(timespec="milliseconds") if zone else due.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "due_at": iso(due),
+                "fire_at_ms": to_ms(fire) if fire is not None else None,
+                "fire_at": iso(fire),
+                "jitter_offset_ms": to_ms(fire) - to_ms(due) if fire is not None else None,
             }
-            for k, due in occurrences
+            for k, due, fire in occurrences
         ],
     }
 
 
 class PreviewOccurrenceOutput(serializers.Serializer):
     occurrence_number = serializers.IntegerField()
-    due_at_ms = serializers.IntegerField()
+    due_at_ms = serializers.IntegerField(help_text="The rule's due time.")
     due_at = serializers.CharField(help_text="ISO 8601 in the schedule's time zone, e.g. 2025-06-06T14:30:00.000+03:00.")
+    fire_at_ms = serializers.IntegerField(
+        allow_null=True,
+        help_text="When it fires: due_at_ms + jitter_offset_ms. Null in a draft preview with jitter "
+        "(the offset comes from the schedule's id): somewhere in [due_at_ms, due_at_ms + jitter_ms].",
+    )
+    fire_at = serializers.CharField(allow_null=True, help_text="fire_at_ms in ISO 8601, in the schedule's time zone.")
+    jitter_offset_ms = serializers.IntegerField(allow_null=True, help_text="0 <= offset <= jitter_ms; null with fire_at_ms.")
 
 
 class PreviewOutput(serializers.Serializer):
@@ -158,4 +207,26 @@ class PreviewOutput(serializers.Serializer):
 
     timezone = serializers.CharField()
     rule_summary = serializers.CharField()
+    jitter_ms = serializers.IntegerField()
     occurrences = PreviewOccurrenceOutput(many=True)
+
+
+class BackfillOccurrenceOutput(serializers.Serializer):
+    occurrence_number = serializers.IntegerField(
+        help_text="Its number; those before occurrence 1 (calendar rules) are numbered from 10001 (10000 + their position from start_date)."
+    )
+    due_at_ms = MillisecondsField(source="due_at")
+    fire_at_ms = MillisecondsField(source="fire_at", help_text="Its fire time (due time plus jitter): what its messages' ids carry.")
+    was = serializers.ChoiceField(
+        choices=[("skipped", "skipped"), ("missed", "missed"), ("not_run", "not_run")],
+        help_text="skipped (a pause or the overlap policy), missed (past the catch-up window), not_run (before occurrence 1).",
+    )
+
+
+class BackfillOutput(serializers.Serializer):
+    """What a backfill will run, in order: one at a time, each when the run before it finished."""
+
+    schedule_id = UUIDStringField()
+    from_ms = serializers.IntegerField()
+    to_ms = serializers.IntegerField(help_text="The end of the range looked at: to_ms as given, or now if that was earlier.")
+    occurrences = BackfillOccurrenceOutput(many=True)

@@ -1,6 +1,7 @@
 """The schedule resource under /v2/outbound/schedules."""
 
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.pagination import Cursor
@@ -10,12 +11,21 @@ from rest_framework.views import APIView
 from outbound import scopes
 from outbound.api.pagination import NewestFirstPagination, StrictCursorPagination, paginated_response
 from outbound.errors import OutboundError
+from outbound.timefmt import from_ms, to_ms
 from schedules import selectors, services
 from schedules.models import Run, Schedule
 
 from . import schema  # noqa: F401  (registers the `schedule` field's schema)
-from .inputs import ScheduleRuleInput, ScheduleUpdateInput
-from .outputs import PreviewOutput, RunDetailOutput, RunOutput, ScheduleDetailOutput, ScheduleOutput, preview_body
+from .inputs import BackfillInput, ScheduleRuleInput, ScheduleUpdateInput
+from .outputs import (
+    BackfillOutput,
+    PreviewOutput,
+    RunDetailOutput,
+    RunOutput,
+    ScheduleDetailOutput,
+    ScheduleOutput,
+    preview_body,
+)
 
 MAX_PREVIEW = 100
 # Runs the schedule detail holds (the last occurrences); all of them are paged at .../runs.
@@ -181,7 +191,7 @@ class SchedulePreviewView(APIView):
         schedule = _schedule_or_404(request, schedule_id)
         count = CountInput(data=request.query_params.dict())
         count.is_valid(raise_exception=True)
-        occurrences = services.schedule_preview(schedule=schedule, count=count.validated_data["count"])
+        occurrences = services.schedule_preview_fires(schedule=schedule, count=count.validated_data["count"])
         return Response(preview_body(schedule, occurrences))
 
 
@@ -201,8 +211,30 @@ class DraftPreviewView(APIView):
         rule = ScheduleRuleInput(data=request.data)
         rule.is_valid(raise_exception=True)
         draft = Schedule(**rule.validated_data)
-        occurrences = services.schedule_preview(schedule=draft, count=count.validated_data["count"])
+        occurrences = services.schedule_preview_fires(schedule=draft, count=count.validated_data["count"])
         return Response(preview_body(draft, occurrences))
+
+
+class ScheduleBackfillView(APIView):
+    write_scope = scopes.SCHEDULES_WRITE
+    refusals = {"POST": {409: ["schedule_canceled"], 422: ["too_many_occurrences (more than 100 never ran in the range)"]}}
+
+    @extend_schema(
+        operation_id="outbound_schedules_backfill",
+        summary="Run, once each and in order, the occurrences due in a past range that never ran (skipped, missed, before the first)",
+        request=BackfillInput,
+        responses={202: BackfillOutput},
+    )
+    def post(self, request, schedule_id):
+        schedule = _schedule_or_404(request, schedule_id)
+        body = BackfillInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        start, end = body.validated_data["from_ms"], body.validated_data["to_ms"]
+        occurrences = services.schedule_backfill(
+            schedule=schedule, start=from_ms(start), end=from_ms(end), actor_user=request.user.user, source="api"
+        )
+        answer = {"schedule_id": schedule.id, "from_ms": start, "to_ms": min(end, to_ms(timezone.now())), "occurrences": occurrences}
+        return Response(BackfillOutput(answer).data, status=202)
 
 
 class RunListView(APIView):

@@ -6,18 +6,25 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from outbound.errors import OutboundError
 from outbound.models import Delivery, Send
 from outbound.services.sends import send_create, send_finish_if_done, session_targets_resolve
+from schedules import metrics
 from schedules.models import Run, Schedule
 
 from .announcements import occurrence_is_announced
 from .events import run_events_record
-from .status import run_fail, runs_count_outcome, runs_record_unsent, schedule_settle
+from .status import (
+    run_fail,
+    runs_count_outcome,
+    runs_record_unsent,
+    runs_skip_overlapping,
+    schedule_settle,
+    waiting_runs_start_later,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,14 +38,25 @@ class FireEarly:
     due_at: datetime
 
 
-def _run_start(schedule: Schedule, k: int, due: datetime, now: datetime, trigger: str) -> tuple[Run, bool]:
+def _run_start(
+    schedule: Schedule, k: int, due: datetime, now: datetime, trigger: str, *, jitter_offset_ms: int = 0, run: Run | None = None
+) -> tuple[Run, bool]:
     """Claim occurrence k and make its send; a send that cannot start fails the run.
 
+    `due` is when the occurrence was to fire: the rule's due time plus
+    `jitter_offset_ms` (the run records both). `run`: a run already claimed
+    (a backfill's queued run) to start, instead of claiming a new one.
     Returns the run and whether its send may already be complete (every group
     skipped by the frequency cap).
     """
-    run = Run.objects.create(schedule=schedule, occurrence_number=k, due_at=due, started_at=now, trigger=trigger)
-    schedule.run_count += 1
+    if run is None:
+        run = Run.objects.create(
+            schedule=schedule, occurrence_number=k, due_at=due - timedelta(milliseconds=jitter_offset_ms),
+            jitter_offset_ms=jitter_offset_ms, started_at=now, trigger=trigger,
+        )
+        schedule.run_count += 1
+    else:
+        run.status, run.started_at, run.error_code, run.error_message = Run.Status.RUNNING, now, "", ""
     schedule.last_run_at = now
     group_ids = list(schedule.groups.order_by("id").values_list("id", flat=True))
     may_be_finished = False
@@ -68,6 +86,10 @@ def _run_start(schedule: Schedule, k: int, due: datetime, now: datetime, trigger
         may_be_finished = any(d.status != Delivery.Status.QUEUED for d in created.deliveries)
     run.save()
     run_events_record(schedule, [run])
+    metrics.fire_lag_observe(trigger=trigger, seconds=(now - due).total_seconds())
+    logger.info("occurrence fired", extra={
+        "event": "occurrence.fired", "schedule_id": str(schedule.id), "occurrence": k, "run_id": str(run.id), "run_status": run.status,
+        "trigger": trigger, "send_id": run.send_id and str(run.send_id), "request_id": schedule.request_id, "error_code": run.error_code})
     return run, may_be_finished
 
 
@@ -80,11 +102,11 @@ def schedule_occurrence_fire(
     2. Skip if it is not active (canceled, paused, ended) or this occurrence
        was already handled (a duplicate fire from a second beat, a
        redelivery, a restart).
-    3. Never early: a fire that beats the due time by a little (clock skew)
-       comes back on time; one far ahead of it is ignored.
-    4. Occurrences past the grace are recorded as missed, not sent late.
-    5. Claim the due occurrence's Run (unique per occurrence) and send it.
-    6. Advance to the next occurrence and settle the status.
+    3. Never early: a fire that beats the fire time (due time + jitter) by
+       a little (clock skew) comes back on time; one far ahead of it is ignored.
+    4. The rest is _due_occurrences_take: missed ones, the overlap policy,
+       the claim of the due occurrence's Run (unique per occurrence), its send.
+    5. Settle the status.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -94,33 +116,113 @@ def schedule_occurrence_fire(
             .filter(pk=schedule_id)
             .first()
         )
-        if schedule is None or schedule.status not in Schedule.ACTIVE or schedule.next_run_at is None:
-            return None
-        k, due = schedule.next_occurrence, schedule.next_run_at
-        if occurrence_number is not None and occurrence_number != k:
-            return None
-        run_now = trigger == Run.Trigger.OPERATOR
-        if not run_now and due > now:
-            # A little early is clock skew between beat and this worker: come
-            # back on time. Far early is not a fire of this occurrence at all.
-            return FireEarly(due) if due - now <= EARLY_FIRE_TOLERANCE else None
-        if not run_now:
-            grace_edge = now - timedelta(seconds=settings.SCHEDULE_MISSED_GRACE_SECONDS)
+        return _fire_locked(schedule, occurrence_number, trigger, now)
+
+
+def _fire_locked(schedule: Schedule | None, occurrence_number: int | None, trigger: str, now: datetime) -> Run | FireEarly | None:
+    """schedule_occurrence_fire from step 2, on the schedule its caller locked."""
+    if schedule is None or schedule.status not in Schedule.ACTIVE or schedule.next_run_at is None:
+        return None
+    fire = schedule.next_run_at
+    if occurrence_number is not None and occurrence_number != schedule.next_occurrence:
+        return None
+    if trigger != Run.Trigger.OPERATOR and fire > now:
+        # A little early is clock skew between beat and this worker: come
+        # back on time. Far early is not a fire of this occurrence at all.
+        return FireEarly(fire) if fire - now <= EARLY_FIRE_TOLERANCE else None
+    run, may_be_finished = _due_occurrences_take(schedule, now, trigger)
+    schedule_settle(schedule, now, running=True if run is not None and run.status == Run.Status.RUNNING else None)
+    if may_be_finished:
+        send_finish_if_done(send=run.send)
+    return run
+
+
+# Behind: a schedule whose fire time passed this long ago is still unfired.
+# Beat publishes each fire on time, so the fires are waiting in the queue
+# for workers: a herd (thousands due in the same second) is being worked
+# through, one task and one commit per fire.
+FIRES_BEHIND = timedelta(seconds=1)
+OVERDUE_BATCH = 50
+
+
+def overdue_schedules_fire(*, limit: int = OVERDUE_BATCH) -> int:
+    """When fires are behind, fire up to `limit` due schedules in one transaction; how many were fired.
+
+    A herd is worked through this way much faster than fire by fire: one
+    commit (a disk flush) and one locking query for the batch, not one
+    each. The schedules are taken as their fire messages would take them
+    (locked, each fired exactly as schedule_occurrence_fire does, in a
+    savepoint of its own), SKIP LOCKED so workers doing this at once take
+    different ones; the fire messages beat published for them then find
+    them fired and do nothing. Nothing is fired early: only what is due now.
+    Schedules waiting for a run in progress (buffer_one) are left alone.
+    """
+    now = timezone.now()
+    due = Schedule.objects.filter(next_run_at__lte=now, status__in=Schedule.ACTIVE, buffered_at__isnull=True)
+    if not due.filter(next_run_at__lte=now - FIRES_BEHIND).exists():
+        return 0
+    fired = 0
+    with transaction.atomic():
+        batch = list(
+            due.select_for_update(of=("self",), skip_locked=True)
+            .select_related("account", "session", "actor_user")
+            .order_by("next_run_at")[:limit]
+        )
+        for schedule in batch:
+            try:
+                with transaction.atomic():
+                    fired += isinstance(_fire_locked(schedule, None, Run.Trigger.BEAT, now), Run)
+            except Exception:  # this one only: its own fire message (or beat's republish) tries it again
+                logger.exception("schedule %s: batch fire failed", schedule.id)
+    return fired
+
+
+def _due_occurrences_take(schedule: Schedule, now: datetime, trigger: str) -> tuple[Run | None, bool]:
+    """Deal with every occurrence of the (locked) schedule that fires by now; advance it past them.
+
+    1. An operator's run now starts the next occurrence at once, whatever
+       else runs.
+    2. Occurrences that fire more than the catch-up window ago are recorded
+       missed (failed runs), not sent late; the one waiting for a run in
+       progress (buffered) is exempt: it is late by design.
+    3. The first that fires by now starts, unless an earlier run is still
+       sending (`running`) and the overlap policy says otherwise: skip
+       records it skipped (overlap), and the next due one is looked at;
+       buffer_one lets it wait (buffered_at) and starts it when the run in
+       progress finishes, when those that fell due meanwhile are skipped.
+    Returns the run started, if any, and whether its send may be complete.
+    """
+    k, due = schedule.next_occurrence, schedule.next_due_at()
+    rule, policy = schedule.rule, schedule.overlap_policy
+    waited = schedule.buffered_at is not None
+    run, may_be_finished = None, False
+    if trigger != Run.Trigger.OPERATOR:
+        if not waited:
             k, due, missed = runs_record_unsent(
-                schedule, k, due, grace_edge, status=Run.Status.FAILED, code="missed",
-                message="Not fired within the grace period; not sent late.", now=now,
+                schedule, k, due, now - schedule.catchup_window, status=Run.Status.FAILED, code="missed",
+                message="Not fired within the catch-up window; not sent late.", now=now,
             )
             if missed:
                 logger.warning("schedule %s: %s occurrence(s) missed, up to #%s", schedule.id, missed, k - 1)
-        run, may_be_finished = None, False
-        if due is not None and (run_now or due <= now):
-            run, may_be_finished = _run_start(schedule, k, due, now, trigger)
-            k, due = k + 1, schedule.rule.next_due(k + 1, due)
-        schedule.next_occurrence, schedule.next_run_at = k, due
-        schedule_settle(schedule, now)
-        if may_be_finished:
-            send_finish_if_done(send=run.send)
-        return run
+        # A schedule that never ran has nothing in progress (a one-shot's only fire: no query).
+        running = due is not None and schedule.run_count > 0 and schedule.runs.filter(status=Run.Status.RUNNING).exists()
+        if running and policy == Schedule.OverlapPolicy.SKIP:
+            k, due, _ = runs_skip_overlapping(schedule, k, due, now)
+        elif running and policy == Schedule.OverlapPolicy.BUFFER_ONE and schedule.fire_at(k, due) <= now:
+            # It waits for the run in progress; the next settle of a run starts it.
+            schedule.buffered_at = schedule.buffered_at or now
+            schedule.next_occurrence, schedule.next_run_at = k, schedule.fire_at(k, due)
+            return None, False
+    if due is not None and (trigger == Run.Trigger.OPERATOR or schedule.fire_at(k, due) <= now):
+        offset = schedule.jitter_offset_ms(k)
+        run, may_be_finished = _run_start(schedule, k, schedule.fire_at(k, due), now, trigger, jitter_offset_ms=offset)
+        k, due = k + 1, rule.next_due(k + 1, due)
+        if waited and trigger != Run.Trigger.OPERATOR:
+            # It waited in the one buffer place: those that fell due meanwhile found it taken.
+            k, due, _ = runs_skip_overlapping(schedule, k, due, now)
+        schedule.buffered_at = None
+    schedule.next_occurrence, schedule.next_run_at = k, schedule.fire_at(k, due)
+    return run, may_be_finished
 
 
 def run_settle_for_send(*, send: Send) -> None:
@@ -149,3 +251,43 @@ def run_settle_for_send(*, send: Send) -> None:
     run.save()
     run_events_record(schedule, [run])
     schedule_settle(schedule, now)
+    waiting_runs_start_later(schedule)
+
+
+def schedule_waiting_start(*, schedule_id: uuid.UUID) -> Run | None:
+    """Start what waits for the schedule's runs in progress, once none is: the buffered occurrence, else the next backfilled run.
+
+    Queued (schedules.tasks.schedule_advance) when a run finished, a
+    backfill was made or a paused schedule resumed. Does nothing while a run
+    is in progress, or while the schedule is paused or canceled. The live
+    occurrence goes first: it is the one a client expects now. Backfilled
+    runs go in due order; one whose send cannot start fails, and the next
+    one is tried.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        schedule = (
+            Schedule.objects.select_for_update(of=("self",))
+            .select_related("account", "session", "actor_user")
+            .filter(pk=schedule_id)
+            .first()
+        )
+        if schedule is None or schedule.status in (Schedule.Status.PAUSED, Schedule.Status.CANCELED):
+            return None
+        if schedule.runs.filter(status=Run.Status.RUNNING).exists():
+            return None
+        run, may_be_finished = None, False
+        if schedule.buffered_at is not None and schedule.next_run_at is not None:
+            run, may_be_finished = _due_occurrences_take(schedule, now, Run.Trigger.BEAT)
+        while run is None or run.status != Run.Status.RUNNING:
+            queued = schedule.runs.filter(status=Run.Status.QUEUED).order_by("due_at", "occurrence_number").first()
+            if queued is None:
+                break
+            run, may_be_finished = _run_start(
+                schedule, queued.occurrence_number, queued.due_at + timedelta(milliseconds=queued.jitter_offset_ms), now,
+                Run.Trigger.BACKFILL, jitter_offset_ms=queued.jitter_offset_ms, run=queued,
+            )
+        schedule_settle(schedule, now)
+        if may_be_finished:
+            send_finish_if_done(send=run.send)
+        return run

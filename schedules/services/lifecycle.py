@@ -16,14 +16,16 @@ from schedules.rules import iterate
 
 from .announcements import announcement_forget, next_occurrence_announce
 from .events import schedule_event_record
-from .status import runs_record_unsent, schedule_settle
+from .status import runs_record_unsent, schedule_settle, waiting_runs_start_later
 
 # Model fields that make up the timing of a schedule (its rule).
 TIMING_FIELDS = (
     "kind", "first_run_at", "interval_ms", "max_occurrences", "days_of_week", "send_time", "timezone",
-    "start_date", "end_date",
+    "start_date", "end_date", "days_of_month", "send_times", "skip_dates",
 )
-CONTENT_FIELDS = ("text", "media", "variants", "skip_within_hours")
+# How it fires: jitter moves fire times (the next run is recomputed); the others apply from the next fire.
+POLICY_FIELDS = ("jitter_ms", "overlap_policy", "catchup_window_ms")
+CONTENT_FIELDS = ("text", "media", "variants", "skip_within_hours", "name")
 # What an occurrence's announcement carries besides its due time.
 ANNOUNCED_FIELDS = ("groups", "text", "media", "variants")
 
@@ -38,24 +40,27 @@ def schedule_create(
     variants: list[dict] | None = None,
     skip_within_hours: float | None = None,
     request_id: str = "",
+    name: str = "",
 ) -> Schedule:
     """Write a schedule and its beat registration (in the caller's transaction); announce occurrence 1.
 
     `timing` holds the rule's model fields, validated, with `first_run_at`
-    the due time of occurrence 1.
+    the due time of occurrence 1, and the policies given (jitter_ms,
+    overlap_policy, catchup_window_ms; the model's defaults otherwise).
     """
     schedule = Schedule(
         account_id=targets.session.account_id,
         session=targets.session,
         actor_user=actor_user,
+        name=name,
         text=text,
         media=media,
         variants=variants or [],
         skip_within_hours=skip_within_hours,
-        next_run_at=timing["first_run_at"],
         request_id=request_id,
         **timing,
     )
+    schedule.next_run_at = schedule.fire_at(1, schedule.first_run_at)  # the id (and so the jitter) is known already
     # Before the insert, so the row is written once with what it announced.
     next_occurrence_announce(schedule, groups=targets.groups)
     schedule.save(force_insert=True)
@@ -89,7 +94,12 @@ def schedule_cancel(*, schedule: Schedule) -> Schedule:
         _refuse_ended(schedule, "canceled")
         schedule.status = Schedule.Status.CANCELED
         schedule.canceled_at = timezone.now()
-        schedule.next_run_at = None
+        schedule.next_run_at = schedule.buffered_at = None
+        # Backfilled runs not started yet never start.
+        schedule.runs.filter(status=Run.Status.QUEUED).update(
+            status=Run.Status.SKIPPED, error_code="canceled", error_message="The schedule was canceled before its backfill started.",
+            updated_at=schedule.canceled_at,
+        )
         announcement_forget(schedule)  # schedule.canceled says the announced messages will not go out
         schedule.save()
         periodic_task_sync(schedule)
@@ -107,7 +117,8 @@ def schedule_pause(*, schedule: Schedule) -> Schedule:
         schedule.status = Schedule.Status.PAUSED
         schedule.paused_at = timezone.now()
         # Beat only looks at schedules with a next run; resume computes it afresh.
-        schedule.next_run_at = None
+        # Backfilled runs not started yet wait for the resume too.
+        schedule.next_run_at = schedule.buffered_at = None
         # schedule.paused says the announced messages will not go out; a
         # resume announces what it will send.
         announcement_forget(schedule)
@@ -119,7 +130,9 @@ def schedule_pause(*, schedule: Schedule) -> Schedule:
 
 def _first_from(schedule: Schedule, now: datetime) -> datetime | None:
     """Due time of the schedule's next occurrence, computed from its rule as of now."""
-    last_due = schedule.runs.order_by("-occurrence_number").values_list("due_at", flat=True).first()
+    # The schedule's own occurrences: backfilled ones from before occurrence 1 are numbered above them.
+    own = schedule.runs.filter(occurrence_number__lt=schedule.next_occurrence)
+    last_due = own.order_by("-occurrence_number").values_list("due_at", flat=True).first()
     return schedule.rule.next_due(schedule.next_occurrence, last_due)
 
 
@@ -139,10 +152,11 @@ def schedule_resume(*, schedule: Schedule) -> Schedule:
             schedule, schedule.next_occurrence, _first_from(schedule, now), now,
             status=Run.Status.SKIPPED, code="paused", message="Fell due while the schedule was paused.", now=now,
         )
-        schedule.next_occurrence, schedule.next_run_at = k, due
+        schedule.next_occurrence, schedule.next_run_at = k, schedule.fire_at(k, due)
         schedule.status, schedule.paused_at, schedule.pause_reason = Schedule.Status.SCHEDULED, None, ""
         schedule.consecutive_failed_runs = 0  # an operator chose to go on: count afresh
         schedule_settle(schedule, now)
+        waiting_runs_start_later(schedule)  # backfilled runs held by the pause
         return schedule
 
 
@@ -201,7 +215,7 @@ def schedule_update(
             if {g.id for g in old} != {g.id for g in groups}:
                 changes["groups"] = [_audit_value("groups", old), _audit_value("groups", groups)]
                 schedule.groups.set(groups)
-        if timing:
+        if timing and set(timing) & {*TIMING_FIELDS, "jitter_ms"}:
             _timing_apply(schedule, now)
         if not changes:
             return schedule
@@ -225,13 +239,18 @@ def _timing_apply(schedule: Schedule, now: datetime) -> None:
     if schedule.status == Schedule.Status.PAUSED:
         return  # resume computes the next run from the new rule
     after = now if schedule.kind == Schedule.Kind.CALENDAR else None
-    due = schedule.rule.next_due(schedule.next_occurrence, after)
-    if due is not None and due < now:
+    k = schedule.next_occurrence
+    fire = schedule.fire_at(k, schedule.rule.next_due(k, after))
+    if fire is not None and fire <= now and schedule.buffered_at is not None:
+        pass  # it is due and waits for the run in progress (buffer_one): it keeps waiting
+    elif fire is not None and fire < now:
         raise OutboundError(
             "next_run_in_past",
-            f"With this timing occurrence {schedule.next_occurrence} would be due in the past ({due.isoformat()}).",
+            f"With this timing occurrence {k} would be due in the past ({fire.isoformat()}).",
         )
-    schedule.next_run_at = due
+    else:
+        schedule.buffered_at = None
+    schedule.next_run_at = fire
 
 
 def schedule_run_now(*, schedule: Schedule) -> None:
@@ -242,19 +261,33 @@ def schedule_run_now(*, schedule: Schedule) -> None:
 
 
 def schedule_preview(*, schedule: Schedule, count: int) -> list[tuple[int, datetime]]:
-    """The next `count` (occurrence, due time) pairs, exactly as beat will fire them.
+    """The next `count` (occurrence, due time) pairs, exactly as beat will fire them (less their jitter).
 
     Works on a saved schedule (from its next occurrence; for a paused one, as
     a resume now would continue) or on an unsaved draft (from occurrence 1).
     """
+    return [(k, due) for k, due, _ in schedule_preview_fires(schedule=schedule, count=count)]
+
+
+def schedule_preview_fires(*, schedule: Schedule, count: int) -> list[tuple[int, datetime, datetime | None]]:
+    """The next `count` (occurrence, due time, fire time) triples; fire = due + the occurrence's jitter offset.
+
+    A draft has no id yet, and the offset comes from it: with jitter its fire
+    times are None (somewhere in [due, due + jitter_ms]).
+    """
     if schedule.status in Schedule.ENDED:
         return []
-    if schedule.pk is None or schedule._state.adding:
-        return list(iterate(schedule.rule, 1, schedule.first_run_at, count))
-    k, due = schedule.next_occurrence, schedule.next_run_at
-    if schedule.status == Schedule.Status.PAUSED:
+    draft = schedule.pk is None or schedule._state.adding
+    if draft:
+        k, due = 1, schedule.first_run_at
+    else:
+        k, due = schedule.next_occurrence, schedule.next_due_at()
+    if not draft and schedule.status == Schedule.Status.PAUSED:
         now = timezone.now()
         due = _first_from(schedule, now)
-        while due is not None and due <= now:
+        while due is not None and schedule.fire_at(k, due) <= now:
             k, due = k + 1, schedule.rule.next_due(k + 1, due)
-    return list(iterate(schedule.rule, k, due, count))
+    return [
+        (k, due, due if not schedule.jitter_ms else (None if draft else schedule.fire_at(k, due)))
+        for k, due in iterate(schedule.rule, k, due, count)
+    ]

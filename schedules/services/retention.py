@@ -48,12 +48,12 @@ def _mirrors_delete(schedule_ids: list) -> None:
 def runs_purge(*, days: float | None = None, batch: int = BATCH, max_batches: int = MAX_BATCHES) -> int:
     """With RETENTION_RUN_HISTORY_DAYS set: delete runs that finished longer ago; how many.
 
-    A running one is kept. The schedule's counts (runs, failed runs) stay as
-    they were; its sends go by outbound.services.retention.sends_purge.
+    A running one is kept, and so is one a backfill queued. The schedule's
+    counts (runs, failed runs) stay as they were; its sends go by outbound.services.retention.sends_purge.
     """
     days = settings.RETENTION_RUN_HISTORY_DAYS if days is None else days
     if not days:
         return 0
     moment = cutoff(days)
-    finished = Run.objects.exclude(status=Run.Status.RUNNING).filter(id__lt=id_floor(moment), updated_at__lt=moment)
+    finished = Run.objects.exclude(status__in=(Run.Status.RUNNING, Run.Status.QUEUED)).filter(id__lt=id_floor(moment), updated_at__lt=moment)
     return rows_purge(queryset=finished.order_by("id"), batch=batch, max_batches=max_batches)

@@ -159,7 +159,7 @@ def test_the_schema_documents_the_runs_list_as_a_page_and_the_detail_s_runs_fiel
     operation = schema["paths"]["/v2/outbound/schedules/{schedule_id}/runs"]["get"]
     parameters = {p["name"]: p["schema"] for p in operation["parameters"]}
     assert parameters["limit"] == {"type": "integer", "minimum": 1, "maximum": 500} and "cursor" in parameters
-    assert parameters["status"]["enum"] == ["running", "completed", "failed", "skipped"]
+    assert parameters["status"]["enum"] == ["queued", "running", "completed", "failed", "skipped"]
     page = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     assert set(schema["components"]["schemas"][page]["properties"]) >= {"next", "previous", "results"}
     detail = schema["components"]["schemas"]["ScheduleDetailOutput"]["properties"]

@@ -25,7 +25,8 @@ RUN_FIELDS = ["occurrence_number", "updated_at_ms", "send_id", "error_code", "er
 
 
 def test_it_returns_the_schedule_as_the_seed_specifies(api, make_schedule, session, user):
-    schedule = make_schedule(interval_ms=3_600_000, max_occurrences=3, text="Secret launch text")
+    # allow_all: occurrence 2 starts while occurrence 1 is still sending (no worker here).
+    schedule = make_schedule(interval_ms=3_600_000, max_occurrences=3, text="Secret launch text", overlap_policy="allow_all")
     make_due_now(schedule)
     schedule_occurrence_fire(schedule_id=schedule.id, occurrence_number=1)
     Session.objects.filter(pk=session.pk).update(status=Session.Status.STOPPED)
