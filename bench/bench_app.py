@@ -1,8 +1,12 @@
-"""A bare Celery app for the scheduler benchmark's foils (stock django-celery-beat and RedBeat).
+"""A bare Celery app: the scheduler benchmark's foils, and the delivery benchmark's floor.
 
-Their beat publishes `bench.record_fire(name)`; a worker of this app records
-when each fire reached it, in a Redis list the benchmark reads. The name
-carries the due time, so lag = recorded time - due time.
+The foils' beat (stock django-celery-beat, RedBeat) publishes
+`bench.record_fire(name)`; a worker of this app records when each fire
+reached it, in a Redis list the benchmark reads. The name carries the due
+time, so lag = recorded time - due time.
+
+`bench.noop` is the floor under a delivery: a task that does nothing but
+count itself, run with the service's reliability settings (acks_late).
 """
 
 import os
@@ -32,3 +36,14 @@ def record_fire(name: str) -> None:
     if _redis is None:
         _redis = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
     _redis.rpush(FIRES_KEY, f"{name}|{received}")
+
+
+NOOP_KEY = os.environ.get("BENCH_NOOP_KEY", "bench:noop")
+
+
+@app.task(name="bench.noop", acks_late=True, reject_on_worker_lost=True)
+def noop() -> None:
+    global _redis
+    if _redis is None:
+        _redis = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+    _redis.incr(NOOP_KEY)

@@ -158,6 +158,54 @@ def run_configuration(env: dict, port: int, pool: str, concurrency: int, args) -
         processes.stop_all()
 
 
+def measure_floor(env: dict, pool: str, concurrency: int, tasks: int, timeout: float) -> dict:
+    """The floor under a delivery: `tasks` no-op Celery tasks (bench.noop, acks_late) through the same
+    broker and worker pool, published back to back, timed until the last one ran."""
+    import redis
+
+    from bench.bench_app import NOOP_KEY, app, noop
+
+    client = redis.Redis.from_url(env["CELERY_BROKER_URL"])
+    client.delete(NOOP_KEY)
+    redis_flush_queue(env)
+    processes = Processes()
+    try:
+        worker = processes.start(
+            f"floor-worker-{pool}-{concurrency}",
+            [sys.executable, "-m", "celery", "-A", "bench.bench_app", "worker", "-l", "WARNING", "-c", str(concurrency),
+             "-P", pool, "-Q", env["CELERY_TASK_DEFAULT_QUEUE"], "-n", f"floor-{pool}@%h",
+             "--without-mingle", "--without-gossip", "--without-heartbeat"],
+            env,
+            ready="ready",
+        )
+        app.conf.task_default_queue = env["CELERY_TASK_DEFAULT_QUEUE"]
+        time.sleep(1.0)  # the pool's processes up before timing starts
+        meter = CpuMeter(worker=lambda: process_tree(worker.pid), driver=lambda: [os.getpid()],
+                         redis=lambda: pids_named("redis-server"))
+        t0 = time.time()
+        for _ in range(tasks):
+            noop.delay()
+        deadline = time.monotonic() + timeout
+        while int(client.get(NOOP_KEY) or 0) < tasks and time.monotonic() < deadline:
+            meter.sample()
+            time.sleep(0.05)
+        elapsed = time.time() - t0
+        return {"pool": pool, "concurrency": concurrency, "tasks": int(client.get(NOOP_KEY) or 0), "s": elapsed,
+                "cpu": meter.result()}
+    finally:
+        processes.stop_all()
+
+
+def floor_row(r: dict) -> list:
+    cpu, ms_each = r["cpu"], 1000 / max(1, r["tasks"])
+    return [r["pool"], r["concurrency"], r["tasks"], r["s"], r["tasks"] / r["s"], cpu["worker"], cpu["driver"], cpu["redis"],
+            cpu["seconds"]["worker"] * ms_each, cpu["machine seconds"] * ms_each]
+
+
+FLOOR_HEADERS = ["pool", "concurrency", "no-op tasks", "s", "tasks/s", "worker %", "driver %", "redis %",
+                 "worker CPU ms/task", "machine CPU ms/task"]
+
+
 def throughput_row(r: dict) -> list:
     per_second = [r["deliveries"] / r["ledger_s"], r["deliveries"] / r["db_s"]]
     return [r["pool"], r["concurrency"], r["procs"], r["scenario"], r["deliveries"], r["ledger_s"], r["db_s"],
@@ -182,11 +230,15 @@ def parse_args(argv=None):
     parser.add_argument("--rate", type=float, default=0, help="stream sends per second; 0 = back to back")
     parser.add_argument("--port", type=int, default=0, help="fake gateway port; 0 = a free one")
     parser.add_argument("--timeout", type=float, default=180, help="seconds to wait for one scenario")
+    parser.add_argument("--floor-tasks", type=int, default=2000, help="no-op tasks of the floor row per configuration (0: none)")
     return parser.parse_args(argv)
 
 
-def report(results: list[dict]) -> None:
+def report(results: list[dict], floors: list[dict]) -> None:
     print(table(THROUGHPUT_HEADERS, [throughput_row(r) for r in results]))
+    if floors:
+        print("\nThe floor, same broker and pools in the same run: Celery no-op tasks (acks_late), published back to back:\n")
+        print(table(FLOOR_HEADERS, [floor_row(r) for r in floors]))
     best = max((r for r in results if r["scenario"].startswith("stream")), key=lambda r: r["deliveries"] / max(r["ledger_s"], r["db_s"]))
     rate = best["deliveries"] / max(best["ledger_s"], best["db_s"])
     print(f"\nTarget >= {TARGET_PER_SECOND} deliveries/s end to end (stream, slower clock): "
@@ -202,11 +254,13 @@ def main(argv=None) -> None:
     django_setup(env)
     print(machine())
     print(f"Delivery end to end (POST in-process -> worker -> fake gateway answering at once -> DB), {args.groups} groups per send\n")
-    results = []
+    results, floors = [], []
     for pool, concurrency in parse_configurations(args.configs):
         print(f"  running {pool} -c {concurrency} ...", file=sys.stderr)
         results += run_configuration(env, port, pool, concurrency, args)
-    report(results)
+        if args.floor_tasks:
+            floors.append(measure_floor(env, pool, concurrency, args.floor_tasks, args.timeout))
+    report(results, floors)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""Scheduler benchmark: N live schedules, churn, and occurrences falling due at a steady rate.
+"""Scheduler benchmark: N live schedules, churn, and occurrences falling due at a steady rate; or a thundering herd.
 
     bin/bench scheduler --schedules 100000 --churn 20 --due-rate 20 --duration 60
+    bin/bench scheduler --schedules 100000 --herd 10000 --herd-jitter-ms 0,30000
 
 For each scheduler (ours, the stock django-celery-beat DatabaseScheduler,
 RedBeat) on the same workload:
@@ -15,6 +16,16 @@ early fires (a defect), missed and duplicate occurrences, beat peak RSS and
 CPU. For ours a fire "reaching a worker" is the Run's started_at, written
 after the worker claimed the occurrence; for the foils it is the moment a
 worker ran the fired task.
+
+With --herd H (ours only): on top of the N live schedules, H one-shot
+schedules (one group each, unpaced session) all due in the same second,
+once per --herd-jitter-ms value (each schedule then fires at its due time
+plus its deterministic jitter offset). It reports how many started, missed
+or started early (before the fire time, or the due time), the start lag
+(Run.started_at - fire time) p50/p99/max, when the last one started
+(from the due second), and how many messages reached the gateway by then
+plus --herd-wait-sent seconds ("all sent by": when the last one did, if
+all did).
 """
 
 import argparse
@@ -291,6 +302,75 @@ def run_redbeat(args, env) -> list:
     return lag_row("RedBeat", _foil_expected(due_names, created, start + args.duration), _foil_fires(env), rss, cpu, args)
 
 
+# ----------------------------------------------------------------------------- the herd
+
+def run_herd(args, env, jitter_ms: int) -> list:
+    import httpx
+    from django.db import connection
+
+    from bench.scheduler_data import herd_insert, live_schedules_insert, make_targets
+    from outbound.models import Delivery, Send
+    from schedules.models import Run, Schedule
+
+    database_reset(env)
+    redis_flush_queue(env)
+    targets = make_targets()
+    live_schedules_insert(targets, count=args.schedules, due_stream=[])
+    due = datetime.fromtimestamp(int(time.time() + args.warmup) + 1, dt_timezone.utc)  # a whole second, after the setup
+    ids = herd_insert(targets, count=args.herd, due=due, jitter_ms=jitter_ms)
+    analyze()
+    fires = dict(Schedule.objects.filter(pk__in=ids).values_list("id", "next_run_at"))
+    connection.close()
+
+    # INFO: the processes are known to be up by the lines celery logs at INFO ("ready.", "beat: Starting"),
+    # and the service's logging follows LOG_LEVEL.
+    env = {**env, "LOG_LEVEL": "INFO"}
+    processes = Processes()
+    gateway = processes.gateway(env, args.gateway_port)
+    for i in range(args.herd_workers):
+        processes.worker(env, args.worker_concurrency, name=f"worker-{i}")
+    beat = processes.beat(env)
+    sampler = Sampler(beat.pid)
+    sampler.start()
+    cpu_before = cpu_seconds(beat.pid)
+    deadline = due.timestamp() + jitter_ms / 1000 + args.herd_timeout
+    herd = Schedule.objects.filter(pk__in=ids)
+    while time.time() < deadline:
+        time.sleep(1.0)
+        if time.time() > due.timestamp() and not herd.filter(next_run_at__isnull=False).exists():
+            break
+    # Every run started: let their messages reach the gateway (reported, waited on --herd-wait-sent s at most).
+    sent_deadline = time.time() + args.herd_wait_sent
+    while time.time() < sent_deadline and Delivery.objects.filter(send__schedule_id__in=ids, status="queued").exists():
+        time.sleep(1.0)
+    cpu = cpu_seconds(beat.pid) - cpu_before
+    sampler.stopped.set()
+    received = [m["received_at_ms"] / 1000 for m in httpx.get(f"{gateway}/_fake/ledger", timeout=60).json()["messages"]]
+    processes.stop_all()
+
+    runs = {sid: (started, status, code) for sid, started, status, code in
+            Run.objects.filter(schedule_id__in=ids).values_list("schedule_id", "started_at", "status", "error_code")}
+    started = {sid: at for sid, (at, status, code) in runs.items() if code != "missed"}
+    missed = len(ids) - len(started)
+    lags = [(at - fires[sid]).total_seconds() for sid, at in started.items()]
+    early = sum(1 for sid, at in started.items() if at < fires[sid] or at < due)
+    duplicates = sum(n - 1 for n in Counter(Send.objects.filter(schedule_id__in=ids).values_list("schedule_id", flat=True)).values())
+    last_start = max(started.values(), default=due)
+    return [
+        f"ours, herd, jitter {jitter_ms / 1000:g} s", args.schedules, args.herd, len(started), missed, early, duplicates,
+        percentile(lags, 50), percentile(lags, 99), max(lags, default=float("nan")),
+        (last_start - due).total_seconds(),
+        max(received) - due.timestamp() if len(received) >= len(ids) else float("nan"), len(received),
+        sampler.peak, cpu,
+    ]
+
+
+HERD_HEADERS = [
+    "scenario", "live", "herd", "started", "missed", "early", "duplicates", "start lag p50 s", "start lag p99 s",
+    "start lag max s", "all started by s", "all sent by s", "messages", "beat peak RSS MB", "beat CPU s",
+]
+
+
 RUNNERS = {"ours": run_ours, "stock": run_stock, "redbeat": run_redbeat}
 HEADERS = [
     "scheduler", "live", "due", "fired", "missed", "duplicates", "early", "lag p50 s", "lag p99 s", "lag max s",
@@ -309,11 +389,18 @@ def main():
     parser.add_argument("--schedulers", default="ours,stock,redbeat")
     parser.add_argument("--worker-concurrency", type=int, default=2)
     parser.add_argument("--gateway-port", type=int, default=3917)
+    parser.add_argument("--herd", type=int, default=0, help="the herd scenario: this many one-shots due in the same second")
+    parser.add_argument("--herd-jitter-ms", default="0", help="comma-separated jitter_ms values, one herd run each (default 0)")
+    parser.add_argument("--herd-workers", type=int, default=1, help="worker processes for the herd (each --worker-concurrency)")
+    parser.add_argument("--herd-timeout", type=float, default=300, help="seconds after the last fire time to wait for starts")
+    parser.add_argument("--herd-wait-sent", type=float, default=60, help="seconds after the starts to wait for the messages")
     args = parser.parse_args()
 
     env = bench_env(BENCH_FIRES_KEY=f"bench:fires:{time.time_ns()}", BENCH_REDBEAT_PREFIX=f"bench-redbeat-{time.time_ns()}:")
     env["WAHA_BASE_URL"] = f"http://127.0.0.1:{args.gateway_port}"
     django_setup(env)
+    if args.herd:
+        return herd_main(args, env)
     rows = []
     for name in args.schedulers.split(","):
         print(f"running {name} ...", flush=True)
@@ -328,6 +415,21 @@ def main():
         for row in rows:
             if row is not ours and row[8] == row[8] and ours[8]:
                 print(f"{row[0]} / ours: lag p99 x{row[8] / ours[8]:.1f}, peak RSS x{row[11] / ours[11]:.1f}")
+
+
+def herd_main(args, env) -> None:
+    rows = []
+    for jitter in (int(j) for j in args.herd_jitter_ms.split(",")):
+        print(f"running the herd, jitter {jitter} ms ...", flush=True)
+        rows.append(run_herd(args, env, jitter))
+    print()
+    print(f"Machine: {machine()}")
+    print(
+        f"Workload: {args.schedules} live schedules, {args.herd} one-shots due in the same second (one group each, unpaced); "
+        f"{args.herd_workers} worker process(es) x {args.worker_concurrency}"
+    )
+    print()
+    print(table(HERD_HEADERS, rows))
 
 
 if __name__ == "__main__":

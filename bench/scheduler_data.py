@@ -80,3 +80,39 @@ def live_schedules_insert(targets: SendTargets, *, count: int, due_stream: list[
             for sid, timing, task in zip(ids, batch, tasks)
         ])
         through.objects.bulk_create([through(schedule_id=sid, group_id=group.id) for sid in ids])
+
+
+def herd_insert(targets: SendTargets, *, count: int, due: datetime, jitter_ms: int = 0) -> list:
+    """`count` one-shot schedules all due at `due`, one group each (a group of their own), firing at due + their jitter.
+
+    Returns their ids. Written like the live schedules (with mirrors), so
+    the herd is what `count` clients scheduling the same second would leave.
+    """
+    from schedules.rules import jitter_offset_ms
+
+    session = targets.session
+    ids = [new_id() for _ in range(count)]
+    tag = random.randrange(10**4)  # chat ids unique per account, herd after herd
+    groups = Group.objects.bulk_create([
+        Group(account_id=session.account_id, chat_id=f"1203631{tag:04d}{i:07d}@g.us", name=f"Herd group {i}") for i in range(count)
+    ], batch_size=BATCH)
+    Group.sessions.through.objects.bulk_create(
+        [Group.sessions.through(group_id=g.id, session_id=session.id) for g in groups], batch_size=BATCH
+    )
+    through = Schedule.groups.through
+    timing = {"kind": "interval", "first_run_at": due, "interval_ms": None, "max_occurrences": 1}
+    for start in range(0, count, BATCH):
+        batch = ids[start:start + BATCH]
+        clocks = ClockedSchedule.objects.bulk_create([ClockedSchedule(clocked_time=due) for _ in batch])
+        tasks = PeriodicTask.objects.bulk_create([
+            PeriodicTask(name=f"outbound:text-send-schedule:{sid}", task=FIRE_TASK, kwargs=f'{{"schedule_id": "{sid}"}}',
+                         clocked=clock, one_off=True)
+            for sid, clock in zip(batch, clocks)
+        ])
+        Schedule.objects.bulk_create([
+            Schedule(id=sid, account_id=session.account_id, session=session, text="herd", jitter_ms=jitter_ms,
+                     next_run_at=due + timedelta(milliseconds=jitter_offset_ms(sid, 1, jitter_ms)), periodic_task=task, **timing)
+            for sid, task in zip(batch, tasks)
+        ])
+        through.objects.bulk_create([through(schedule_id=sid, group_id=g.id) for sid, g in zip(batch, groups[start:start + BATCH])])
+    return ids
