@@ -29,6 +29,7 @@ all did).
 """
 
 import argparse
+import os
 import random
 from collections import Counter
 import threading
@@ -38,6 +39,7 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 from bench.common import (
     Processes, bench_env, cpu_seconds, database_reset, django_setup, machine, percentile, redis_flush_queue, rss_mb, table,
 )
+from bench.cpu import machine_jiffies
 
 class Sampler(threading.Thread):
     """Peak RSS of a process, sampled every 0.2 s."""
@@ -56,7 +58,9 @@ def due_times(args, start: float) -> list[float]:
     return [start + i / args.due_rate for i in range(count)]
 
 
-def lag_row(name: str, expected: dict, fires: list[tuple[str, float]], beat_rss: float, beat_cpu: float, args) -> list:
+def lag_row(
+    name: str, expected: dict, fires: list[tuple[str, float]], beat_rss: float, beat_cpu: float, args, machine_load: tuple
+) -> list:
     """One result row from the expected occurrences {key: due} and the fires [(key, at)]."""
     seen, lags, duplicates = set(), [], 0
     for key, at in fires:
@@ -72,7 +76,7 @@ def lag_row(name: str, expected: dict, fires: list[tuple[str, float]], beat_rss:
     return [
         name, args.schedules, len(expected), len(seen), missed, duplicates, early,
         percentile(lags, 50), percentile(lags, 99), max(lags, default=float("nan")), min(lags, default=float("nan")),
-        beat_rss, beat_cpu / (args.duration + args.warmup),
+        beat_rss, beat_cpu / (args.duration + args.warmup), *machine_load,
     ]
 
 
@@ -89,10 +93,16 @@ def churn_loop(args, stop: threading.Event, create, cancel, stats: dict) -> None
 
 
 def measure(args, processes, beat, create, cancel, window_end: float) -> tuple[float, float, dict]:
-    """Run churn and sampling until the window ends (plus settling); return (peak RSS, CPU s, stats)."""
+    """Run churn and sampling until the window ends (plus settling); return (peak RSS, CPU s, stats).
+
+    stats["machine"]: how busy the whole machine was in the window (busy %,
+    steal %, 1-minute load at its end), so a reader can tell the scheduler's
+    tail from the machine's.
+    """
     sampler = Sampler(beat.pid)
     sampler.start()
     cpu_before = cpu_seconds(beat.pid)
+    jiffies_before = machine_jiffies()
     stop, stats = threading.Event(), {"ops": 0}
     churn = threading.Thread(target=churn_loop, args=(args, stop, create, cancel, stats), daemon=True)
     churn.start()
@@ -100,6 +110,8 @@ def measure(args, processes, beat, create, cancel, window_end: float) -> tuple[f
     stop.set()
     churn.join()
     cpu = cpu_seconds(beat.pid) - cpu_before
+    busy, steal, total = (b - a for a, b in zip(jiffies_before, machine_jiffies()))
+    stats["machine"] = (100 * busy / total, 100 * steal / total, os.getloadavg()[0])
     time.sleep(args.settle)
     sampler.stopped.set()
     return sampler.peak, cpu, stats
@@ -160,7 +172,29 @@ def run_ours(args, env) -> list:
     sends = Counter(Send.objects.exclude(schedule_id=None).values_list("schedule_id", "occurrence_number"))
     fires += [((str(sid), k), float("nan")) for (sid, k), n in sends.items() for _ in range(n - 1)]
     print(f"ours: {stats['ops']} churn operations, {len(created)} created during the run")
-    return lag_row("ours (OutboundScheduler)", expected, fires, rss, cpu, args)
+    poll_report()
+    return lag_row("ours (OutboundScheduler)", expected, fires, rss, cpu, args, stats["machine"])
+
+
+def poll_report() -> None:
+    """The database's size and the plan of beat's poll query, at the size just measured."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from schedules.beat import POLL_BATCH
+    from schedules.models import Schedule
+
+    poll = (
+        Schedule.objects.filter(next_run_at__lte=timezone.now() + timedelta(seconds=2), status__in=Schedule.ACTIVE)
+        .order_by("next_run_at")
+        .values_list("id", "next_occurrence", "next_run_at")[:POLL_BATCH]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_size_pretty(pg_database_size(current_database())), "
+                       "pg_size_pretty(pg_total_relation_size('schedules_schedule'))")
+        database, schedules = cursor.fetchone()
+    print(f"ours: database {database} (schedules table with its indexes {schedules})")
+    print("ours: beat's poll query:\n" + poll.explain(analyze=True, buffers=True))
 
 
 def analyze() -> None:
@@ -253,7 +287,7 @@ def run_stock(args, env) -> list:
 
     rss, cpu, stats = measure(args, processes, beat, create, cancel, start + args.duration)
     processes.stop_all()
-    return lag_row("stock DatabaseScheduler", _foil_expected(due_names, created, start + args.duration), _foil_fires(env), rss, cpu, args)
+    return lag_row("stock DatabaseScheduler", _foil_expected(due_names, created, start + args.duration), _foil_fires(env), rss, cpu, args, stats["machine"])
 
 
 def run_redbeat(args, env) -> list:
@@ -299,7 +333,7 @@ def run_redbeat(args, env) -> list:
 
     rss, cpu, stats = measure(args, processes, beat, create, cancel, start + args.duration)
     processes.stop_all()
-    return lag_row("RedBeat", _foil_expected(due_names, created, start + args.duration), _foil_fires(env), rss, cpu, args)
+    return lag_row("RedBeat", _foil_expected(due_names, created, start + args.duration), _foil_fires(env), rss, cpu, args, stats["machine"])
 
 
 # ----------------------------------------------------------------------------- the herd
@@ -374,7 +408,7 @@ HERD_HEADERS = [
 RUNNERS = {"ours": run_ours, "stock": run_stock, "redbeat": run_redbeat}
 HEADERS = [
     "scheduler", "live", "due", "fired", "missed", "duplicates", "early", "lag p50 s", "lag p99 s", "lag max s",
-    "lag min s", "beat peak RSS MB", "beat CPU (cores)",
+    "lag min s", "beat peak RSS MB", "beat CPU (cores)", "machine busy %", "steal %", "load 1 min",
 ]
 
 

@@ -9,7 +9,6 @@ import base64
 import functools
 import hashlib
 
-from cryptography.fernet import Fernet, MultiFernet
 from django.conf import settings
 
 
@@ -20,7 +19,11 @@ def derived_key(secret: str) -> str:
 
 
 @functools.cache
-def _box(keys: tuple[str, ...]) -> MultiFernet:
+def _box(keys: tuple[str, ...]):
+    # Imported when first needed: only web processes read secrets, and
+    # cryptography is megabytes of every beat and worker process otherwise.
+    from cryptography.fernet import Fernet, MultiFernet
+
     return MultiFernet([Fernet(key) for key in keys])
 
 

@@ -9,13 +9,24 @@ import functools
 import time
 
 from django.conf import settings
-from limits import parse, storage, strategies
 from rest_framework.throttling import BaseThrottle
 
 
 @functools.cache
-def _limiter(storage_url: str) -> strategies.SlidingWindowCounterRateLimiter:
+def _limiter(storage_url: str):
+    # Imported when first needed: the admin's forms import the API's inputs in
+    # beat and worker processes too, which never count requests (limits and
+    # its storage are megabytes of each).
+    from limits import storage, strategies
+
     return strategies.SlidingWindowCounterRateLimiter(storage.storage_from_string(storage_url))
+
+
+@functools.cache
+def _parse(rate: str):
+    from limits import parse
+
+    return parse(rate)
 
 
 class CredentialRateThrottle(BaseThrottle):
@@ -38,7 +49,7 @@ class CredentialRateThrottle(BaseThrottle):
         ):
             if rate is None:
                 continue
-            item = parse(rate)
+            item = _parse(rate)
             if not limiter.hit(item, "api", key):
                 reset_at = limiter.get_window_stats(item, "api", key).reset_time
                 self.wait_seconds = max(1.0, reset_at - time.time())

@@ -9,7 +9,6 @@ refusal says why, with its own code, so an integrator can fix their side.
 import secrets
 import uuid
 
-import jwt
 from django.utils import timezone
 
 from outbound import scopes as scope_names
@@ -63,6 +62,10 @@ def api_secret_authenticate_jwt(*, token: str) -> ApiSecret:
     3. The signature is checked with that secret's key.
     4. Only then is `iat` believed: within JWT_MAX_AGE_SECONDS of now.
     """
+    # Imported when first needed: only web processes check tokens, and PyJWT
+    # (with cryptography) is megabytes of every beat and worker otherwise.
+    import jwt
+
     try:
         header = jwt.get_unverified_header(token)
         claims = jwt.decode(token, options={"verify_signature": False})

@@ -13,7 +13,6 @@ import random
 import time
 from datetime import datetime, timedelta
 
-import httpx
 from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
@@ -38,7 +37,12 @@ EXCERPT = 500
 _client = None
 
 
-def _http() -> httpx.Client:
+def _http():
+    # httpx is imported when a webhook is first sent: beat and web processes
+    # import this module (through the tasks) but never send one, and httpx
+    # is megabytes of each.
+    import httpx
+
     global _client
     if _client is None:
         # No redirects: a redirect could point at an address the target check refused.
@@ -109,6 +113,7 @@ def endpoint_dispatch(*, endpoint_id, budget_seconds: float = 45.0) -> int:
 
 def _deliver(endpoint: WebhookEndpoint, message: WebhookMessage) -> None:
     """One attempt: claim, sign, POST, log, then succeeded / retry later / failed."""
+    import httpx  # see _http
     # updated_at: queryset updates do not set it, and the stale-sending check
     # and the retention purge read it.
     claimed = WebhookMessage.objects.filter(pk=message.pk, status=WebhookMessage.Status.PENDING).update(
