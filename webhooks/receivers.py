@@ -10,6 +10,7 @@ from outbound.services.events import events_subscription_check_register
 from outbound.signals import events_recorded
 
 from .models import WebhookEndpoint
+from .services import pending
 from .services.retention import events_release
 from .tasks import account_events_relay
 
@@ -44,7 +45,7 @@ events_subscription_check_register(check=account_subscribed)
 @receiver(events_recorded)
 def relay_soon_after_commit(sender, account_id, awaiting_relay=True, **kwargs):
     if awaiting_relay:
-        transaction.on_commit(lambda: account_events_relay.delay(str(account_id)))
+        transaction.on_commit(lambda: pending.queue_once(account_events_relay, account_id))
 
 
 @receiver(pre_delete, sender=WebhookEndpoint)

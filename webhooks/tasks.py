@@ -2,15 +2,16 @@
 
 from celery import shared_task
 
-from .services import dispatch, relay, retention
+from .services import dispatch, pending, relay, retention
 
 
 @shared_task(name="webhooks.tasks.account_events_relay")
 def account_events_relay(account_id: str) -> int:
-    """Queued when an account's events commit: relays that account's only."""
+    """Queued when an account's events commit (once while it waits): relays that account's only."""
+    pending.started(account_events_relay, account_id)
     endpoints = relay.account_events_relay(account_id=account_id)
     for endpoint_id in endpoints:
-        endpoint_dispatch.delay(str(endpoint_id))
+        pending.queue_once(endpoint_dispatch, endpoint_id)
     return len(endpoints)
 
 
@@ -19,12 +20,13 @@ def events_relay() -> int:
     """The backstop (beat, every 5 s): every account's unrelayed events in turn, and new endpoints' catch-up."""
     endpoints = relay.events_relay()
     for endpoint_id in endpoints:
-        endpoint_dispatch.delay(str(endpoint_id))
+        pending.queue_once(endpoint_dispatch, endpoint_id)
     return len(endpoints)
 
 
 @shared_task(name="webhooks.tasks.endpoint_dispatch")
 def endpoint_dispatch(endpoint_id: str) -> int:
+    pending.started(endpoint_dispatch, endpoint_id)
     return dispatch.endpoint_dispatch(endpoint_id=endpoint_id)
 
 
@@ -32,7 +34,7 @@ def endpoint_dispatch(endpoint_id: str) -> int:
 def webhooks_dispatch_due() -> int:
     endpoints = dispatch.endpoints_with_due_messages()
     for endpoint_id in endpoints:
-        endpoint_dispatch.delay(str(endpoint_id))
+        pending.queue_once(endpoint_dispatch, endpoint_id)
     return len(endpoints)
 
 

@@ -10,7 +10,7 @@ from standardwebhooks.webhooks import Webhook
 from outbound.models import Account, Event
 from outbound.services.events import events_record
 from outbound.timefmt import to_iso
-from webhooks.models import WebhookEndpoint, WebhookMessage
+from webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 from webhooks.services.dispatch import RETRY_SCHEDULE, endpoint_dispatch, endpoints_with_due_messages, retry_delay
 from webhooks.services.relay import events_relay
 
@@ -181,3 +181,56 @@ def test_a_disabled_or_switched_off_endpoint_gets_no_new_messages(account, endpo
     record(account)
     events_relay()
     assert not WebhookMessage.objects.exists()
+
+
+def test_a_round_of_messages_costs_a_few_statements_not_a_few_per_message(
+    account, endpoint, receiver, django_assert_max_num_queries
+):
+    for i in range(20):
+        record(account, i=i)
+    events_relay()
+    # One claim, one INSERT of the attempts, one UPDATE of the successes for the
+    # round (it was five statements a message), plus the lease's own.
+    with django_assert_max_num_queries(12):
+        assert endpoint_dispatch(endpoint_id=endpoint.id) == 20
+    assert [r["json"]["data"]["i"] for r in receiver.requests] == list(range(20))
+    assert WebhookMessage.objects.filter(status="succeeded", attempts=1, last_status_code=200).count() == 20
+    assert WebhookAttempt.objects.filter(status_code=200).count() == 20
+
+
+def test_what_the_budget_leaves_unsent_goes_back_unattempted(account, endpoint, receiver):
+    import time as _time
+
+    original = receiver.server.RequestHandlerClass.do_POST
+
+    def slow(handler):
+        _time.sleep(0.3)
+        original(handler)
+
+    for i in range(3):
+        record(account, i=i)
+    events_relay()
+    receiver.server.RequestHandlerClass.do_POST = slow
+    try:
+        assert endpoint_dispatch(endpoint_id=endpoint.id, budget_seconds=0.1) == 1
+    finally:
+        receiver.server.RequestHandlerClass.do_POST = original
+    messages = list(WebhookMessage.objects.order_by("event_id"))
+    assert [(m.status, m.attempts) for m in messages] == [("succeeded", 1), ("pending", 0), ("pending", 0)]
+    assert endpoint_dispatch(endpoint_id=endpoint.id) == 2  # the next dispatch sends them, in order
+    assert [r["json"]["data"]["i"] for r in receiver.requests] == [0, 1, 2]
+
+
+def test_a_failure_amid_successes_leaves_the_endpoint_failing_only_if_it_came_last(account, endpoint, receiver):
+    receiver.answers = [200, 500]
+    record(account, i=0)
+    record(account, i=1)
+    deliver(endpoint)
+    endpoint.refresh_from_db()
+    assert endpoint.failing_since is not None
+    WebhookMessage.objects.filter(status="pending").update(next_attempt_at=timezone.now())
+    receiver.answers = []
+    endpoint_dispatch(endpoint_id=endpoint.id)
+    endpoint.refresh_from_db()
+    assert endpoint.failing_since is None
+    assert WebhookMessage.objects.filter(status="succeeded").count() == 2

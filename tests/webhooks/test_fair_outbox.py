@@ -199,3 +199,20 @@ def test_a_send_to_an_account_with_an_endpoint_is_relayed_and_delivered(account,
     relay.account_events_relay(account_id=account.id)
     endpoint_dispatch(endpoint_id=endpoint.id)
     assert receiver.events() == ["message.notification.scheduled"] * 2
+
+
+def test_commits_while_a_relay_waits_queue_no_second_one_and_its_start_lets_the_next_queue(
+    account, endpoint, queued_tasks, django_capture_on_commit_callbacks
+):
+    from webhooks.tasks import account_events_relay
+
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            record(account)
+    assert [name for name, _, _ in queued_tasks()].count(RELAY_TASK) == 1  # the waiting one will read all three
+    account_events_relay(str(account.id))  # it runs: all three relayed, one dispatch queued
+    assert Event.objects.filter(account=account, relayed=False).count() == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        record(account)  # committed after it started: needs a relay of its own
+    assert [name for name, _, _ in queued_tasks()].count(RELAY_TASK) == 2
+    assert [name for name, _, _ in queued_tasks()].count("webhooks.tasks.endpoint_dispatch") == 1
