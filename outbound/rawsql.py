@@ -76,5 +76,20 @@ def insert(objs: list[Model], fields: list | None = None) -> None:
         obj._state.adding, obj._state.db = False, connection.alias
 
 
+def update(model: type[Model], pk, changes: dict) -> int:
+    """UPDATE one row's fields (names as on the model, values as the model holds them): how many rows changed."""
+    fields = [model._meta.get_field(name) for name in changes]
+    db = connections[DEFAULT_DB_ALIAS]
+    sql = (
+        f"UPDATE {quote(model._meta.db_table)} SET {', '.join(f'{quote(f.column)} = %s' for f in fields)} "
+        f"WHERE {quote(model._meta.pk.column)} = %s"
+    )
+    params = [field.get_db_prep_save(changes[field.name], db) for field in fields]
+    params.append(model._meta.pk.get_db_prep_value(pk, db))
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
 def placeholders(values: list) -> str:
     return ", ".join(["%s"] * len(values))

@@ -15,8 +15,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from outbound import rawsql
 from outbound.models import ProviderEvent, Session
 from outbound.services.receipts import NotReady, delivery_ack_record
 from outbound.services.sessions import session_status_set
@@ -81,7 +83,8 @@ def waha_webhook(request):
         return _refuse(request, 400, "malformed_request", "Expected a WAHA event: a JSON object with an id.")
     try:
         with transaction.atomic():
-            ProviderEvent.objects.create(id=event_id[:100], type=str(event.get("event", ""))[:64])
+            # Plain SQL (outbound/rawsql.py): every receipt comes through here.
+            rawsql.insert([ProviderEvent(id=event_id[:100], type=str(event.get("event", ""))[:64], received_at=timezone.now())])
             outcome = _apply(event)
     except IntegrityError:
         return JsonResponse({"status": "duplicate", "request_id": request.request_id})

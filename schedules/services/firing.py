@@ -110,13 +110,18 @@ def schedule_occurrence_fire(
     """
     now = timezone.now()
     with transaction.atomic():
-        schedule = (
-            Schedule.objects.select_for_update(of=("self",))
-            .select_related("account", "session", "actor_user")
-            .filter(pk=schedule_id)
-            .first()
-        )
+        schedule = _schedule_locked(schedule_id)
         return _fire_locked(schedule, occurrence_number, trigger, now)
+
+
+def _schedule_locked(schedule_id) -> Schedule | None:
+    """The schedule, locked for this transaction, with what a fire reads of it (None if it is gone)."""
+    return (
+        Schedule.objects.select_for_update(of=("self",))
+        .select_related("account", "session", "actor_user")
+        .filter(pk=schedule_id)
+        .first()
+    )
 
 
 def _fire_locked(schedule: Schedule | None, occurrence_number: int | None, trigger: str, now: datetime) -> Run | FireEarly | None:
@@ -266,12 +271,7 @@ def schedule_waiting_start(*, schedule_id: uuid.UUID) -> Run | None:
     """
     now = timezone.now()
     with transaction.atomic():
-        schedule = (
-            Schedule.objects.select_for_update(of=("self",))
-            .select_related("account", "session", "actor_user")
-            .filter(pk=schedule_id)
-            .first()
-        )
+        schedule = _schedule_locked(schedule_id)
         if schedule is None or schedule.status in (Schedule.Status.PAUSED, Schedule.Status.CANCELED):
             return None
         if schedule.runs.filter(status=Run.Status.RUNNING).exists():
