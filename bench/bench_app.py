@@ -10,10 +10,12 @@ count itself, run with the service's reliability settings (acks_late).
 """
 
 import os
+import sys
 import time
 
 import redis
 from celery import Celery
+from celery.signals import worker_ready
 
 app = Celery("bench")
 app.conf.broker_url = os.environ["CELERY_BROKER_URL"]
@@ -24,6 +26,13 @@ app.conf.redbeat_redis_url = os.environ["CELERY_BROKER_URL"]
 app.conf.redbeat_key_prefix = os.environ.get("BENCH_REDBEAT_PREFIX", "bench-redbeat")
 # RedBeat's default 25-minute lock timeout is what makes its standby slow; the
 # benchmark runs one beat, so it does not matter here.
+
+@worker_ready.connect
+def _say_ready(**kwargs) -> None:
+    # Celery logs "ready." at INFO; the floor's worker runs at WARNING (a log
+    # line per task would be cost the floor does not have), so say it here.
+    print("bench worker ready", file=sys.stderr, flush=True)
+
 
 FIRES_KEY = os.environ.get("BENCH_FIRES_KEY", "bench:fires")
 _redis = None
