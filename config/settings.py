@@ -351,7 +351,7 @@ OUTBOUND_SESSION_MESSAGES_PER_MINUTE = env.int("OUTBOUND_SESSION_MESSAGES_PER_MI
 OUTBOUND_SESSION_SEND_DELAY_MAX_MS = env.int("OUTBOUND_SESSION_SEND_DELAY_MAX_MS", default=2000)
 # How often beat asks the gateway for every sending session's status.
 OUTBOUND_SESSION_REFRESH_SECONDS = env.float("OUTBOUND_SESSION_REFRESH_SECONDS", default=60.0)
-IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+IDEMPOTENCY_KEY_TTL_HOURS = env.float("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 
 # ------------------------------------------------------------------------------
 # Schedules
@@ -398,7 +398,12 @@ RETENTION_SCHEDULE_MIRRORS_DAYS = env.float("RETENTION_SCHEDULE_MIRRORS_DAYS", d
 # Finished sends with their deliveries, and finished runs. Kept forever by
 # default: it is what customers and operators look back on.
 RETENTION_RUN_HISTORY_DAYS = env.float("RETENTION_RUN_HISTORY_DAYS", default=0)
-if min(RETENTION_EVENTS_DAYS, RETENTION_WEBHOOK_MESSAGES_DAYS, RETENTION_SCHEDULE_MIRRORS_DAYS, RETENTION_RUN_HISTORY_DAYS) < 0:
+# Ids of gateway callbacks already processed (WAHA retries for minutes, not days).
+RETENTION_PROVIDER_EVENTS_DAYS = env.float("RETENTION_PROVIDER_EVENTS_DAYS", default=7)
+if min(
+    RETENTION_EVENTS_DAYS, RETENTION_WEBHOOK_MESSAGES_DAYS, RETENTION_SCHEDULE_MIRRORS_DAYS, RETENTION_RUN_HISTORY_DAYS,
+    RETENTION_PROVIDER_EVENTS_DAYS,
+) < 0:
     raise ImproperlyConfigured("RETENTION_*_DAYS must be 0 (keep forever) or a number of days.")
 
 # ------------------------------------------------------------------------------

@@ -306,7 +306,7 @@ class ScheduleChange(models.Model):
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name="by"
     )
-    source = models.CharField("source", max_length=16, help_text="api or admin")
+    source = models.CharField("source", max_length=16, help_text="api, admin, or periodic_task (an operator acting on the schedule's PeriodicTask)")
     changes = models.JSONField("changes", help_text='{"field": [old, new]}; text fields as {"sha256", "length"}.')
     changed_at = models.DateTimeField("changed at", auto_now_add=True)
 

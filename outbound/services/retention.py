@@ -31,8 +31,6 @@ MAX_BATCHES = 20
 # A send has at most 100 deliveries, deleted with it: 10 sends are at most
 # 1,000 rows.
 SENDS_BATCH = 10
-# Gateway callbacks are retried for minutes, not days.
-PROVIDER_EVENT_DAYS = 7
 
 
 def id_floor(moment: datetime) -> uuid.UUID:
@@ -91,8 +89,11 @@ def events_purge(*, days: float | None = None, batch: int = BATCH, max_batches: 
     return rows_purge(queryset=purgeable.order_by("created_at"), batch=batch, max_batches=max_batches)
 
 
-def provider_events_purge(*, days: float = PROVIDER_EVENT_DAYS, batch: int = BATCH, max_batches: int = MAX_BATCHES) -> int:
-    """Forget gateway event ids after a week: WAHA's retries are long over by then."""
+def provider_events_purge(*, days: float | None = None, batch: int = BATCH, max_batches: int = MAX_BATCHES) -> int:
+    """Forget gateway event ids after RETENTION_PROVIDER_EVENTS_DAYS (a week): WAHA's retries are long over by then."""
+    days = settings.RETENTION_PROVIDER_EVENTS_DAYS if days is None else days
+    if not days:
+        return 0
     old = ProviderEvent.objects.filter(received_at__lt=cutoff(days)).order_by("received_at")
     return rows_purge(queryset=old, batch=batch, max_batches=max_batches)
 
