@@ -113,9 +113,7 @@ def generator_main() -> None:
 
 
 def start_gunicorn(processes: Processes, env: dict, port: int, workers: int):
-    argv = [sys.executable, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.py", "--bind", f"127.0.0.1:{port}",
-            "--workers", str(workers), "--access-logfile", "-"]
-    return processes.start("api-gunicorn", argv, env, ready="Booting worker")
+    return processes.web(env, port, name="api-gunicorn", workers=workers, access_log="-")
 
 
 def load_spec(args, fixture, port: int, endpoint: str, groups: int, rate: float) -> dict:

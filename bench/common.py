@@ -160,6 +160,16 @@ class Processes:
         self.start("gateway", [sys.executable, "manage.py", "run_fake_gateway", "--port", str(port), *extra], env, ready="listening")
         return f"http://127.0.0.1:{port}"
 
+    def web(self, env: dict, port: int, name: str = "web", workers: int = 2, access_log: str = os.devnull) -> subprocess.Popen:
+        """gunicorn as the Procfile runs it (config/gunicorn.py: load shedding on), on 127.0.0.1:`port`."""
+        return self.start(
+            name,
+            [sys.executable, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.py", "--bind", f"127.0.0.1:{port}",
+             "--workers", str(workers), "--access-logfile", access_log],
+            env,
+            ready="Booting worker",
+        )
+
     def worker(self, env: dict, concurrency: int, name: str = "worker", pool: str = "prefork") -> subprocess.Popen:
         return self.start(
             name,

@@ -86,13 +86,7 @@ def main(argv=None) -> int:
         (data / f"{name}.txt").write_text("".join(json.dumps(value) + "\n" for value in values))
     processes = Processes()
     port = free_port()
-    processes.start(
-        "fuzz-web",
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.py", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--access-logfile", "-"],
-        env,
-        ready="Booting worker",
-    )
+    processes.web(env, port, name="fuzz-web", access_log="-")
     command = [
         sys.executable, "-m", "schemathesis.cli", "run", f"http://127.0.0.1:{port}/v2/schema",
         "--checks", "all", "--max-time", str(args.max_time), "--workers", str(args.workers),

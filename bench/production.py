@@ -91,12 +91,7 @@ def run_scenario(env: dict, args, receipts: bool, webhooks: bool) -> dict:
         gateway = processes.start("prod-gateway", gateway_argv, env, ready="listening")
         receiver = processes.start("prod-receiver", [sys.executable, "-m", "bench.receiver", "--port", str(receiver_port)],
                                    env, ready="listening")
-        web = processes.start(
-            "prod-web",
-            [sys.executable, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.py", "--bind", f"127.0.0.1:{web_port}",
-             "--workers", "2", "--access-logfile", os.devnull],
-            env, ready="Booting worker",
-        )
+        web = processes.web(env, web_port, name="prod-web")
         worker = processes.worker(env, 2, name="prod-worker")
         tenants = seed(args.sessions, args.groups, args.pace)
         if webhooks:

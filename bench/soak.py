@@ -33,7 +33,6 @@ shorter run), and PNG plots under var/bench/soak/ (docs/images/ with
 import argparse
 import asyncio
 import json
-import os
 import random
 import subprocess
 import sys
@@ -289,12 +288,7 @@ def main(argv=None) -> None:
              "--webhook-url", f"http://127.0.0.1:{web_port}/v2/providers/waha/webhook", "--ack-delay-ms", "1000"],
             env, ready="listening",
         )
-        web = processes.start(
-            "soak-web",
-            [sys.executable, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.py", "--bind", f"127.0.0.1:{web_port}",
-             "--workers", "2", "--access-logfile", os.devnull],
-            env, ready="Booting worker",
-        )
+        web = processes.web(env, web_port, name="soak-web")
         worker = processes.worker(env, 2, name="soak-worker")
         beat = processes.beat(env, name="soak-beat")
         from outbound.models import Account
