@@ -246,7 +246,10 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="outbou
 # deliveries would start late. Workers consume both, in this order.
 CELERY_SCHEDULE_FIRE_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}.fire"
 CELERY_TASK_QUEUES = (Queue(CELERY_SCHEDULE_FIRE_QUEUE), Queue(CELERY_TASK_DEFAULT_QUEUE))
-CELERY_TASK_ROUTES = {"schedules.tasks.schedule_fire": {"queue": CELERY_SCHEDULE_FIRE_QUEUE}}
+CELERY_TASK_ROUTES = {
+    "schedules.tasks.schedule_fire": {"queue": CELERY_SCHEDULE_FIRE_QUEUE},
+    "schedules.tasks.schedules_fire": {"queue": CELERY_SCHEDULE_FIRE_QUEUE},
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True

@@ -5,9 +5,10 @@ ORM costs far more CPU than running it: 1.3-1.7 ms to compile a one-row
 select_related, 0.16 ms to run it. Inserts gain less (a send with ten
 deliveries and ten events: 5.1 ms instead of 5.7; most of it is making the
 model instances and converting their values, which both do). The paths that
-run for every request and every delivery (token auth, resolving a send's
-targets, writing its send, deliveries and events) use these helpers;
-everything else keeps the ORM.
+run for every request, every delivery and every schedule fire (token auth,
+resolving a send's targets, writing its send, deliveries and events, a
+fire's run and its schedule's state) use these helpers; everything else
+keeps the ORM.
 
 The SQL is built from each model's _meta (table and column names, each
 field's own conversion to and from the database), so it follows the models
@@ -16,6 +17,7 @@ and works on PostgreSQL and SQLite alike.
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
+from django.utils import timezone
 
 
 def quote(name: str) -> str:
@@ -89,6 +91,20 @@ def update(model: type[Model], pk, changes: dict) -> int:
     with db.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
+
+
+def save(obj: Model) -> None:
+    """Model.save() of a row that exists, as one plain UPDATE of every loaded column; no signals.
+
+    auto_now fields are set to now, as save() would; deferred fields are
+    left out, as save() leaves them.
+    """
+    deferred = obj.get_deferred_fields()
+    fields = [f for f in obj._meta.concrete_fields if not f.primary_key and f.attname not in deferred]
+    for field in fields:
+        if getattr(field, "auto_now", False):
+            setattr(obj, field.attname, timezone.now())
+    update(type(obj), obj.pk, {field.name: getattr(obj, field.attname) for field in fields})
 
 
 def placeholders(values: list) -> str:

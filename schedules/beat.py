@@ -8,7 +8,10 @@ query for what falls due in the next few seconds, re-run every poll, so a
 create, edit or cancel is seen within one poll without reloading anything.
 
 Firing is at-least-once by design: the worker's Run claim makes a duplicate
-fire (a second beat, a restart, a republish) a no-op.
+fire (a second beat, a restart, a republish) a no-op. What falls due in the
+same tick goes out in messages of up to FIRE_CHUNK occurrences: a herd of
+10,000 due in one second is 200 messages, each fired in one transaction,
+not 10,000 that each cost a task.
 
 Several beats may run: one holds the leader lease (schedules.leader),
 renews it every poll and fires; the others try it every poll and take over
@@ -29,7 +32,7 @@ from django_celery_beat.schedulers import DatabaseScheduler
 
 from .leader import Leadership
 from .models import Schedule
-from .registration import FIRE_TASK
+from .registration import FIRE_TASK, FIRES_TASK
 from .selectors import beat_leader
 
 logger = logging.getLogger(__name__)
@@ -38,6 +41,12 @@ logger = logging.getLogger(__name__)
 # message may have been lost with the broker.
 REPUBLISH_AFTER_SECONDS = 60.0
 POLL_BATCH = 5000
+# A herd (more due at once than one page) is read page by page, up to this
+# many in all: the rest are fired by the workers' overdue batches, or seen
+# at a later poll once these have fired.
+POLL_MAX = 20_000
+# Occurrences per fire message (schedules.tasks.schedules_fire).
+FIRE_CHUNK = 50
 
 
 class OutboundScheduler(DatabaseScheduler):
@@ -135,11 +144,15 @@ class OutboundScheduler(DatabaseScheduler):
             self._poll(timezone.now() + timedelta(seconds=2 * poll_seconds))
             self._next_poll = time.monotonic() + poll_seconds
         now = timezone.now()
-        while self._due and self._due[0][0] <= now:
-            if not self._leadership.is_fresh():
-                break  # paused since the last renewal: the next tick renews before anything goes out
-            _, schedule_id, occurrence = heapq.heappop(self._due)
-            self._publish(schedule_id, occurrence)
+        # Paused since the last renewal: the next tick renews before anything goes out.
+        if self._leadership.is_fresh():
+            due = []
+            while self._due and self._due[0][0] <= now:
+                _, schedule_id, occurrence = heapq.heappop(self._due)
+                if (schedule_id, occurrence) not in self._published:
+                    due.append((schedule_id, occurrence))
+            for start in range(0, len(due), FIRE_CHUNK):
+                self._publish(due[start:start + FIRE_CHUNK])
         wait = self._next_poll - time.monotonic()
         if self._due:
             wait = min(wait, (self._due[0][0] - timezone.now()).total_seconds())
@@ -149,11 +162,7 @@ class OutboundScheduler(DatabaseScheduler):
         """Replace the heap with what the database says is due before `horizon`."""
         try:
             close_old_connections()
-            rows = list(
-                Schedule.objects.filter(next_run_at__lte=horizon, status__in=Schedule.ACTIVE)
-                .order_by("next_run_at")
-                .values_list("id", "next_occurrence", "next_run_at")[:POLL_BATCH]
-            )
+            rows = self._due_rows(horizon)
         except (DatabaseError, InterfaceError):
             logger.exception("beat: could not poll schedules; keeping the previous view")
             return
@@ -165,12 +174,31 @@ class OutboundScheduler(DatabaseScheduler):
         self._due = [(due, sid, k) for (sid, k), due in fresh.items() if (sid, k) not in self._published]
         heapq.heapify(self._due)
 
-    def _publish(self, schedule_id: str, occurrence: int) -> None:
-        if (schedule_id, occurrence) in self._published:
-            return
+    @staticmethod
+    def _due_rows(horizon: datetime) -> list:
+        """(id, next_occurrence, next_run_at) of what is due before `horizon`, soonest first; POLL_MAX at most.
+
+        Read in pages of POLL_BATCH (keyset on next_run_at, id), so a herd
+        due in the same second is seen whole, not the same first page each
+        poll while the workers work through it.
+        """
+        due = Schedule.objects.filter(next_run_at__lte=horizon, status__in=Schedule.ACTIVE).order_by("next_run_at", "id")
+        rows = list(due.values_list("id", "next_occurrence", "next_run_at")[:POLL_BATCH])
+        while len(rows) % POLL_BATCH == 0 and 0 < len(rows) < POLL_MAX:
+            last_id, _, last_at = rows[-1]
+            after = due.filter(next_run_at__gte=last_at).exclude(next_run_at=last_at, id__lte=last_id)
+            page = list(after.values_list("id", "next_occurrence", "next_run_at")[:POLL_BATCH])
+            if not page:
+                break
+            rows += page
+        return rows
+
+    def _publish(self, occurrences: list[tuple[str, int]]) -> None:
+        """One fire message for these (schedule_id, occurrence) pairs; marked published if it went out."""
         try:
-            self.app.send_task(FIRE_TASK, args=(schedule_id, occurrence))
-        except Exception:  # the broker is down: leave it unpublished for the next poll
-            logger.exception("beat: could not publish schedule %s occurrence %s", schedule_id, occurrence)
+            self.app.send_task(FIRES_TASK, args=(occurrences,))
+        except Exception:  # the broker is down: leave them unpublished for the next poll
+            logger.exception("beat: could not publish %s fire(s), from schedule %s", len(occurrences), occurrences[0][0])
             return
-        self._published[(schedule_id, occurrence)] = time.monotonic()
+        at = time.monotonic()
+        self._published.update((key, at) for key in occurrences)

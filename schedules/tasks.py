@@ -22,6 +22,15 @@ def schedule_fire(schedule_id: str, occurrence_number: int | None = None, trigge
     services.overdue_schedules_fire()
 
 
+@shared_task(name="schedules.tasks.schedules_fire")
+def schedules_fire(occurrences: list[list]) -> None:
+    """Beat's fires for one tick: [[schedule_id, occurrence], ...], fired in one transaction."""
+    for schedule_id, occurrence_number, outcome in services.occurrences_fire(occurrences=occurrences):
+        countdown = max(0.0, (outcome.due_at - timezone.now()).total_seconds())
+        schedule_fire.apply_async((schedule_id, occurrence_number, Run.Trigger.BEAT), countdown=countdown)
+    services.overdue_schedules_fire()
+
+
 @shared_task(name="schedules.tasks.schedule_advance")
 def schedule_advance(schedule_id: str) -> None:
     """A run of the schedule finished (or a backfill or resume happened): start what waited for it."""

@@ -1,5 +1,8 @@
 """Getting delivery attempts onto the queue: the fan-out, retries, and the sweeper that finds lost ones."""
 
+import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 
 from django.conf import settings
@@ -8,6 +11,8 @@ from django.utils import timezone
 
 from outbound.models import Delivery
 
+logger = logging.getLogger(__name__)
+
 
 def deliveries_enqueue(*, delivery_ids: list, countdown: float | None = None) -> None:
     """Queue attempts for these deliveries (and note when, for the sweeper)."""
@@ -15,6 +20,33 @@ def deliveries_enqueue(*, delivery_ids: list, countdown: float | None = None) ->
         return
     Delivery.objects.filter(pk__in=delivery_ids).update(enqueued_at=timezone.now())
     deliveries_publish(delivery_ids=delivery_ids, countdown=countdown)
+
+
+# Set inside deliveries_published_together(): the deliveries to publish when it ends.
+_gathered: ContextVar[list | None] = ContextVar("deliveries_gathered", default=None)
+
+
+@contextmanager
+def deliveries_published_together():
+    """Publish the deliveries of every send made inside in one go, at the end.
+
+    For work that makes many small sends in one transaction (a batch of
+    schedule fires: one delivery each), whose deliveries would otherwise
+    cost a task each. Wrap it around the transaction: sends publish from
+    their on_commit hooks, which never run for a rolled-back savepoint,
+    so only committed deliveries are gathered. If the broker is down they
+    are left to the sweeper, as a send's own publish would.
+    """
+    gathered = []
+    token = _gathered.set(gathered)
+    try:
+        yield
+    finally:
+        _gathered.reset(token)
+        try:
+            deliveries_publish(delivery_ids=gathered)
+        except Exception:  # kombu raises several kinds for "broker unreachable"
+            logger.exception("%s deliveries not queued (broker down?); the sweeper will queue them", len(gathered))
 
 
 def deliveries_publish(*, delivery_ids: list, countdown: float | None = None) -> None:
@@ -26,6 +58,10 @@ def deliveries_publish(*, delivery_ids: list, countdown: float | None = None) ->
     """
     from outbound.tasks import deliveries_attempt  # tasks call services; import here breaks the cycle
 
+    gathered = _gathered.get()
+    if gathered is not None and countdown is None:
+        gathered.extend(delivery_ids)
+        return
     size = settings.OUTBOUND_DELIVERY_BATCH_SIZE
     for start in range(0, len(delivery_ids), size):
         batch = [str(i) for i in delivery_ids[start:start + size]]

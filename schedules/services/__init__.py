@@ -3,7 +3,14 @@
 start what waited for it. `backfill`: run occurrences that never ran."""
 
 from .backfill import schedule_backfill
-from .firing import FireEarly, overdue_schedules_fire, run_settle_for_send, schedule_occurrence_fire, schedule_waiting_start
+from .firing import (
+    FireEarly,
+    occurrences_fire,
+    overdue_schedules_fire,
+    run_settle_for_send,
+    schedule_occurrence_fire,
+    schedule_waiting_start,
+)
 from .retry import run_retry_failed
 from .lifecycle import (
     schedule_cancel,
@@ -18,6 +25,7 @@ from .lifecycle import (
 
 __all__ = [
     "FireEarly",
+    "occurrences_fire",
     "overdue_schedules_fire",
     "run_retry_failed",
     "run_settle_for_send",

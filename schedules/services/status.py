@@ -4,8 +4,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 
-from schedules.models import Run, Schedule
+from outbound import rawsql
 from outbound.services.events import EventType
+from schedules.models import Run, Schedule
 from schedules.registration import periodic_task_sync
 
 from .announcements import next_occurrence_announce
@@ -37,7 +38,7 @@ def schedule_settle(schedule: Schedule, now: datetime, *, running: bool | None =
             schedule.status = Schedule.Status.COMPLETED_WITH_FAILURES if failed else Schedule.Status.COMPLETED
             schedule.completed_at = now
     next_occurrence_announce(schedule)
-    schedule.save()
+    rawsql.save(schedule)  # every fire and every run's end saves it: plain SQL
     periodic_task_sync(schedule)
     if schedule.status != before and schedule.status in (Schedule.Status.COMPLETED, Schedule.Status.COMPLETED_WITH_FAILURES):
         schedule_event_record(schedule, EventType.SCHEDULE_COMPLETED)

@@ -14,7 +14,7 @@ from schedules.services import schedule_cancel, schedule_update
 
 from .conftest import make_due_now
 
-FIRE = "schedules.tasks.schedule_fire"
+FIRES = "schedules.tasks.schedules_fire"
 
 
 @pytest.fixture
@@ -28,7 +28,8 @@ def scheduler(transactional_db, settings):
 
 
 def fires(queued_tasks):
-    return [tuple(args) for name, args, _ in queued_tasks() if name == FIRE]
+    """Every (schedule_id, occurrence) beat published, in order, whatever message carried it."""
+    return [tuple(pair) for name, args, _ in queued_tasks() if name == FIRES for pair in args[0]]
 
 
 def tick_for(scheduler, seconds):
@@ -102,6 +103,29 @@ def test_nothing_due_is_skipped_across_polls(scheduler, make_schedule, queued_ta
     made = [make_schedule(first_run_at_ms=to_ms(soon + timedelta(milliseconds=150 * i))) for i in range(8)]
     tick_for(scheduler, 2.0)
     assert sorted(fires(queued_tasks)) == sorted((str(s.id), 1) for s in made)
+
+
+def test_what_falls_due_together_goes_out_a_chunk_to_a_message(scheduler, make_schedule, queued_tasks, monkeypatch):
+    monkeypatch.setattr(beat, "FIRE_CHUNK", 3)
+    made = [make_schedule() for _ in range(7)]
+    for schedule in made:
+        make_due_now(schedule)
+    scheduler.tick_schedules()
+    messages = [args[0] for name, args, _ in queued_tasks() if name == FIRES]
+    assert [len(m) for m in messages] == [3, 3, 1]
+    assert sorted(fires(queued_tasks)) == sorted((str(s.id), 1) for s in made)
+
+
+def test_a_herd_larger_than_a_page_is_read_whole(scheduler, make_schedule, queued_tasks, monkeypatch):
+    monkeypatch.setattr(beat, "POLL_BATCH", 2)
+    monkeypatch.setattr(beat, "POLL_MAX", 6)
+    made = [make_schedule() for _ in range(7)]
+    # All due at the same instant: the pages are cut by id.
+    Schedule.objects.filter(pk__in=[s.pk for s in made]).update(next_run_at=timezone.now())
+    scheduler.tick_schedules()
+    published = fires(queued_tasks)
+    assert len(published) == len(set(published)) == 6  # POLL_MAX, none twice
+    assert set(published) <= {(str(s.id), 1) for s in made}
 
 
 def test_schedule_mirrors_are_left_to_our_loop_and_static_tasks_to_django_celery_beat(scheduler, make_schedule):

@@ -24,7 +24,7 @@ from schedules.selectors import beat_leader
 from .conftest import make_due_now
 
 LEASE = BeatLease.BEAT
-FIRE = "schedules.tasks.schedule_fire"
+FIRES = "schedules.tasks.schedules_fire"
 
 
 def renew(holder: str, seconds: float = 30) -> bool:
@@ -158,7 +158,8 @@ def short_lease(settings):
 
 
 def fires(queued_tasks):
-    return [tuple(args) for name, args, _ in queued_tasks() if name == FIRE]
+    """Every (schedule_id, occurrence) beat published, in order, whatever message carried it."""
+    return [tuple(pair) for name, args, _ in queued_tasks() if name == FIRES for pair in args[0]]
 
 
 def make_scheduler():
