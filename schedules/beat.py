@@ -11,7 +11,11 @@ Firing is at-least-once by design: the worker's Run claim makes a duplicate
 fire (a second beat, a restart, a republish) a no-op. What falls due in the
 same tick goes out in messages of up to FIRE_CHUNK occurrences: a herd of
 10,000 due in one second is 200 messages, each fired in one transaction,
-not 10,000 that each cost a task.
+not 10,000 that each cost a task. While fires are behind (what beat
+published a second ago is still unfired), beat holds what falls due until
+it fills a message or the next poll: the workers, firing overdue schedules
+in batches, are the bottleneck then, and a stream of small messages would
+only queue up ahead of the deliveries (a herd spread by jitter).
 
 Several beats may run: one holds the leader lease (schedules.leader),
 renews it every poll and fires; the others try it every poll and take over
@@ -53,6 +57,8 @@ class OutboundScheduler(DatabaseScheduler):
     def __init__(self, *args, **kwargs):
         self._due: list[tuple[datetime, str, int]] = []  # heap of (due_at, schedule_id, occurrence)
         self._published: dict[tuple[str, int], float] = {}  # (schedule_id, occurrence) -> monotonic time
+        self._held: list[tuple[str, int]] = []  # due, not yet published: fires are behind
+        self._behind = False
         self._next_poll = 0.0
         self._leadership = Leadership()
         self._leading = False
@@ -106,7 +112,7 @@ class OutboundScheduler(DatabaseScheduler):
         self._announced_standby = False
         # Start from what the database says, not from a stale view: another
         # beat may have led (and fired) since this one last did.
-        self._due, self._published, self._next_poll = [], {}, 0.0
+        self._due, self._published, self._held, self._next_poll = [], {}, [], 0.0
 
     def _stand_down(self) -> None:
         ago = self._leadership.renewed_seconds_ago()
@@ -117,7 +123,7 @@ class OutboundScheduler(DatabaseScheduler):
         self._led_term = None
         self._announced_standby = True
         # What this beat had planned is the new leader's to fire now.
-        self._due, self._published = [], {}
+        self._due, self._published, self._held = [], {}, []
 
     def _announce_standby(self) -> None:
         try:
@@ -141,18 +147,17 @@ class OutboundScheduler(DatabaseScheduler):
         """Fire every schedule that is due; return seconds until the next thing to do."""
         poll_seconds = settings.SCHEDULE_POLL_SECONDS
         if time.monotonic() >= self._next_poll:
+            self._publish_held(everything=True)  # before the poll, which would read them as unpublished
             self._poll(timezone.now() + timedelta(seconds=2 * poll_seconds))
             self._next_poll = time.monotonic() + poll_seconds
         now = timezone.now()
         # Paused since the last renewal: the next tick renews before anything goes out.
         if self._leadership.is_fresh():
-            due = []
             while self._due and self._due[0][0] <= now:
                 _, schedule_id, occurrence = heapq.heappop(self._due)
                 if (schedule_id, occurrence) not in self._published:
-                    due.append((schedule_id, occurrence))
-            for start in range(0, len(due), FIRE_CHUNK):
-                self._publish(due[start:start + FIRE_CHUNK])
+                    self._held.append((schedule_id, occurrence))
+            self._publish_held(everything=not self._behind)
         wait = self._next_poll - time.monotonic()
         if self._due:
             wait = min(wait, (self._due[0][0] - timezone.now()).total_seconds())
@@ -173,6 +178,8 @@ class OutboundScheduler(DatabaseScheduler):
         }
         self._due = [(due, sid, k) for (sid, k), due in fresh.items() if (sid, k) not in self._published]
         heapq.heapify(self._due)
+        behind = timezone.now() - Schedule.FIRES_BEHIND
+        self._behind = any(fresh[key] < behind for key in self._published)
 
     @staticmethod
     def _due_rows(horizon: datetime) -> list:
@@ -192,6 +199,20 @@ class OutboundScheduler(DatabaseScheduler):
                 break
             rows += page
         return rows
+
+    def _publish_held(self, *, everything: bool) -> None:
+        """Publish what is held, FIRE_CHUNK to a message; only full messages unless `everything`.
+
+        Nothing if the lease may have run out since it was renewed: a poll
+        (after the renewal) reads them again.
+        """
+        if not self._leadership.is_fresh():
+            self._held.clear()
+            return
+        ready = len(self._held) if everything else len(self._held) - len(self._held) % FIRE_CHUNK
+        for start in range(0, ready, FIRE_CHUNK):
+            self._publish(self._held[start:start + FIRE_CHUNK])
+        del self._held[:ready]
 
     def _publish(self, occurrences: list[tuple[str, int]]) -> None:
         """One fire message for these (schedule_id, occurrence) pairs; marked published if it went out."""

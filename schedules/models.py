@@ -39,6 +39,10 @@ class Schedule(models.Model):
 
     ACTIVE = (Status.SCHEDULED, Status.RUNNING)
     ENDED = (Status.COMPLETED, Status.COMPLETED_WITH_FAILURES, Status.CANCELED)
+    # Fires are behind when an occurrence due this long ago is still unfired:
+    # its fire message waits in the queue behind others (a herd). Workers then
+    # fire due schedules in batches, and beat holds its messages until full.
+    FIRES_BEHIND = timedelta(seconds=1)
 
     id = models.UUIDField(primary_key=True, default=new_id, editable=False)
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="schedules")

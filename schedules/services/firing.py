@@ -197,11 +197,6 @@ def occurrences_fire(*, occurrences: list[tuple[str, int]]) -> list[tuple[str, i
     return early
 
 
-# Behind: a schedule whose fire time passed this long ago is still unfired.
-# Beat publishes each fire on time, so the fires are waiting in the queue
-# for workers: a herd (thousands due in the same second) is being worked
-# through, one task and one commit per fire.
-FIRES_BEHIND = timedelta(seconds=1)
 OVERDUE_BATCH = 50
 
 
@@ -219,7 +214,7 @@ def overdue_schedules_fire(*, limit: int = OVERDUE_BATCH) -> int:
     """
     now = timezone.now()
     due = Schedule.objects.filter(next_run_at__lte=now, status__in=Schedule.ACTIVE, buffered_at__isnull=True)
-    if not due.filter(next_run_at__lte=now - FIRES_BEHIND).exists():
+    if not due.filter(next_run_at__lte=now - Schedule.FIRES_BEHIND).exists():
         return 0
     fired = 0
     with deliveries_published_together(), transaction.atomic():

@@ -168,3 +168,33 @@ def test_only_the_leader_fires_and_a_standby_takes_over(scheduler, settings, mak
         assert fires(queued_tasks) == [(str(schedule.id), 1)]
     finally:
         standby.close()
+
+
+def test_while_fires_are_behind_beat_holds_what_falls_due_until_a_message_is_full(
+    scheduler, make_schedule, queued_tasks, monkeypatch
+):
+    monkeypatch.setattr(beat, "FIRE_CHUNK", 3)
+    late = make_schedule()
+    Schedule.objects.filter(pk=late.pk).update(next_run_at=timezone.now() - timedelta(seconds=5))
+    scheduler.tick_schedules()  # published; no worker fires it
+    made = [make_schedule() for _ in range(4)]
+    for schedule in made:
+        make_due_now(schedule)
+    scheduler._next_poll = 0.0
+    scheduler.tick_schedules()  # the poll finds the first still unfired 5 s after it was due: behind
+    assert scheduler._behind
+    # One full message; the fourth is held, not sent alone.
+    assert [len(args[0]) for name, args, _ in queued_tasks() if name == FIRES] == [1, 3]
+    scheduler.tick_schedules()
+    assert len(fires(queued_tasks)) == 4
+    scheduler._next_poll = 0.0
+    scheduler.tick_schedules()  # the next poll sends what is held
+    assert sorted(fires(queued_tasks)[1:]) == sorted((str(s.id), 1) for s in made)
+
+
+def test_when_fires_keep_up_beat_publishes_at_once(scheduler, make_schedule, queued_tasks):
+    schedule = make_schedule()
+    make_due_now(schedule)
+    scheduler.tick_schedules()
+    assert not scheduler._behind
+    assert fires(queued_tasks) == [(str(schedule.id), 1)]  # alone, in the tick it fell due
