@@ -105,7 +105,9 @@ class Delivery(models.Model):
     UNFINISHED = (Status.QUEUED, Status.SENDING)
 
     id = models.UUIDField("recipient send id", primary_key=True, default=new_id, editable=False)
-    send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="deliveries")
+    # No index of its own: delivery_unique_group_per_send (send, group) serves
+    # every lookup by send, and each delivery written would update both.
+    send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     group = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="deliveries")
     chat_id = models.CharField("chat id", max_length=100, help_text="The group's chat id when the send was made.")
     variant_name = models.CharField("variant", max_length=100, blank=True, help_text="The A/B variant this group got.")

@@ -65,7 +65,10 @@ def deliveries_publish(*, delivery_ids: list, countdown: float | None = None) ->
     size = settings.OUTBOUND_DELIVERY_BATCH_SIZE
     for start in range(0, len(delivery_ids), size):
         batch = [str(i) for i in delivery_ids[start:start + size]]
-        deliveries_attempt.apply_async((batch,), countdown=countdown)
+        # A short argsrepr (what the worker logs for the task): Celery's own is
+        # a saferepr of every id, a quarter of the publish's CPU.
+        argsrepr = f"([{batch[0]!r}, ... {len(batch)} deliveries],)"
+        deliveries_attempt.apply_async((batch,), countdown=countdown, argsrepr=argsrepr)
 
 
 def deliveries_sweep(*, stale_seconds: float, batch_size: int = 1000) -> int:
