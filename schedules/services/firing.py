@@ -184,17 +184,28 @@ def occurrences_fire(*, occurrences: list[tuple[str, int]]) -> list[tuple[str, i
             .filter(pk__in=list(wanted))
             .order_by("pk")
         )
-        for schedule in locked:
-            occurrence = wanted[str(schedule.pk)]
-            try:
-                with transaction.atomic():
-                    outcome = _fire_locked(schedule, occurrence, Run.Trigger.BEAT, now)
-            except Exception:  # this one only
-                logger.exception("schedule %s: fire of occurrence %s failed", schedule.id, occurrence)
-                continue
+        for schedule, outcome in _fire_each(locked, now, occurrences=wanted):
             if isinstance(outcome, FireEarly):
-                early.append((str(schedule.pk), occurrence, outcome))
+                early.append((str(schedule.pk), wanted[str(schedule.pk)], outcome))
     return early
+
+
+def _fire_each(schedules, now: datetime, occurrences: dict | None = None):
+    """Fire each locked schedule in a savepoint of its own; (schedule, outcome) for each that did not fail.
+
+    One that fails is logged and left as it was: its own fire message (or
+    beat's republish) tries it again. `occurrences`: {schedule id: the
+    occurrence to fire}; without it, whatever is due.
+    """
+    for schedule in schedules:
+        try:
+            with transaction.atomic():
+                occurrence = occurrences[str(schedule.pk)] if occurrences else None
+                outcome = _fire_locked(schedule, occurrence, Run.Trigger.BEAT, now)
+        except Exception:  # this one only
+            logger.exception("schedule %s: fire failed", schedule.id)
+            continue
+        yield schedule, outcome
 
 
 OVERDUE_BATCH = 50
@@ -216,19 +227,13 @@ def overdue_schedules_fire(*, limit: int = OVERDUE_BATCH) -> int:
     due = Schedule.objects.filter(next_run_at__lte=now, status__in=Schedule.ACTIVE, buffered_at__isnull=True)
     if not due.filter(next_run_at__lte=now - Schedule.FIRES_BEHIND).exists():
         return 0
-    fired = 0
     with deliveries_published_together(), transaction.atomic():
         batch = list(
             due.select_for_update(of=("self",), skip_locked=True)
             .select_related("account", "session", "actor_user")
             .order_by("next_run_at")[:limit]
         )
-        for schedule in batch:
-            try:
-                with transaction.atomic():
-                    fired += isinstance(_fire_locked(schedule, None, Run.Trigger.BEAT, now), Run)
-            except Exception:  # this one only: its own fire message (or beat's republish) tries it again
-                logger.exception("schedule %s: batch fire failed", schedule.id)
+        fired = sum(isinstance(outcome, Run) for _, outcome in _fire_each(batch, now))
     return fired
 
 
