@@ -80,6 +80,22 @@ def insert(objs: list[Model], fields: list | None = None) -> None:
 
 def update(model: type[Model], pk, changes: dict) -> int:
     """UPDATE one row's fields (names as on the model, values as the model holds them): how many rows changed."""
+    sql, params = _update_sql(model, pk, changes)
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def update_returning(model: type[Model], pk, changes: dict, returning: str):
+    """update(), and the row's `returning` column as it is afterwards (its database value), or None if there is no row."""
+    sql, params = _update_sql(model, pk, changes)
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {quote(model._meta.get_field(returning).column)}", params)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _update_sql(model: type[Model], pk, changes: dict) -> tuple[str, list]:
     fields = [model._meta.get_field(name) for name in changes]
     db = connections[DEFAULT_DB_ALIAS]
     sql = (
@@ -88,9 +104,7 @@ def update(model: type[Model], pk, changes: dict) -> int:
     )
     params = [field.get_db_prep_save(changes[field.name], db) for field in fields]
     params.append(model._meta.pk.get_db_prep_value(pk, db))
-    with db.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+    return sql, params
 
 
 def save(obj: Model) -> None:

@@ -17,7 +17,6 @@ these signal-less writes, so a change made from the mirror never loops back.
 
 import json
 
-from django.db import connection
 from django_celery_beat.models import ClockedSchedule, PeriodicTask
 
 from outbound import rawsql
@@ -54,19 +53,10 @@ def periodic_task_sync(schedule) -> None:
         return
     # Plain SQL by primary key: every fire and every settle of a run ends here,
     # and the ORM's join for the clocked schedule cost more than the rest of the sync.
-    task = PeriodicTask._meta
-    values = {"enabled": active, "last_run_at": schedule.last_run_at, "total_run_count": schedule.run_count}
-    fields = [task.get_field(name) for name in values]
-    sql = (
-        f"UPDATE {rawsql.quote(task.db_table)} SET {', '.join(f'{rawsql.quote(f.column)} = %s' for f in fields)} "
-        f"WHERE {rawsql.quote(task.pk.column)} = %s RETURNING {rawsql.quote(task.get_field('clocked').column)}"
-    )
-    params = [f.get_db_prep_save(values[f.name], connection) for f in fields] + [schedule.periodic_task_id]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row and row[0] is not None:
-        rawsql.update(ClockedSchedule, row[0], {"clocked_time": clocked_time})
+    changes = {"enabled": active, "last_run_at": schedule.last_run_at, "total_run_count": schedule.run_count}
+    clocked_id = rawsql.update_returning(PeriodicTask, schedule.periodic_task_id, changes, returning="clocked")
+    if clocked_id is not None:
+        rawsql.update(ClockedSchedule, clocked_id, {"clocked_time": clocked_time})
 
 
 def periodic_task_remove(schedule) -> None:
