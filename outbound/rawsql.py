@@ -16,8 +16,14 @@ and works on PostgreSQL and SQLite alike.
 """
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.db.models import Model
+from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models import BooleanField, CharField, Field, IntegerField, Model, TextField
 from django.utils import timezone
+
+# Fields whose values go to the database as they are when they have exactly
+# this Python type: get_db_prep_save would only check that, at about a
+# microsecond a value (2,700 values for a send to 100 groups).
+_PLAIN = ((CharField, str), (TextField, str), (BooleanField, bool), (IntegerField, int))
 
 
 def quote(name: str) -> str:
@@ -71,11 +77,33 @@ def insert(objs: list[Model], fields: list | None = None) -> None:
         f"VALUES {', '.join([row] * len(objs))}"
     )
     db = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: the `connection` proxy costs a lookup per use
-    params = [field.get_db_prep_save(getattr(obj, field.attname), db) for obj in objs for field in fields]
+    plain = [(field, field.attname, _plain_type(field, db)) for field in fields]
+    params = [
+        value if python_type is not None and (value is None or type(value) is python_type) else field.get_db_prep_save(value, db)
+        for obj in objs
+        for field, attname, python_type in plain
+        for value in (getattr(obj, attname),)
+    ]
     with db.cursor() as cursor:
         cursor.execute(sql, params)
     for obj in objs:
         obj._state.adding, obj._state.db = False, connection.alias
+
+
+def _plain_type(field, db) -> type | None:
+    """The Python type whose values `field` hands to the database unchanged (see _PLAIN), or None."""
+    for base, python_type in _PLAIN:
+        if isinstance(field, base):
+            own = type(field)
+            unchanged = (
+                own.get_prep_value is base.get_prep_value
+                and own.get_db_prep_value is base.get_db_prep_value
+                and own.get_db_prep_save is Field.get_db_prep_save
+            )
+            if base is IntegerField:  # a backend may adapt integers (the ones this service runs on do not)
+                unchanged = unchanged and type(db.ops).adapt_integerfield_value is BaseDatabaseOperations.adapt_integerfield_value
+            return python_type if unchanged else None
+    return None
 
 
 def update(model: type[Model], pk, changes: dict) -> int:
