@@ -38,18 +38,29 @@ def columns(model: type[Model], names: list[str] | None = None) -> list:
 
 def value_from_db(field, value):
     """A column's value as the model field holds it (what the ORM's compiler converts)."""
+    return _convert(_converters(field), value)
+
+
+def instances_from_rows(model: type[Model], fields: list, rows) -> list[Model]:
+    """Model instances from rows of `fields`' columns; any other field loads on first use."""
+    converters = [_converters(field) for field in fields]  # once for all the rows
+    names = [f.attname for f in fields]
+    return [
+        model.from_db(connection.alias, names, [_convert(c, value) for c, value in zip(converters, row)]) for row in rows
+    ]
+
+
+def _converters(field) -> list:
+    col = field.cached_col
+    return [(converter, col) for converter in connection.ops.get_db_converters(col) + field.get_db_converters(connection)]
+
+
+def _convert(converters: list, value):
     if value is None:
         return None
-    col = field.cached_col
-    for converter in connection.ops.get_db_converters(col) + field.get_db_converters(connection):
+    for converter, col in converters:
         value = converter(value, col, connection)
     return value
-
-
-def instance_from_row(model: type[Model], fields: list, row) -> Model:
-    """A model instance from a row of `fields`' columns; any other field loads on first use."""
-    values = [value_from_db(field, value) for field, value in zip(fields, row)]
-    return model.from_db(connection.alias, [f.attname for f in fields], values)
 
 
 def select(model: type[Model], where: str, params: list, fields: list | None = None) -> list[Model]:
@@ -58,7 +69,7 @@ def select(model: type[Model], where: str, params: list, fields: list | None = N
     sql = f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(model._meta.db_table)} WHERE {where}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [instance_from_row(model, fields, row) for row in cursor.fetchall()]
+        return instances_from_rows(model, fields, cursor.fetchall())
 
 
 def insert(objs: list[Model], fields: list | None = None) -> None:

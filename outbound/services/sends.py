@@ -110,7 +110,8 @@ def _groups_with_membership(session: Session, group_ids: list) -> list[tuple[Gro
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    return [(rawsql.instance_from_row(Group, fields, row[:-1]), bool(row[-1])) for row in rows]
+    groups = rawsql.instances_from_rows(Group, fields, [row[:-1] for row in rows])
+    return [(group, bool(row[-1])) for group, row in zip(groups, rows)]
 
 
 def media_file_store(*, account: Account, upload, mimetype: str) -> MediaFile:

@@ -111,7 +111,8 @@ def _schedule_group_ids(schedule: Schedule) -> list:
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [Schedule._meta.pk.get_db_prep_value(schedule.pk, connection)])
-        return [rawsql.value_from_db(through.get_field("group").target_field, row[0]) for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+    return [rawsql.value_from_db(through.get_field("group").target_field, row[0]) for row in rows]
 
 
 def schedule_occurrence_fire(
