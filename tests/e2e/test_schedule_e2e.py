@@ -1,5 +1,6 @@
 """Real beat and worker processes fire schedules: on time, once, and never after a cancel."""
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -143,3 +144,27 @@ def test_a_calendar_occurrence_fires_at_its_previewed_local_time(stack, api, ses
     # The next one is a week later at the same local time, as the preview said.
     assert to_ms(schedule.next_run_at) == draft[1]["due_at_ms"]
     assert [m["received_at_ms"] >= draft[0]["due_at_ms"] for m in ledger.messages()] == [True]
+
+
+def test_a_herd_due_in_the_same_second_goes_out_in_a_few_messages_and_each_runs_once(stack, api, session, make_groups, ledger):
+    worker = stack.start_worker()
+    stack.start_beat()
+    groups = make_groups(120)
+    ids = []
+    for group in groups:
+        body = {
+            "session_id": str(session.id), "group_ids": [str(group.id)], "idempotency_key": f"e2e-{uuid.uuid4()}",
+            "text": "Herd", "schedule": {"first_run_at_ms": to_ms(timezone.now() + timedelta(minutes=5))},
+        }
+        ids.append(api.post("/v2/outbound/sends", body, format="json").json()["schedule"]["schedule_id"])
+    # All due at the same instant, as clients scheduling the same second would leave them.
+    due = timezone.now() + timedelta(seconds=3)
+    Schedule.objects.filter(pk__in=ids).update(first_run_at=due, next_run_at=due)
+
+    wait_until(lambda: Schedule.objects.filter(pk__in=ids, status="completed").count() == len(ids), timeout=60,
+               message="every schedule of the herd to complete")
+    assert ledger.per_chat() == {g.chat_id: 1 for g in groups}
+    assert all(r.started_at >= due for s in Schedule.objects.filter(pk__in=ids) for r in s.runs.all())
+    # Beat published what fell due in one tick 50 to a message, not one message per occurrence.
+    fire_messages = re.findall(r"schedules_fire\[([0-9a-f-]+)\] received", stack.log_of(worker))
+    assert 3 <= len(fire_messages) <= 6
