@@ -63,10 +63,16 @@ def _convert(converters: list, value):
     return value
 
 
-def select(model: type[Model], where: str, params: list, fields: list | None = None) -> list[Model]:
-    """Instances of `model` whose row matches `where` (SQL over its columns, %s placeholders)."""
+def select(model: type[Model], where: str, params: list, fields: list | None = None, *, for_update: bool = False) -> list[Model]:
+    """Instances of `model` whose row matches `where` (SQL over its columns, %s placeholders).
+
+    `for_update`: lock the rows for the transaction, where the database
+    has row locks (SQLite locks the whole database for a write anyway).
+    """
     fields = fields or columns(model)
     sql = f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(model._meta.db_table)} WHERE {where}"
+    if for_update and connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return instances_from_rows(model, fields, cursor.fetchall())

@@ -6,7 +6,6 @@ task whose worker died): each one claims its work with a conditional UPDATE.
 
 from celery import shared_task
 from django.conf import settings
-from django.utils import timezone
 
 from outbound.services import deliveries, idempotency, queueing, retention, sends, sessions
 
@@ -23,9 +22,7 @@ def deliveries_attempt(delivery_ids: list[str]) -> None:
     retries, left = deliveries.deliveries_attempt(
         delivery_ids=delivery_ids, budget_seconds=settings.OUTBOUND_DELIVERY_BATCH_BUDGET_SECONDS
     )
-    for delivery_id, retry in retries.items():
-        countdown = max(0.0, (retry.when - timezone.now()).total_seconds())
-        queueing.deliveries_enqueue(delivery_ids=[delivery_id], countdown=countdown)
+    queueing.deliveries_enqueue_each(when={delivery_id: retry.when for delivery_id, retry in retries.items()})
     queueing.deliveries_enqueue(delivery_ids=left)
 
 

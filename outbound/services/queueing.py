@@ -22,6 +22,19 @@ def deliveries_enqueue(*, delivery_ids: list, countdown: float | None = None) ->
     deliveries_publish(delivery_ids=delivery_ids, countdown=countdown)
 
 
+def deliveries_enqueue_each(*, when: dict) -> None:
+    """Queue each delivery's next attempt for its own time ({id: datetime}); one statement notes them for the sweeper.
+
+    A batch of paced deliveries each comes back at its own send slot.
+    """
+    if not when:
+        return
+    now = timezone.now()
+    Delivery.objects.filter(pk__in=list(when)).update(enqueued_at=now)
+    for delivery_id, at in when.items():
+        deliveries_publish(delivery_ids=[delivery_id], countdown=max(0.0, (at - now).total_seconds()))
+
+
 # Set inside deliveries_published_together(): the deliveries to publish when it ends.
 _gathered: ContextVar[list | None] = ContextVar("deliveries_gathered", default=None)
 

@@ -91,6 +91,23 @@ def test_a_delivery_waiting_for_its_slot_keeps_its_attempt(gateway, session, mak
     assert len(ledger(gateway)) == 2
 
 
+def test_a_batch_of_paced_deliveries_comes_back_each_at_its_own_slot(gateway, session, make_groups, queued_tasks):
+    from outbound import tasks
+
+    pace(session, 6)  # one every 10 s
+    send = make_send(session, make_groups(3))
+    ids = [str(i) for i in send.deliveries.order_by("id").values_list("id", flat=True)]
+    queued_tasks()  # what the send published is not the point here
+    tasks.deliveries_attempt(ids)
+    assert len(ledger(gateway)) == 1  # the first slot was now
+    first, second = Delivery.objects.filter(pk__in=ids[1:]).order_by("slot_at")
+    assert first.enqueued_at == second.enqueued_at  # noted for the sweeper in one statement
+    assert second.slot_at - first.slot_at == timedelta(seconds=10) + GUARD
+    waiting = [first, second]
+    again = sorted(args[0] for name, args, _ in queued_tasks() if name == "outbound.tasks.deliveries_attempt")
+    assert again == sorted([[str(d.id)] for d in waiting])  # one task each, for its own slot
+
+
 def test_one_sessions_pacing_does_not_hold_back_another(gateway, session, account, make_groups):
     other = Session.objects.create(account=account, name="unpaced", status="WORKING", messages_per_minute=None, send_delay_max_ms=0)
     pace(session, 1)
