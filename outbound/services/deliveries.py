@@ -32,7 +32,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from outbound import metrics
+from outbound import metrics, rawsql
 from outbound.models import Delivery, MediaFile, Send, Session
 from outbound.services.events import EVENT_FOR_STATUS, delivery_content, delivery_events_record
 from outbound.services.pacing import RESERVE_HORIZON, send_slot_reserve, session_is_paced
@@ -130,8 +130,41 @@ def _claim_many(ids: list[uuid.UUID], now: datetime) -> dict[uuid.UUID, tuple[De
     abandoned = _claim_update(rest, now, lease, abandoned=True) if rest else set()
     for delivery_id in abandoned:
         logger.warning("delivery %s: taking over an abandoned attempt", delivery_id)
-    loaded = Delivery.objects.select_related("send__session").in_bulk(fresh | abandoned)
+    loaded = _deliveries_load(fresh | abandoned)
     return {i: (loaded[i], i in abandoned) for i in ids if i in loaded}
+
+
+def _deliveries_load(ids) -> dict[uuid.UUID, Delivery]:
+    """{id: delivery} with its send and the send's session loaded, as select_related("send__session") would.
+
+    Plain SQL (outbound/rawsql.py): every task loads its batch, and building
+    the ORM's join cost a paced delivery (a batch of one) a fifth of its worker CPU.
+    """
+    if not ids:
+        return {}
+    parts = [(Delivery, "d", rawsql.columns(Delivery)), (Send, "s", rawsql.columns(Send)), (Session, "x", rawsql.columns(Session))]
+    q = rawsql.quote
+    select = ", ".join(f"{alias}.{q(f.column)}" for _, alias, fields in parts for f in fields)
+    send_fk, session_fk = Delivery._meta.get_field("send"), Send._meta.get_field("session")
+    sql = (
+        f"SELECT {select} FROM {q(Delivery._meta.db_table)} d "
+        f"JOIN {q(Send._meta.db_table)} s ON s.{q(Send._meta.pk.column)} = d.{q(send_fk.column)} "
+        f"JOIN {q(Session._meta.db_table)} x ON x.{q(Session._meta.pk.column)} = s.{q(session_fk.column)} "
+        f"WHERE d.{q(Delivery._meta.pk.column)} IN ({rawsql.placeholders(list(ids))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [Delivery._meta.pk.get_db_prep_value(i, connection) for i in ids])
+        rows = cursor.fetchall()
+    columns, start = [], 0
+    for model, _, fields in parts:
+        columns.append(rawsql.instances_from_rows(model, fields, [row[start:start + len(fields)] for row in rows]))
+        start += len(fields)
+    loaded = {}
+    for delivery, send, session in zip(*columns):
+        send.session = session
+        delivery.send = send
+        loaded[delivery.pk] = delivery
+    return loaded
 
 
 def _claim_update(ids: list[uuid.UUID], now: datetime, lease: datetime, *, abandoned: bool) -> set[uuid.UUID]:
