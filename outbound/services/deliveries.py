@@ -287,11 +287,7 @@ def _finish_many(finishes: list[Finish]) -> set:
         return set()
     now = timezone.now()
     with transaction.atomic():
-        current = dict(
-            Delivery.objects.select_for_update()
-            .filter(pk__in=[f.delivery.pk for f in finishes], status=Delivery.Status.SENDING)
-            .values_list("pk", "attempts")
-        )
+        current = _sending_attempts_locked([f.delivery.pk for f in finishes])
         ours = [f for f in finishes if current.get(f.delivery.pk) == f.delivery.attempts]
         by_fields = defaultdict(list)
         for finish in ours:
@@ -307,7 +303,9 @@ def _finish_many(finishes: list[Finish]) -> set:
         for event_type, deliveries in by_event.items():
             delivery_events_record(send=deliveries[0].send, deliveries=deliveries, type=event_type)
         for send_id in sorted({f.delivery.send_id for f in ours}):
-            send_finish_if_done(send=Send.objects.select_for_update().get(pk=send_id))
+            pk = Send._meta.pk
+            [send] = rawsql.select(Send, f"{rawsql.quote(pk.column)} = %s", [pk.get_db_prep_value(send_id, connection)], for_update=True)
+            send_finish_if_done(send=send)
     transaction.on_commit(lambda: metrics.deliveries_finished(f.status for f in ours))
     for finish in ours:  # one line per delivery; every id is in hand (the send was loaded with the claim)
         send = finish.delivery.send
@@ -320,6 +318,22 @@ def _finish_many(finishes: list[Finish]) -> set:
             },
         )
     return {f.delivery.pk for f in ours}
+
+
+def _sending_attempts_locked(ids: list) -> dict:
+    """{id: attempt number} of these deliveries still `sending`, locked for the transaction (plain SQL, in every batch)."""
+    q = rawsql.quote
+    opts = Delivery._meta
+    sql = (
+        f"SELECT {q(opts.pk.column)}, {q(opts.get_field('attempts').column)} FROM {q(opts.db_table)} "
+        f"WHERE {q(opts.pk.column)} IN ({rawsql.placeholders(ids)}) AND {q(opts.get_field('status').column)} = %s"
+    )
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [opts.pk.get_db_prep_value(i, connection) for i in ids] + [Delivery.Status.SENDING])
+        rows = cursor.fetchall()
+    return {rawsql.value_from_db(opts.pk, pk): attempts for pk, attempts in rows}
 
 
 def _update_rows(deliveries: list[Delivery], fields: tuple[str, ...]) -> None:

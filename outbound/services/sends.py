@@ -272,13 +272,34 @@ def send_finish_if_done(*, send: Send) -> None:
     """Complete a send (locked by the caller) whose deliveries have all finished."""
     if send.status != Send.Status.ACCEPTED:
         return
-    if send.deliveries.filter(status__in=Delivery.UNFINISHED).exists():
+    unfinished, failed = _deliveries_left_and_failed(send)
+    if unfinished:
         return
-    failed = send.deliveries.filter(status__in=Delivery.UNSUCCESSFUL).exists()
+    now = timezone.now()
     send.status = Send.Status.COMPLETED_WITH_FAILURES if failed else Send.Status.COMPLETED
-    send.completed_at = timezone.now()
-    send.save(update_fields=["status", "completed_at", "updated_at"])
+    send.completed_at = send.updated_at = now
+    rawsql.update(Send, send.pk, {"status": send.status, "completed_at": now, "updated_at": now})
     send_finished.send(sender=Send, send=send)
+
+
+def _deliveries_left_and_failed(send: Send) -> tuple[bool, bool]:
+    """Whether any of the send's deliveries is unfinished, and whether any failed or expired.
+
+    One plain-SQL query (outbound/rawsql.py): it runs after every batch of
+    deliveries a worker records, for each send in it.
+    """
+    q = rawsql.quote
+    status, send_fk = q(Delivery._meta.get_field("status").column), q(Delivery._meta.get_field("send").column)
+    sql = (
+        f"SELECT MAX(CASE WHEN {status} IN ({rawsql.placeholders(Delivery.UNFINISHED)}) THEN 1 ELSE 0 END), "
+        f"MAX(CASE WHEN {status} IN ({rawsql.placeholders(Delivery.UNSUCCESSFUL)}) THEN 1 ELSE 0 END) "
+        f"FROM {q(Delivery._meta.db_table)} WHERE {send_fk} = %s"
+    )
+    params = [*Delivery.UNFINISHED, *Delivery.UNSUCCESSFUL, Send._meta.pk.get_db_prep_value(send.pk, connection)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        unfinished, failed = cursor.fetchone()
+    return bool(unfinished), bool(failed)
 
 
 def send_fan_out(*, send_id: uuid.UUID) -> int:
