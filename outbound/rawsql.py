@@ -6,7 +6,8 @@ select_related, 0.16 ms to run it. Inserts gain less (a send with ten
 deliveries and ten events: 5.1 ms instead of 5.7; most of it is making the
 model instances and converting their values, which both do). The paths that
 run for every request, every delivery and every schedule fire (token auth,
-resolving a send's targets, writing its send, deliveries and events, a
+resolving a send's targets, writing its send, deliveries and events,
+loading and recording a batch of deliveries, a paced delivery's slot, a
 fire's run and its schedule's state) use these helpers; everything else
 keeps the ORM.
 
