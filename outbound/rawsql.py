@@ -79,6 +79,15 @@ def select(model: type[Model], where: str, params: list, fields: list | None = N
         return instances_from_rows(model, fields, cursor.fetchall())
 
 
+def select_by_pk(model: type[Model], pk, fields: list | None = None, *, for_update: bool = False) -> Model | None:
+    """The instance of `model` with this primary key, or None (see select())."""
+    found = select(
+        model, f"{quote(model._meta.pk.column)} = %s", [model._meta.pk.get_db_prep_value(pk, connection)], fields,
+        for_update=for_update,
+    )
+    return found[0] if found else None
+
+
 def insert(objs: list[Model], fields: list | None = None) -> None:
     """INSERT the objects as they are (every value set by the caller, ids included): one statement.
 

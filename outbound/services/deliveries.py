@@ -303,9 +303,7 @@ def _finish_many(finishes: list[Finish]) -> set:
         for event_type, deliveries in by_event.items():
             delivery_events_record(send=deliveries[0].send, deliveries=deliveries, type=event_type)
         for send_id in sorted({f.delivery.send_id for f in ours}):
-            pk = Send._meta.pk
-            [send] = rawsql.select(Send, f"{rawsql.quote(pk.column)} = %s", [pk.get_db_prep_value(send_id, connection)], for_update=True)
-            send_finish_if_done(send=send)
+            send_finish_if_done(send=rawsql.select_by_pk(Send, send_id, for_update=True))
     transaction.on_commit(lambda: metrics.deliveries_finished(f.status for f in ours))
     for finish in ours:  # one line per delivery; every id is in hand (the send was loaded with the claim)
         send = finish.delivery.send

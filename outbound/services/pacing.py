@@ -15,7 +15,7 @@ blocks no other session's deliveries.
 import random
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from outbound import rawsql
 from outbound.models import Session
@@ -52,8 +52,8 @@ def send_slot_reserve(*, session_id, messages: int, now: datetime) -> datetime |
     # Plain SQL (outbound/rawsql.py): every paced delivery reserves here, and
     # the ORM's two statements cost more to build than to run.
     with transaction.atomic():
-        [session] = rawsql.select(
-            Session, f"{rawsql.quote('id')} = %s", [Session._meta.pk.get_db_prep_value(session_id, connection)],
+        session = rawsql.select_by_pk(
+            Session, session_id,
             rawsql.columns(Session, ["id", "messages_per_minute", "send_delay_min_ms", "send_delay_max_ms", "next_send_slot_at"]),
             for_update=True,
         )
