@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from outbound import rawsql
 from outbound.errors import OutboundError
 from outbound.locks import try_xact_lock
 from outbound.models import Account, IdempotencyKey
@@ -40,17 +41,18 @@ def idempotent_replay(*, account: Account, key: str, fingerprint: str) -> dict |
     whatever has changed since (the clock, the session's status). A key used
     for a different request is refused.
     """
-    existing = (
-        IdempotencyKey.objects.filter(account=account, key=key, expires_at__gt=timezone.now())
-        .values_list("request_hash", "response")
-        .first()
-    )
-    if existing is None:
+    # Plain SQL (outbound/rawsql.py): every create-send request looks its key up first.
+    opts = IdempotencyKey._meta
+    by_account, by_key, live = (opts.get_field(name) for name in ("account", "key", "expires_at"))
+    where = f"{rawsql.quote(by_account.column)} = %s AND {rawsql.quote(by_key.column)} = %s AND {rawsql.quote(live.column)} > %s"
+    params = [by_account.get_db_prep_value(account.pk, connection), key, live.get_db_prep_value(timezone.now(), connection)]
+    fields = rawsql.columns(IdempotencyKey, ["request_hash", "response"])
+    found = rawsql.select(IdempotencyKey, where, params, fields)
+    if not found:
         return None
-    request_hash, response = existing
-    if request_hash != fingerprint:
+    if found[0].request_hash != fingerprint:
         raise _key_reused()
-    return response
+    return found[0].response
 
 
 class _KeyTaken(Exception):
