@@ -8,10 +8,17 @@ https://docs.gunicorn.org/en/stable/settings.html
 # query strings are far shorter, and a proxy in front has its own cap (nginx: 8 KB).
 limit_request_line = 8190
 
+# The sync worker, with a doorman thread that refuses past capacity when a
+# request arrives instead of after its wait in the accept queue (config/doorman.py).
+worker_class = "config.doorman.DoormanWorker"
+
 
 def post_worker_init(worker):
-    """Tell the load shedder (config/shedding.py) which sockets this worker accepts from."""
-    from config import shedding
+    """Tell the load shedder (config/shedding.py) which sockets this worker accepts from, if no doorman decides."""
+    from config import doorman, shedding
+
+    if isinstance(worker, doorman.DoormanWorker):
+        return  # the doorman refuses at arrival; the shedder only measures the service time
 
     shedding.listeners_set([listener.sock for listener in worker.sockets], workers=worker.cfg.workers)
 

@@ -155,11 +155,11 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 # Past capacity a web worker refuses (503 overloaded) instead of queueing:
-# when the requests queued behind it add up to more than this much work
-# (config/shedding.py). 0: never. Every request in an overload waits about
-# this long, the refused ones too (the queue is first in, first out): at
-# 100 ms accepted p99 was 82 ms and refused p99 69 ms, against 458 and
-# 279 ms at 500 ms, with more accepted (docs/benchmarks.md, 2026-11-23).
+# when the requests lined up for it add up to more than this much work
+# (config/doorman.py, config/shedding.py). 0: never. Accepted requests wait
+# about this long at most; refused ones are answered when they arrive: at
+# 2.6 x capacity accepted p99 was 146-170 ms and refused p99 8-10 ms
+# (docs/benchmarks.md, 2026-11-23, the doorman).
 WEB_SHED_AFTER_MS = env.int("WEB_SHED_AFTER_MS", default=100)
 
 # Admin logins: after ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one

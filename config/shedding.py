@@ -20,9 +20,13 @@ after another never builds a queue, so it is never refused.
 Health checks and metrics are never refused: an overloaded process is
 alive, and a load balancer must not take it out for doing its job.
 
-gunicorn hands the listening sockets over when a worker starts
-(config/gunicorn.py `post_worker_init`); without them (another server, a
-kernel without TCP_INFO) nothing is ever shed.
+The kernel's queue is first in, first out, so a request refused here had
+first waited its turn, about the limit. The worker config/gunicorn.py runs,
+config/doorman.py, refuses at arrival instead, with the same limit and
+mean_moved; under it this middleware sheds nothing. It is for a plain sync worker,
+which hands the listening sockets over when it starts (config/gunicorn.py
+`post_worker_init`); without them (another server, a kernel without
+TCP_INFO) nothing is shed here.
 """
 
 import json
@@ -77,9 +81,12 @@ class LoadShedder:
         try:
             return self.app(environ, start_response)
         finally:
-            elapsed = time.monotonic() - start
-            mean = self.mean_service_seconds
-            self.mean_service_seconds = elapsed if not mean else mean + _EWMA_WEIGHT * (elapsed - mean)
+            self.mean_service_seconds = mean_moved(self.mean_service_seconds, time.monotonic() - start)
+
+
+def mean_moved(mean: float, sample: float) -> float:
+    """An exponentially weighted mean of service times, moved by one more (the first sets it)."""
+    return sample if not mean else mean + _EWMA_WEIGHT * (sample - mean)
 
 
 def _exempt(environ) -> bool:
@@ -87,6 +94,13 @@ def _exempt(environ) -> bool:
 
 
 def _refuse(start_response):
+    status, headers, body = refusal()
+    start_response(status, headers)
+    return [body]
+
+
+def refusal() -> tuple[str, list[tuple[str, str]], bytes]:
+    """The overloaded answer, in the API's error shape: status, headers, body."""
     request_id = str(new_id())
     body = json.dumps(
         {
@@ -98,13 +112,10 @@ def _refuse(start_response):
             "request_id": request_id,
         }
     ).encode()
-    start_response(
-        "503 Service Unavailable",
-        [
-            ("Content-Type", "application/json"),
-            ("Content-Length", str(len(body))),
-            ("Retry-After", "1"),
-            ("X-Request-ID", request_id),
-        ],
-    )
-    return [body]
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(body))),
+        ("Retry-After", "1"),
+        ("X-Request-ID", request_id),
+    ]
+    return "503 Service Unavailable", headers, body
