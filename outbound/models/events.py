@@ -1,6 +1,7 @@
 from django.db import models
 
 from outbound.ids import new_id
+from outbound.jsoncolumns import ColumnJSONEncoder
 
 from .accounts import Account
 
@@ -17,7 +18,9 @@ class Event(models.Model):
     # lookup by account, and each event written would update both.
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="events", db_index=False)
     type = models.CharField("type", max_length=64, help_text="e.g. message.notification.sent")
-    data = models.JSONField("data", help_text="The record the event is about, as the webhook carries it.")
+    data = models.JSONField(
+        "data", encoder=ColumnJSONEncoder, help_text="The record the event is about, as the webhook carries it."
+    )
     created_at = models.DateTimeField("created at", auto_now_add=True)
     relayed = models.BooleanField(
         "relayed",

@@ -1,5 +1,7 @@
 from django.db import models
 
+from outbound.jsoncolumns import ColumnJSONEncoder
+
 from .accounts import Account
 
 
@@ -11,7 +13,7 @@ class IdempotencyKey(models.Model):
     request_hash = models.CharField(
         "request hash", max_length=64, help_text="SHA-256 of the normalised request; a reuse must match it."
     )
-    response = models.JSONField("response", help_text="Body returned to the first request.")
+    response = models.JSONField("response", encoder=ColumnJSONEncoder, help_text="Body returned to the first request.")
     created_at = models.DateTimeField("created at", auto_now_add=True)
     expires_at = models.DateTimeField("expires at", help_text="After this the key may be reused.")
 

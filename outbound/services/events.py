@@ -249,7 +249,8 @@ def events_record(*, account_id, events: list[tuple[str, dict]]) -> list[Event]:
     awaiting_relay = _subscription_check(account_id)
     now = timezone.now()
     recorded = [
-        Event(account_id=account_id, type=type, data=data, relayed=not awaiting_relay, created_at=now) for type, data in events
+        rawsql.instance(Event, account_id=account_id, type=type, data=data, relayed=not awaiting_relay, created_at=now)
+        for type, data in events
     ]
     rawsql.insert(recorded)  # plain SQL (outbound/rawsql.py): every delivery writes events
     events_recorded.send(sender=Event, account_id=account_id, awaiting_relay=awaiting_relay)

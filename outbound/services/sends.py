@@ -185,7 +185,8 @@ def send_create(
     deliveries = []
     for group in targets.groups:
         variant = assignment.get(group.id, "")
-        delivery = Delivery(
+        delivery = rawsql.instance(
+            Delivery,
             id=_delivery_id(schedule_id, occurrence_number, group.id, due_at),
             send=send,
             group=group,

@@ -1,0 +1,27 @@
+"""The JSON of the columns every send writes (events' data, an idempotency key's response): orjson where it agrees with json.
+
+A send to 100 groups writes 100 events and the response to its key;
+json.dumps of them was 7% of the request's CPU (py-spy, docs/benchmarks.md
+2026-11-23). orjson writes JSON several times faster. It is given only
+what it writes as json.dumps would (PostgreSQL stores jsonb, so spacing
+and escaping do not matter): datetimes and subclasses of str, int, dict and
+list (enums, Django's choices) are passed to json's own encoder, and so is
+anything orjson refuses. The one difference: orjson writes a uuid.UUID as
+its string, where json.dumps raises.
+"""
+
+import json
+
+import orjson
+
+_HANDED_BACK = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+class ColumnJSONEncoder(json.JSONEncoder):
+    """For JSONField(encoder=...): json.dumps(value, cls=ColumnJSONEncoder) calls encode()."""
+
+    def encode(self, o) -> str:
+        try:
+            return orjson.dumps(o, option=_HANDED_BACK).decode()
+        except TypeError:  # orjson.JSONEncodeError: something only json writes (or no one)
+            return super().encode(o)
