@@ -2,19 +2,20 @@
 
 A send to 100 groups writes 100 events and the response to its key;
 json.dumps of them was 7% of the request's CPU (py-spy, docs/benchmarks.md
-2026-11-23). orjson writes JSON several times faster. It is given only
-what it writes as json.dumps would (PostgreSQL stores jsonb, so spacing
-and escaping do not matter): datetimes and subclasses of str, int, dict and
-list (enums, Django's choices) are passed to json's own encoder, and so is
-anything orjson refuses. The one difference: orjson writes a uuid.UUID as
-its string, where json.dumps raises.
+2026-11-23). orjson writes JSON several times faster. PostgreSQL stores
+jsonb, so spacing and escaping do not matter; the values must. orjson
+writes str, int, float, bool, None, dict and list, and their subclasses
+(Django's choices), as json does. Datetimes and dataclasses, which json
+refuses, are handed back to json (which refuses them), as is anything else
+orjson refuses. The differences: orjson writes a uuid.UUID as its string
+and an Enum as its value, where json.dumps raises.
 """
 
 import json
 
 import orjson
 
-_HANDED_BACK = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
+_HANDED_BACK = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 class ColumnJSONEncoder(json.JSONEncoder):
