@@ -41,22 +41,16 @@ HANDOFF_SECONDS = 0.004
 # send the whole request at once.
 READ_SECONDS = 0.05
 _IDLE_WAKE_SECONDS = 1.0
+_RETRY_SECONDS = 0.1
 
 
 class DoormanWorker(SyncWorker):
     def run(self):
         from django.conf import settings  # the application, loaded by now, has configured them
 
-        self.busy_limit = settings.WEB_SHED_AFTER_MS / 1000
-        if not self.busy_limit:
+        if not settings.WEB_SHED_AFTER_MS:
             return super().run()
-        # Measured around the whole connection, not only the application: under
-        # load, reading the request and closing the connection take their share.
-        self.mean_service_seconds = 0.0
-        self.line = collections.deque()
-        self.arrived = threading.Condition()
-        self.serving = 0
-        self.refused = 0
+        self.line_open(busy_limit=settings.WEB_SHED_AFTER_MS / 1000)
         for listener in self.sockets:
             listener.setblocking(0)
         doorman = threading.Thread(target=self.doorman, name="doorman", daemon=True)
@@ -65,6 +59,16 @@ class DoormanWorker(SyncWorker):
         # It stops within one wake; what it lined up meanwhile was accepted, so it is served too.
         doorman.join(_IDLE_WAKE_SECONDS * 2)
         self.serve_line()
+
+    def line_open(self, *, busy_limit: float) -> None:
+        self.busy_limit = busy_limit
+        # Measured around the whole connection, not only the application: under
+        # load, reading the request and closing the connection take their share.
+        self.mean_service_seconds = 0.0
+        self.line = collections.deque()
+        self.arrived = threading.Condition()
+        self.serving = 0
+        self.refused = 0
 
     # -- the worker: serves the line in order ---------------------------------------------------
 
@@ -98,7 +102,13 @@ class DoormanWorker(SyncWorker):
             except (OSError, ValueError):  # the sockets closed: the worker is stopping
                 return
             for listener in ready:
-                self.admit(listener)
+                try:
+                    self.admit(listener)
+                except Exception:
+                    # Out of file descriptors, memory...: a doorman that died would leave
+                    # its worker alive and deaf. Wait a moment and take the next one.
+                    self.log.exception("Doorman: could not take a connection")
+                    time.sleep(_RETRY_SECONDS)
             if self.refused and time.monotonic() - reported >= 1:
                 self.log.warning("Overloaded: refused %d requests in %.1f s", self.refused, time.monotonic() - reported)
                 self.refused, reported = 0, time.monotonic()

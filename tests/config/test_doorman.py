@@ -1,16 +1,22 @@
 """The doorman (config/doorman.py) under a real gunicorn: past capacity, refused at arrival; nothing accepted dropped."""
 
+import errno
 import json
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from gunicorn.config import Config
+
+from config.doorman import DoormanWorker
 
 from tests.config.slow_wsgi import WORK_SECONDS
 
@@ -85,3 +91,44 @@ def test_a_worker_told_to_stop_serves_what_it_lined_up(server):
     assert 0 not in statuses  # none dropped unanswered
     assert statuses.count(200) >= 3 and set(statuses) <= {200, 503}
     assert process.wait(timeout=30) == 0
+
+
+class OutOfDescriptorsOnce:
+    """A listening socket whose first accept fails, as when the process is out of file descriptors."""
+
+    def __init__(self, sock):
+        self.sock, self.failed = sock, False
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def accept(self):
+        if not self.failed:
+            self.failed = True
+            raise OSError(errno.EMFILE, "Too many open files")
+        return self.sock.accept()
+
+
+def test_the_doorman_outlives_an_error_taking_a_connection():
+    # A doorman that died would leave its worker alive, heartbeating and deaf.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    sock.setblocking(False)
+    worker = DoormanWorker(0, os.getppid(), [OutOfDescriptorsOnce(sock)], None, 30, Config(), logging.getLogger("test"))
+    worker.line_open(busy_limit=0.1)
+    doorman = threading.Thread(target=worker.doorman, daemon=True)
+    doorman.start()
+    try:
+        with socket.create_connection(sock.getsockname()):
+            deadline = time.monotonic() + 5
+            while not worker.line and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert worker.sockets[0].failed
+            assert len(worker.line) == 1 and doorman.is_alive()  # it failed once, then took it
+    finally:
+        worker.alive = False
+        doorman.join(5)
+        for _, client, _ in worker.line:
+            client.close()
+        sock.close()
