@@ -18,7 +18,7 @@ def post_worker_init(worker):
     from config import doorman, shedding
 
     if isinstance(worker, doorman.DoormanWorker):
-        return  # the doorman refuses at arrival; the shedder only measures the service time
+        return  # the doorman decides at arrival, on its own measure of the service time
 
     shedding.listeners_set([listener.sock for listener in worker.sockets], workers=worker.cfg.workers)
 
