@@ -51,14 +51,14 @@ def instances_from_rows(model: type[Model], fields: list, rows) -> list[Model]:
     """Model instances from rows of `fields`' columns; any other field loads on first use (as deferred)."""
     converters = [_converters(field) for field in fields]  # once for all the rows
     names = [f.attname for f in fields]
-    if _has_init_receivers(model):
-        return [
-            model.from_db(connection.alias, names, [_convert(c, value) for c, value in zip(converters, row)]) for row in rows
-        ]
-    alias, objs = connection.alias, []
+    alias, objs, receivers = connection.alias, [], _has_init_receivers(model)
     for row in rows:
+        values = [_convert(c, value) for c, value in zip(converters, row)]
+        if receivers:  # from_db runs __init__, which sends them
+            objs.append(model.from_db(alias, names, values))
+            continue
         obj = model.__new__(model)
-        obj.__dict__.update(zip(names, [_convert(c, value) for c, value in zip(converters, row)]))
+        obj.__dict__.update(zip(names, values))
         obj._state = state = ModelState()
         state.adding, state.db = False, alias
         objs.append(obj)
