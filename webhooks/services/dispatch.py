@@ -19,13 +19,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from outbound.errors import OutboundError
+from core.addresses import UrlRefused, url_check
 from outbound.models import Account
 from outbound.timefmt import to_iso
 from webhooks import metrics
 
 from ..models import WebhookAttempt, WebhookEndpoint, WebhookMessage
-from .targets import webhook_target_check
 
 logger = logging.getLogger(__name__)
 
@@ -148,9 +147,9 @@ def _send_round(endpoint: WebhookEndpoint, messages: list[WebhookMessage], deadl
     endpoint leaves unsent goes back to PENDING, its attempt not counted.
     """
     try:
-        webhook_target_check(endpoint.url)  # once a round: it resolves the host
+        url_check(endpoint.url)  # once a round (it resolves the host): DNS may have changed since it was saved
         refusal = None
-    except OutboundError as error:
+    except UrlRefused as error:
         refusal = error
     attempts, succeeded = [], defaultdict(list)
     was_failing = endpoint.failing_since is not None
@@ -183,7 +182,7 @@ def _send_round(endpoint: WebhookEndpoint, messages: list[WebhookMessage], deadl
     return len(attempts)
 
 
-def _post(endpoint: WebhookEndpoint, message: WebhookMessage, refusal: OutboundError | None) -> WebhookAttempt:
+def _post(endpoint: WebhookEndpoint, message: WebhookMessage, refusal: UrlRefused | None) -> WebhookAttempt:
     """One attempt: sign and POST; the attempt as it went (not yet saved)."""
     import httpx  # see _http
 
@@ -203,8 +202,8 @@ def _post(endpoint: WebhookEndpoint, message: WebhookMessage, refusal: OutboundE
             raise refusal
         response = _http().post(endpoint.url, content=body.encode(), headers=headers)
         attempt.status_code, attempt.response_excerpt = response.status_code, response.text[:EXCERPT]
-    except OutboundError as error:
-        attempt.error = error.message[:300]
+    except UrlRefused as error:
+        attempt.error = f"{error.code}: {error.message}"[:300]
     except httpx.TimeoutException:
         attempt.error = f"timeout after {settings.WEBHOOKS_TIMEOUT_SECONDS:g} s"
     except httpx.HTTPError as error:
