@@ -79,6 +79,11 @@ def url_check(url: str) -> CheckedUrl:
        is enough for a resolver (or an attacker's DNS) to send us there.
     """
     host, port = _url_parts(url)
+    return CheckedUrl(host=host, port=port, addresses=tuple(host_addresses_check(host, port)))
+
+
+def host_addresses_check(host: str, port: int) -> list[str]:
+    """What `host` resolves to, each address allowed; else UrlRefused. For a client that connects to what was checked."""
     addresses = _resolve(host, port)
     networks = allowed_networks()
     for address in addresses:
@@ -88,7 +93,7 @@ def url_check(url: str) -> CheckedUrl:
                 f"{host} resolves to {address}, which is not a public internet address "
                 "(private, loopback, link-local, shared or reserved).",
             )
-    return CheckedUrl(host=host, port=port, addresses=tuple(addresses))
+    return addresses
 
 
 def address_allowed(ip, *, networks=()) -> bool:

@@ -61,3 +61,37 @@ def test_the_admin_changes_an_endpoint_to_a_public_url(client, db, account, endp
     assert response.status_code == 302, response.content.decode()[-2000:]
     endpoint.refresh_from_db()
     assert endpoint.url == "https://hooks.example.com/wa"
+
+
+
+class Answers:
+    """A name's answers, one list per lookup, the last one repeated: a DNS rebinding server."""
+
+    def __init__(self, *lookups):
+        self.lookups = list(lookups)
+
+    def __iter__(self):
+        return iter(self.lookups.pop(0) if len(self.lookups) > 1 else self.lookups[0])
+
+
+def test_a_name_that_rebinds_between_the_check_and_the_connect_is_not_called(account, receiver, settings, public_dns):
+    """The round's check sees a public address, the connect's own lookup gets loopback: nothing is sent there."""
+    from webhooks.services import dispatch
+    from webhooks.services.endpoints import endpoint_create
+
+    settings.URL_ALLOWED_PRIVATE_NETWORKS = []
+    port = receiver.server.server_address[1]
+    endpoint = endpoint_create(account=account, url=f"http://rebind.example.com:{port}/hooks", events=["*"])
+    public_dns["rebind.example.com"] = Answers(["93.184.215.15"], ["127.0.0.1"])
+    with transaction.atomic():
+        events_record(account_id=account.id, events=[("message.notification.sent", {"n": 1})])
+    events_relay()
+    dispatch._client = None  # a client made with this test's resolver in place
+    try:
+        endpoint_dispatch(endpoint_id=endpoint.id)
+    finally:
+        dispatch._client = None
+    assert receiver.requests == []
+    attempt = WebhookMessage.objects.get().attempt_log.get()
+    assert attempt.status_code is None
+    assert attempt.error.startswith("url_not_public: rebind.example.com resolves to 127.0.0.1"), attempt.error

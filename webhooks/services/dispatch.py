@@ -47,10 +47,16 @@ def _http():
     # is megabytes of each.
     import httpx
 
+    from core.http import PublicOnlyTransport
+
     global _client
     if _client is None:
         # No redirects: a redirect could point at an address the target check refused.
-        _client = httpx.Client(timeout=settings.WEBHOOKS_TIMEOUT_SECONDS, follow_redirects=False)
+        # The transport connects only to addresses it checked itself, so a name
+        # that answers differently after the round's check is refused too.
+        _client = httpx.Client(
+            timeout=settings.WEBHOOKS_TIMEOUT_SECONDS, follow_redirects=False, transport=PublicOnlyTransport()
+        )
     return _client
 
 
