@@ -7,7 +7,6 @@ import pytest
 from django.utils import timezone
 
 from outbound.timefmt import to_ms
-
 from schedules.models import Schedule
 
 from .test_admin import edit_form, operator  # noqa: F401 (the admin's operator fixture)
