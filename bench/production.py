@@ -149,7 +149,7 @@ def main(argv=None) -> None:
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args(argv)
     env = bench_env(database="outbound_bench_production", WAHA_WEBHOOK_ALLOW_UNSIGNED="1",
-                    WEBHOOKS_ALLOWED_PRIVATE_NETWORKS="127.0.0.0/8")
+                    URL_ALLOWED_PRIVATE_NETWORKS="127.0.0.0/8")
     django_setup(env)
     print(machine())
     results = [run_scenario(env, args, receipts=False, webhooks=False), run_scenario(env, args, receipts=True, webhooks=True)]

@@ -6,6 +6,7 @@ environment at all the service runs on an embedded default that needs no
 server: SQLite and kombu's filesystem broker under ./var/.
 """
 
+import ipaddress
 import os
 import re
 from datetime import timedelta
@@ -383,12 +384,27 @@ if SCHEDULE_LEADER_LEASE_SECONDS < 2 * SCHEDULE_POLL_SECONDS:
 SCHEDULE_AUTO_PAUSE_AFTER_FAILED_RUNS = env.int("SCHEDULE_AUTO_PAUSE_AFTER_FAILED_RUNS", default=3)
 
 # ------------------------------------------------------------------------------
+# URLs customers give us: webhook endpoints and media (core/addresses.py,
+# docs/operations.md "Addresses customer URLs may reach")
+# ------------------------------------------------------------------------------
+# Networks those URLs may reach although not globally routable (e.g.
+# 10.20.0.0/16 for an internal receiver); every other non-public address is
+# refused. WEBHOOKS_ALLOWED_PRIVATE_NETWORKS is the older name, still read.
+URL_ALLOWED_PRIVATE_NETWORKS = env.list(
+    "URL_ALLOWED_PRIVATE_NETWORKS", default=env.list("WEBHOOKS_ALLOWED_PRIVATE_NETWORKS", default=[])
+)
+for _network in URL_ALLOWED_PRIVATE_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"URL_ALLOWED_PRIVATE_NETWORKS: {_network!r} is not a network; use e.g. 10.20.0.0/16,fd00::/8."
+        )
+
+# ------------------------------------------------------------------------------
 # Customer webhooks (docs/webhooks.md)
 # ------------------------------------------------------------------------------
 WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
-# Networks webhooks may reach although private (e.g. 10.0.0.0/8 for an
-# internal receiver); everything private, loopback or reserved is refused otherwise.
-WEBHOOKS_ALLOWED_PRIVATE_NETWORKS = env.list("WEBHOOKS_ALLOWED_PRIVATE_NETWORKS", default=[])
 WEBHOOKS_DISABLE_AFTER_DAYS = env.int("WEBHOOKS_DISABLE_AFTER_DAYS", default=5)
 WEBHOOKS_SECRET_ROTATION_HOURS = env.int("WEBHOOKS_SECRET_ROTATION_HOURS", default=24)
 

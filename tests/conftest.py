@@ -1,5 +1,6 @@
 """Fixtures shared by every test: real PostgreSQL, real Redis, the real fake gateway over HTTP."""
 
+import socket
 import uuid
 from datetime import datetime, timezone
 
@@ -163,3 +164,32 @@ def database_url() -> str:
     """The test database, for worker and beat processes started by e2e tests."""
     params = connection.settings_dict
     return f"postgres://{params['USER'] or 'postgres'}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/{params['NAME']}"
+
+
+# Public names the tests use, with global addresses: this machine has no DNS
+# for public names, and the URL rule (core/addresses.py) resolves every host.
+PUBLIC_NAMES = {
+    "cdn.example.com": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+    "hooks.example.com": ["93.184.215.15"],
+}
+
+
+@pytest.fixture
+def public_dns(monkeypatch):
+    """Resolve PUBLIC_NAMES (and what a test adds: public_dns["name"] = [addresses]); only the resolver is patched."""
+    names = {name: list(addresses) for name, addresses in PUBLIC_NAMES.items()}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+        if host not in names:
+            return real(host, port, family, type, proto, flags)
+        answers = []
+        for address in names[host]:
+            if ":" in address:
+                answers.append((socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port, 0, 0)))
+            else:
+                answers.append((socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port)))
+        return answers
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return names

@@ -1,10 +1,27 @@
+from django import forms
 from django.contrib import admin
+
+from core.addresses import public_url_validator
 
 from .models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 
+class WebhookEndpointForm(forms.ModelForm):
+    """The API's rule for the URL (core/addresses.py): an operator gets a form error, not a silent SSRF."""
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = "__all__"
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        public_url_validator(url)
+        return url
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
+    form = WebhookEndpointForm
     list_display = ["url", "account", "enabled", "disabled_reason", "failing_since", "created_at"]
     list_select_related = ["account"]
     list_filter = ["enabled", "account"]

@@ -5,6 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.addresses import public_url_validator
 from outbound import scopes
 from outbound.api.outputs import MillisecondsField, UUIDStringField
 from outbound.api.pagination import NewestFirstPagination, paginated_response
@@ -21,13 +22,17 @@ EVENT_CHOICES = ("*", *EventType.ALL)
 
 
 class EndpointInput(StrictSerializer):
-    url = serializers.URLField(max_length=2048)
+    url = serializers.URLField(max_length=2048, help_text="http(s) URL on the public internet (docs/api.md, \"URLs we call\").")
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_CHOICES), min_length=1, required=False,
         help_text='Event types to receive; ["*"] (the default) for all.',
     )
     description = serializers.CharField(max_length=300, required=False, allow_blank=True, trim_whitespace=False)
     enabled = serializers.BooleanField(required=False)
+
+    def validate_url(self, value):
+        public_url_validator(value)
+        return value
 
 
 class EndpointOutput(serializers.Serializer):

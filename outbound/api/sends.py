@@ -13,6 +13,7 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.addresses import public_url_validator
 from outbound import scopes, selectors
 from outbound.errors import OutboundError
 from outbound.models import Delivery
@@ -29,15 +30,17 @@ MAX_MEDIA = 10
 
 
 class MediaInput(StrictSerializer):
-    url = serializers.URLField(max_length=2048, help_text="Public http(s) URL of the image.")
+    url = serializers.URLField(
+        max_length=2048, help_text="http(s) URL of the image on the public internet (docs/api.md, \"URLs we call\")."
+    )
     mimetype = serializers.RegexField(
         r"^image/[a-z0-9.+-]+$", required=False, help_text="e.g. image/png; guessed as image/jpeg if omitted."
     )
     filename = serializers.CharField(max_length=255, required=False, trim_whitespace=False)
 
     def validate_url(self, value):
-        if not value.lower().startswith(("http://", "https://")):
-            raise serializers.ValidationError("Media URLs must be http or https.", code="invalid_url")
+        # The gateway downloads it from inside our network: the same rule as webhook URLs (core/addresses.py).
+        public_url_validator(value)
         return value
 
 

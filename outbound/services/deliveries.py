@@ -32,6 +32,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.addresses import URL_UNRESOLVABLE, UrlRefused, url_check
 from outbound import metrics, rawsql
 from outbound.models import Delivery, MediaFile, Send, Session
 from outbound.services.events import EVENT_FOR_STATUS, delivery_content, delivery_events_record
@@ -242,6 +243,32 @@ def _send_part(delivery: Delivery, part: int) -> str:
             session=session_name, chat_id=delivery.chat_id, file=file, caption=text, message_id=message_id
         )
     return sent.message_id
+
+
+def _media_urls_check(delivery: Delivery) -> None:
+    """Raise TransportError unless every media URL this delivery still has to send may go to the gateway.
+
+    Checked at request time too, but what a name resolves to can change
+    before the send (hours later for a schedule), and the gateway fetches
+    the URL from inside our network. All parts are checked before the first
+    is sent, so a refused image never leaves half a message behind. A name
+    that no longer resolves may be a resolver's bad minute: retried like a
+    gateway error. An address that is not public fails the delivery at once.
+    """
+    _, media = delivery_content(delivery.send, delivery)
+    for index in range(delivery.parts_sent, len(media)):
+        url = media[index].get("url")
+        if url is None:
+            continue  # an upload (file_id): stored by us, nothing to resolve
+        try:
+            url_check(url)
+        except UrlRefused as refusal:
+            raise TransportError(
+                refusal.code,
+                f"Media {index + 1} not sent: {refusal.message}",
+                permanent=refusal.code != URL_UNRESOLVABLE,
+                maybe_delivered=False,
+            )
 
 
 def _provider_id(message: dict) -> str | None:
@@ -482,7 +509,8 @@ def _attempt_claimed(delivery: Delivery, taken_over: bool) -> RetryAt | Finish |
     1. Expire it if its time is up.
     2. Hold it if its session is not WORKING (no attempt used).
     3. Wait for the session's send slot (back on the queue, attempt kept).
-    4. Send each part not yet recorded, asking the gateway first on retries.
+    4. Check the media URLs still to be sent (core/addresses.py), then send
+       each part not yet recorded, asking the gateway first on retries.
     5. Sent: the caller records it with the rest of the batch. Failed
        (permanent error, or out of attempts), held (the gateway says the
        session is not working) or requeued: recorded here.
@@ -503,6 +531,7 @@ def _attempt_claimed(delivery: Delivery, taken_over: bool) -> RetryAt | Finish |
         return wait
     last_part_id = None
     try:
+        _media_urls_check(delivery)
         for part in range(delivery.parts_sent, delivery.parts_total):
             provider_id = _send_part(delivery, part)
             if part < delivery.parts_total - 1:

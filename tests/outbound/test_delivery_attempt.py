@@ -188,7 +188,7 @@ def test_it_expires_a_delivery_whose_time_is_up_without_calling_the_gateway(gate
     assert ledger(gateway) == []
 
 
-def test_it_sends_one_message_per_image_with_the_caption_on_the_first(gateway, session, make_groups):
+def test_it_sends_one_message_per_image_with_the_caption_on_the_first(gateway, session, make_groups, public_dns):
     media = [{"url": "https://cdn.example.com/a.png", "mimetype": "image/png"}, {"url": "https://cdn.example.com/b.jpg"}]
     delivery = make_send(session, make_groups(1), text="Look", media=media).deliveries.get()
     delivery_attempt(delivery_id=delivery.id)
@@ -219,7 +219,7 @@ def test_it_sends_an_uploaded_image_inline(gateway, session, make_groups, accoun
     assert MediaFile.objects.count() == 1
 
 
-def test_it_resumes_a_multi_part_send_where_it_stopped(gateway, session, make_groups):
+def test_it_resumes_a_multi_part_send_where_it_stopped(gateway, session, make_groups, public_dns):
     media = [{"url": "https://cdn.example.com/a.png"}, {"url": "https://cdn.example.com/b.png"}]
     delivery = make_send(session, make_groups(1), media=media).deliveries.get()
     # Part 0 went out and was recorded; then the gateway failed on part 1.

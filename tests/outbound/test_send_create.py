@@ -67,7 +67,7 @@ def test_it_queues_the_deliveries_in_batches_after_commit(
     ]
 
 
-def test_it_accepts_x_api_key_and_media_urls(token, session, make_groups):
+def test_it_accepts_x_api_key_and_media_urls(token, session, make_groups, public_dns):
     from rest_framework.test import APIClient
 
     client = APIClient()

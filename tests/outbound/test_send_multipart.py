@@ -66,7 +66,7 @@ def test_it_refuses_a_file_over_the_size_limit(api, session, make_groups, settin
     assert not Send.objects.exists()
 
 
-def test_it_counts_files_and_media_together_against_the_limit(api, session, make_groups):
+def test_it_counts_files_and_media_together_against_the_limit(api, session, make_groups, public_dns):
     media = json.dumps([{"url": f"https://cdn.example.com/{i}.jpg"} for i in range(9)])
     form = _form(session, make_groups(1), media=media, files=[PNG("1.png"), PNG("2.png")])
     response = api.post("/v2/outbound/sends", form, format="multipart")

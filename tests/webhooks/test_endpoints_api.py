@@ -37,36 +37,68 @@ def test_rotation_gives_a_new_secret_and_keeps_the_old_one_signing_for_a_while(a
     assert body["previous_secret_expires_at_ms"] is not None
 
 
-@pytest.mark.parametrize(
-    "url, code",
-    [
-        ("http://127.0.0.1:8080/hook", "webhook_target_not_allowed"),
-        ("http://localhost/hook", "webhook_target_not_allowed"),
-        ("http://10.1.2.3/hook", "webhook_target_not_allowed"),
-        ("http://192.168.1.10/hook", "webhook_target_not_allowed"),
-        ("http://169.254.169.254/latest/meta-data", "webhook_target_not_allowed"),
-        ("http://[::1]/hook", "webhook_target_not_allowed"),
-        ("http://[::ffff:127.0.0.1]/hook", "webhook_target_not_allowed"),
-        ("http://0.0.0.0/hook", "webhook_target_not_allowed"),
-        ("http://no-such-host.invalid/hook", "webhook_target_unresolvable"),
-    ],
-)
-def test_private_and_reserved_targets_are_refused(api, settings, url, code):
-    settings.WEBHOOKS_ALLOWED_PRIVATE_NETWORKS = []
-    response = api.post("/v2/webhooks", {"url": url}, format="json")
-    assert response.status_code == 422, response.json()
-    assert response.json()["error"]["code"] == code
+def _assert_url_refused(response, code):
+    assert response.status_code == 400, response.json()
+    error = response.json()["error"]
+    assert error["code"] == "validation_error" and error["details"]["fields"]["url"][0]["code"] == code, error
+
+
+REFUSED = [
+    ("http://127.0.0.1:8080/hook", "url_not_public"),
+    ("http://localhost/hook", "url_not_public"),
+    ("http://10.1.2.3/hook", "url_not_public"),
+    ("http://192.168.1.10/hook", "url_not_public"),
+    ("http://169.254.169.254/latest/meta-data", "url_not_public"),
+    ("http://100.100.100.200/latest/meta-data", "url_not_public"),  # shared address space (a cloud's metadata)
+    ("http://100.64.0.1/hook", "url_not_public"),
+    ("http://192.0.0.1/hook", "url_not_public"),
+    ("http://198.18.0.1/hook", "url_not_public"),
+    ("http://[::1]/hook", "url_not_public"),
+    ("http://[::ffff:127.0.0.1]/hook", "url_not_public"),
+    ("http://[::ffff:10.0.0.1]/hook", "url_not_public"),
+    ("http://[2002:a00:1::]/hook", "url_not_public"),  # 6to4 of 10.0.0.1
+    ("http://[64:ff9b::a00:1]/hook", "url_not_public"),  # NAT64 of 10.0.0.1
+    ("http://[fd00::1]/hook", "url_not_public"),
+    ("http://0.0.0.0/hook", "url_not_public"),
+    ("http://no-such-host.invalid/hook", "url_unresolvable"),
+    ("https://user:pw@hooks.example.com/hook", "invalid_url"),
+]
+
+
+@pytest.mark.parametrize("url, code", REFUSED)
+def test_non_public_targets_are_refused_when_adding(api, settings, public_dns, url, code):
+    settings.URL_ALLOWED_PRIVATE_NETWORKS = []
+    _assert_url_refused(api.post("/v2/webhooks", {"url": url}, format="json"), code)
     assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.parametrize("url, code", REFUSED)
+def test_non_public_targets_are_refused_when_changing(api, settings, public_dns, url, code):
+    endpoint = api.post("/v2/webhooks", {"url": "https://hooks.example.com/wa"}, format="json").json()
+    settings.URL_ALLOWED_PRIVATE_NETWORKS = []
+    _assert_url_refused(api.patch(f"/v2/webhooks/{endpoint['id']}", {"url": url}, format="json"), code)
+    assert WebhookEndpoint.objects.get(pk=endpoint["id"]).url == "https://hooks.example.com/wa"
+
+
+def test_a_name_with_one_private_address_is_refused(api, settings, public_dns):
+    settings.URL_ALLOWED_PRIVATE_NETWORKS = []
+    public_dns["hooks.example.com"] = ["93.184.215.15", "100.100.100.200"]
+    _assert_url_refused(api.post("/v2/webhooks", {"url": "https://hooks.example.com/wa"}, format="json"), "url_not_public")
+
+
+def test_a_public_target_is_accepted(api, settings, public_dns):
+    settings.URL_ALLOWED_PRIVATE_NETWORKS = []
+    assert api.post("/v2/webhooks", {"url": "https://hooks.example.com/wa"}, format="json").status_code == 201
 
 
 def test_non_http_schemes_are_refused(api):
     response = api.post("/v2/webhooks", {"url": "ftp://example.com/hook"}, format="json")
-    assert response.status_code in (400, 422)
+    assert response.status_code == 400
     assert not WebhookEndpoint.objects.exists()
 
 
 def test_a_setting_allows_a_private_network(api, settings, receiver):
-    settings.WEBHOOKS_ALLOWED_PRIVATE_NETWORKS = ["127.0.0.0/8"]
+    settings.URL_ALLOWED_PRIVATE_NETWORKS = ["127.0.0.0/8"]
     assert api.post("/v2/webhooks", {"url": receiver.url}, format="json").status_code == 201
 
 

@@ -19,13 +19,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from outbound.errors import OutboundError
+from core.addresses import UrlRefused, url_check
 from outbound.models import Account
 from outbound.timefmt import to_iso
 from webhooks import metrics
 
 from ..models import WebhookAttempt, WebhookEndpoint, WebhookMessage
-from .targets import webhook_target_check
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +47,16 @@ def _http():
     # is megabytes of each.
     import httpx
 
+    from core.http import PublicOnlyTransport
+
     global _client
     if _client is None:
         # No redirects: a redirect could point at an address the target check refused.
-        _client = httpx.Client(timeout=settings.WEBHOOKS_TIMEOUT_SECONDS, follow_redirects=False)
+        # The transport connects only to addresses it checked itself, so a name
+        # that answers differently after the round's check is refused too.
+        _client = httpx.Client(
+            timeout=settings.WEBHOOKS_TIMEOUT_SECONDS, follow_redirects=False, transport=PublicOnlyTransport()
+        )
     return _client
 
 
@@ -148,9 +153,9 @@ def _send_round(endpoint: WebhookEndpoint, messages: list[WebhookMessage], deadl
     endpoint leaves unsent goes back to PENDING, its attempt not counted.
     """
     try:
-        webhook_target_check(endpoint.url)  # once a round: it resolves the host
+        url_check(endpoint.url)  # once a round (it resolves the host): DNS may have changed since it was saved
         refusal = None
-    except OutboundError as error:
+    except UrlRefused as error:
         refusal = error
     attempts, succeeded = [], defaultdict(list)
     was_failing = endpoint.failing_since is not None
@@ -183,7 +188,7 @@ def _send_round(endpoint: WebhookEndpoint, messages: list[WebhookMessage], deadl
     return len(attempts)
 
 
-def _post(endpoint: WebhookEndpoint, message: WebhookMessage, refusal: OutboundError | None) -> WebhookAttempt:
+def _post(endpoint: WebhookEndpoint, message: WebhookMessage, refusal: UrlRefused | None) -> WebhookAttempt:
     """One attempt: sign and POST; the attempt as it went (not yet saved)."""
     import httpx  # see _http
 
@@ -203,8 +208,8 @@ def _post(endpoint: WebhookEndpoint, message: WebhookMessage, refusal: OutboundE
             raise refusal
         response = _http().post(endpoint.url, content=body.encode(), headers=headers)
         attempt.status_code, attempt.response_excerpt = response.status_code, response.text[:EXCERPT]
-    except OutboundError as error:
-        attempt.error = error.message[:300]
+    except UrlRefused as error:
+        attempt.error = f"{error.code}: {error.message}"[:300]
     except httpx.TimeoutException:
         attempt.error = f"timeout after {settings.WEBHOOKS_TIMEOUT_SECONDS:g} s"
     except httpx.HTTPError as error:

@@ -11,7 +11,6 @@ from outbound.models import Account
 
 from ..models import WebhookEndpoint
 from ..receivers import account_subscription_forget
-from .targets import webhook_target_check
 
 
 def _new_secret() -> str:
@@ -20,8 +19,11 @@ def _new_secret() -> str:
 
 
 def endpoint_create(*, account: Account, url: str, events: list[str], description: str = "", enabled: bool = True) -> WebhookEndpoint:
-    """A new endpoint; it gets the events written from now on."""
-    webhook_target_check(url)
+    """A new endpoint; it gets the events written from now on.
+
+    `url` has passed core.addresses at the edge (API, admin); it is checked
+    again before every round of sends, where DNS may answer differently.
+    """
     endpoint = WebhookEndpoint.objects.create(
         account=account, url=url, events=events, description=description, enabled=enabled, secret=_new_secret(),
         receiving_since=timezone.now() if enabled else None,
@@ -36,8 +38,6 @@ def endpoint_update(*, endpoint: WebhookEndpoint, **changes) -> WebhookEndpoint:
     Turning an endpoint on clears why it was turned off; it gets the events
     written from then on (none of those written while it was off).
     """
-    if "url" in changes and changes["url"] != endpoint.url:
-        webhook_target_check(changes["url"])
     was_receiving = endpoint.enabled and not endpoint.disabled_reason
     for name, value in changes.items():
         setattr(endpoint, name, value)

@@ -1,0 +1,53 @@
+"""core/http.py: an httpx client that connects only to addresses the URL rule allows, checked at connect."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from core.addresses import UrlRefused
+from core.http import PublicOnlyTransport
+
+
+@pytest.fixture
+def server():
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            reply = json.dumps({"host": self.headers["Host"], "got": body.decode()}).encode()
+            self.send_response(201)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield httpd.server_address[1]
+    httpd.shutdown()
+
+
+def test_it_calls_an_allowed_address_with_the_url_host(settings, server, public_dns):
+    settings.URL_ALLOWED_PRIVATE_NETWORKS = ["127.0.0.0/8"]
+    public_dns["inside.example.com"] = ["127.0.0.1"]
+    with httpx.Client(transport=PublicOnlyTransport()) as client:
+        response = client.post(f"http://inside.example.com:{server}/x", content=b"hi")
+    assert response.status_code == 201
+    assert response.json() == {"host": f"inside.example.com:{server}", "got": "hi"}
+
+
+def test_it_refuses_to_connect_where_the_rule_refuses(settings, server):
+    settings.URL_ALLOWED_PRIVATE_NETWORKS = []
+    with httpx.Client(transport=PublicOnlyTransport()) as client, pytest.raises(UrlRefused) as refused:
+        client.post(f"http://127.0.0.1:{server}/x", content=b"hi")
+    assert refused.value.code == "url_not_public"
+
+
+def test_a_refused_connection_is_an_httpx_error(settings):
+    settings.URL_ALLOWED_PRIVATE_NETWORKS = ["127.0.0.0/8"]
+    with httpx.Client(transport=PublicOnlyTransport()) as client, pytest.raises(httpx.ConnectError):
+        client.post("http://127.0.0.1:9/x", content=b"hi")  # discard port: nothing listens
