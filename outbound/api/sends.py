@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from outbound import scopes, selectors
 from outbound.errors import OutboundError
+from outbound.limits import MAX_MEDIA, MAX_TEXT, content_limit_errors, text_rendered_length
 from outbound.models import Delivery
 from outbound.media import file_sha256, sniff_image_mimetype
 from outbound.scheduling import scheduled_send_handler
@@ -24,8 +25,6 @@ from outbound.variants import placeholders, text_render
 
 from .outputs import SendDetailOutput
 from .strict import StrictSerializer, UniqueListField, unknown_fields_error
-
-MAX_MEDIA = 10
 
 
 class MediaInput(StrictSerializer):
@@ -43,7 +42,7 @@ class MediaInput(StrictSerializer):
 
 class VariantInput(StrictSerializer):
     variant_name = serializers.CharField(max_length=100, trim_whitespace=False)
-    text = serializers.CharField(max_length=4096, required=False, allow_blank=True, trim_whitespace=False)
+    text = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True, trim_whitespace=False)
     media = serializers.ListField(child=MediaInput(), max_length=MAX_MEDIA, required=False)
     percent_audience = serializers.FloatField(min_value=0, max_value=100, help_text="Share of the groups, e.g. 60.")
     values = serializers.DictField(
@@ -62,7 +61,20 @@ class VariantInput(StrictSerializer):
             raise serializers.ValidationError(
                 {"values": [serializers.ErrorDetail(f"No value for {{{{{missing[0]}}}}}.", code="unknown_placeholder")]}
             )
+        variant_limits_check(attrs)
         return attrs
+
+
+def variant_limits_check(attrs: dict) -> None:
+    """The variant's message as sent (placeholders filled) within the gateway's limits; else a 400 on its field."""
+    errors = content_limit_errors(
+        text_length=text_rendered_length(attrs.get("text", ""), attrs.get("values", {})),
+        media_count=len(attrs.get("media", [])),
+    )
+    if errors:
+        raise serializers.ValidationError(
+            {e.field: [serializers.ErrorDetail(e.message, code=e.code)] for e in errors}
+        )
 
 
 def variants_validate(variants: list[dict]) -> list[dict]:
@@ -98,7 +110,7 @@ class SendInput(StrictSerializer):
     )
     idempotency_key = serializers.CharField(min_length=1, max_length=200, trim_whitespace=False)
     text = serializers.CharField(
-        max_length=4096,
+        max_length=MAX_TEXT,
         required=False,
         allow_blank=True,
         trim_whitespace=False,

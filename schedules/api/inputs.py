@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from outbound.api.sends import MediaInput, ScheduleField, VariantInput, variants_validate
 from outbound.api.strict import StrictSerializer, UniqueListField
+from outbound.limits import MAX_MEDIA, MAX_TEXT
 from outbound.timefmt import from_ms, to_ms
 from schedules.models import Schedule
 from schedules.rules import DAY_NAMES, MAX_OCCURRENCES, CalendarRule, IntervalRule
@@ -327,8 +328,8 @@ def calendar_timing(calendar: dict, max_occurrences: int | None) -> dict:
 class ScheduleUpdateInput(StrictSerializer):
     """PATCH /v2/outbound/schedules/{id}: what to change for occurrences not yet started."""
 
-    text = serializers.CharField(max_length=4096, required=False, allow_blank=True, trim_whitespace=False)
-    media = serializers.ListField(child=MediaInput(), max_length=10, required=False)
+    text = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True, trim_whitespace=False)
+    media = serializers.ListField(child=MediaInput(), max_length=MAX_MEDIA, required=False)
     group_ids = UniqueListField(
         child=serializers.UUIDField(), min_length=1, max_length=100, required=False, duplicate_code="duplicate_group_ids"
     )
