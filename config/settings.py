@@ -201,8 +201,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["outbound.api.permissions.HasScope"],
     "DEFAULT_THROTTLE_CLASSES": ["outbound.api.throttling.CredentialRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["outbound.api.renderers.RequestIdJSONRenderer"],
-    # JSON everywhere; POST /v2/outbound/sends also takes multipart (image uploads).
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON everywhere, nesting bounded (outbound/api/parsers.py); POST /v2/outbound/sends also takes multipart (image uploads).
+    "DEFAULT_PARSER_CLASSES": ["outbound.api.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "outbound.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "outbound.api.schema.OutboundAutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -233,6 +233,8 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from our own static files: the docs work without a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # schedules/urls.py: a run number, bounded by its column.
+    "PATH_CONVERTER_OVERRIDES": {"occurrence": {"type": "integer", "minimum": 1, "maximum": 2_147_483_647}},
     "ENUM_NAME_OVERRIDES": {
         "DeliveryStatusEnum": "outbound.models.Delivery.Status",
         "ScheduleStatusEnum": "schedules.models.Schedule.Status",

@@ -4,12 +4,11 @@ The request and response follow seeds/watchcollect-post-sends.txt field for fiel
 """
 
 import copy
-import json
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -24,6 +23,7 @@ from outbound.services.sends import media_file_store, send_create, send_finish_i
 from outbound.variants import placeholders, text_render
 
 from .outputs import SendDetailOutput
+from .parsers import BoundedJSONParser, json_loads_bounded
 from .strict import StrictSerializer, UniqueListField, unknown_fields_error
 
 
@@ -208,9 +208,9 @@ def _multipart_to_data(request) -> dict:
 
 def _json_field(raw: str, name: str):
     try:
-        return json.loads(raw)
-    except ValueError:
-        raise serializers.ValidationError({name: [serializers.ErrorDetail("Not valid JSON.", code="invalid_json")]})
+        return json_loads_bounded(raw)
+    except ValueError as exc:
+        raise serializers.ValidationError({name: [serializers.ErrorDetail(f"Not valid JSON: {exc}", code="invalid_json")]})
 
 
 def _checked_files(request) -> list[tuple[object, str]]:
@@ -284,7 +284,7 @@ class SendAcceptedOutput(serializers.Serializer):
 
 
 class SendCreateView(APIView):
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [BoundedJSONParser, MultiPartParser]
     write_scope = scopes.SENDS_WRITE
     refusals = {
         "POST": {
