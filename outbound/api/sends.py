@@ -188,22 +188,40 @@ class SendMultipartInput(SendInput):
 def _multipart_to_data(request) -> dict:
     """Form fields to the JSON shape: group_ids repeated or a JSON array; the others text or JSON as listed.
 
-    An unknown form field is refused like an unknown JSON key.
+    As strict as a JSON body: an unknown field, a field given twice, a JSON
+    field sent empty, an upload under a text field's name or a `files` part
+    that is not an upload is refused, never read as if it were absent.
     """
-    form = request.data
-    unknown = set(form) - {*_FORM_TEXT, *_FORM_JSON, "group_ids", "files"}
-    if unknown:
-        raise unknown_fields_error(unknown)
-    data = {key: form.get(key) for key in _FORM_TEXT if key in form}
+    form, uploads = request.POST, request.FILES
+    _multipart_shape_check(form, uploads)
+    data = {key: form[key] for key in _FORM_TEXT if key in form}
     group_ids = form.getlist("group_ids")
     if len(group_ids) == 1 and group_ids[0].lstrip().startswith("["):
         group_ids = _json_field(group_ids[0], "group_ids")
     if group_ids:
         data["group_ids"] = group_ids
     for key in _FORM_JSON:
-        if form.get(key):
-            data[key] = _json_field(form.get(key), key)
+        if key in form:
+            data[key] = _json_field(form[key], key)
     return data
+
+
+def _multipart_shape_check(form, uploads) -> None:
+    unknown = (set(form) | set(uploads)) - {*_FORM_TEXT, *_FORM_JSON, "group_ids", "files"}
+    if unknown:
+        raise unknown_fields_error(unknown)
+    errors = {}
+    for key in _FORM_TEXT + _FORM_JSON:
+        if key in uploads:
+            errors[key] = [serializers.ErrorDetail("Must be a form field, not a file.", code="invalid_type")]
+        elif len(form.getlist(key)) > 1:
+            errors[key] = [serializers.ErrorDetail("Given more than once.", code="duplicate_field")]
+    if "group_ids" in uploads:
+        errors["group_ids"] = [serializers.ErrorDetail("Must be form fields, not files.", code="invalid_type")]
+    if "files" in form:
+        errors["files"] = [serializers.ErrorDetail("Each files part must be an uploaded image.", code="not_a_file")]
+    if errors:
+        raise serializers.ValidationError(errors)
 
 
 def _json_field(raw: str, name: str):
@@ -220,7 +238,9 @@ def _checked_files(request) -> list[tuple[object, str]]:
         head = upload.read(16)
         upload.seek(0)
         mimetype = sniff_image_mimetype(head)
-        if upload.size > settings.OUTBOUND_MAX_UPLOAD_BYTES:
+        if upload.size == 0:
+            errors.append((index, "empty_file", f"{upload.name} is empty: an empty part is no image."))
+        elif upload.size > settings.OUTBOUND_MAX_UPLOAD_BYTES:
             errors.append((index, "file_too_large", f"{upload.name} is over {settings.OUTBOUND_MAX_UPLOAD_BYTES} bytes."))
         elif mimetype is None:
             errors.append((index, "unsupported_file_type", f"{upload.name} is not a JPEG, PNG, GIF or WebP image."))
