@@ -8,6 +8,7 @@ server: SQLite and kombu's filesystem broker under ./var/.
 
 import os
 import re
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,6 +33,18 @@ def rate_setting(name: str, default: str) -> str | None:
     count, multiple, unit = match.groups()
     unit = _RATE_UNITS.get(unit.lower(), unit.lower())
     return f"{count}/{multiple or 1} {unit}"
+
+
+def credential_ids_setting(name: str) -> frozenset[str]:
+    """A comma-separated list of credential ids (UUIDs), in canonical form; anything else fails at start."""
+    ids = set()
+    for item in env.list(name, default=[]):
+        try:
+            ids.add(str(uuid.UUID(item.strip())))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not a credential id (a UUID).") from None
+    return frozenset(ids)
+
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Where the embedded default keeps its SQLite file, broker folders and uploads.
@@ -212,6 +225,9 @@ REST_FRAMEWORK = {
 # (no Redis) counts per process.
 API_RATE_LIMIT_PER_TOKEN = rate_setting("API_RATE_LIMIT_PER_TOKEN", default="600/minute")
 API_RATE_LIMIT_PER_ACCOUNT = rate_setting("API_RATE_LIMIT_PER_ACCOUNT", default="1200/minute")
+# Credentials (API token or API secret ids) whose requests are never counted nor
+# refused: for an operator's own tools, such as bin/fuzz. Comma-separated UUIDs.
+API_RATE_LIMIT_EXEMPT_CREDENTIALS = credential_ids_setting("API_RATE_LIMIT_EXEMPT_CREDENTIALS")
 API_RATE_LIMIT_STORAGE_URL = env.str(
     "API_RATE_LIMIT_STORAGE_URL",
     default=_broker if (_broker := env.str("CELERY_BROKER_URL", default="")).startswith("redis") else "memory://",
