@@ -30,7 +30,7 @@ from .strict import StrictSerializer, UniqueListField, unknown_fields_error
 class MediaInput(StrictSerializer):
     url = serializers.URLField(max_length=2048, help_text="Public http(s) URL of the image.")
     mimetype = serializers.RegexField(
-        r"^image/[a-z0-9.+-]+$", required=False, help_text="e.g. image/png; guessed as image/jpeg if omitted."
+        r"^image/[a-z0-9.+-]+$", max_length=100, required=False, help_text="e.g. image/png; guessed as image/jpeg if omitted."
     )
     filename = serializers.CharField(max_length=255, required=False, trim_whitespace=False)
 

@@ -67,7 +67,7 @@ class DaysOfMonthField(serializers.ListField):
 @extend_schema_field(
     {
         "type": "array",
-        "items": {"type": "string", "pattern": _TIME.pattern},
+        "items": {"type": "string", "pattern": _TIME.pattern, "maxLength": 8},
         "minItems": 1,
         "maxItems": MAX_SEND_TIMES,
         "uniqueItems": True,
@@ -101,10 +101,10 @@ class CalendarInput(StrictSerializer):
         "With days_of_week a day must match both: [13] with [\"friday\"] is every Friday the 13th.",
     )
     send_time = serializers.CharField(
-        required=False, help_text="Local time, HH:MM (or HH:MM:SS), e.g. 14:30. Or send_times for several a day."
+        required=False, max_length=8, help_text="Local time, HH:MM (or HH:MM:SS), e.g. 14:30. Or send_times for several a day."
     )
     send_times = SendTimesField(
-        child=serializers.CharField(),
+        child=serializers.CharField(max_length=8),
         required=False,
         min_length=1,
         max_length=MAX_SEND_TIMES,

@@ -187,3 +187,27 @@ def test_every_integer_the_api_takes_has_a_minimum_and_a_maximum(db):
             for parameter in operation.get("parameters", []):
                 walk(parameter.get("schema", {}), f"{method} {path} {parameter['name']}")
     assert unbounded == []
+
+
+def test_every_string_the_api_takes_has_a_maximum_length(db):
+    """Request bodies: every free-text string has a maxLength (ids, dates, uploads and enums bound themselves)."""
+    out = io.StringIO()
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
+    schema = yaml.safe_load(out.getvalue())
+    unbounded = []
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            bounded = "maxLength" in node or "enum" in node or node.get("format") in ("uuid", "date", "binary")
+            if node.get("type") == "string" and not bounded:
+                unbounded.append(where)
+            for key, child in node.items():
+                walk(child, f"{where}.{key}")
+        elif isinstance(node, list):
+            for index, child in enumerate(node):
+                walk(child, f"{where}[{index}]")
+
+    for name, component in schema["components"]["schemas"].items():
+        if name.endswith("Request"):
+            walk(component, name)
+    assert unbounded == []
