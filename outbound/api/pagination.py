@@ -16,6 +16,9 @@ def _invalid(name: str, message: str, code: str = "invalid") -> serializers.Vali
     return serializers.ValidationError({name: [serializers.ErrorDetail(message, code=code)]})
 
 
+_NOT_OURS = "Not a cursor this API gave out (use `next` or `previous` as given)."
+
+
 class StrictCursorPagination(CursorPagination):
     page_size_query_param = "limit"
 
@@ -35,9 +38,9 @@ class StrictCursorPagination(CursorPagination):
         try:
             cursor = super().decode_cursor(request)
         except NotFound:
-            raise _invalid("cursor", "Not a cursor this API gave out (use `next` or `previous` as given).") from None
+            raise _invalid("cursor", _NOT_OURS) from None
         if cursor is not None and cursor.position is not None and not self._position_fits(cursor.position):
-            raise _invalid("cursor", "Not a cursor this API gave out (use `next` or `previous` as given).")
+            raise _invalid("cursor", _NOT_OURS)
         return cursor
 
     def _position_fits(self, position: str) -> bool:
@@ -64,7 +67,7 @@ class StrictCursorPagination(CursorPagination):
         except (DjangoValidationError, ValueError):
             # A well-formed cursor whose position is not a value of the ordering
             # field: a UUID field raises ValidationError, an integer one ValueError.
-            raise _invalid("cursor", "Not a cursor this API gave out (use `next` or `previous` as given).") from None
+            raise _invalid("cursor", _NOT_OURS) from None
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
