@@ -9,6 +9,7 @@ server: SQLite and kombu's filesystem broker under ./var/.
 import ipaddress
 import os
 import re
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,6 +34,18 @@ def rate_setting(name: str, default: str) -> str | None:
     count, multiple, unit = match.groups()
     unit = _RATE_UNITS.get(unit.lower(), unit.lower())
     return f"{count}/{multiple or 1} {unit}"
+
+
+def credential_ids_setting(name: str) -> frozenset[str]:
+    """A comma-separated list of credential ids (UUIDs), in canonical form; anything else fails at start."""
+    ids = set()
+    for item in env.list(name, default=[]):
+        try:
+            ids.add(str(uuid.UUID(item.strip())))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not a credential id (a UUID).") from None
+    return frozenset(ids)
+
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Where the embedded default keeps its SQLite file, broker folders and uploads.
@@ -202,8 +215,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["outbound.api.permissions.HasScope"],
     "DEFAULT_THROTTLE_CLASSES": ["outbound.api.throttling.CredentialRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["outbound.api.renderers.RequestIdJSONRenderer"],
-    # JSON everywhere; POST /v2/outbound/sends also takes multipart (image uploads).
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON everywhere, nesting bounded (outbound/api/parsers.py); POST /v2/outbound/sends also takes multipart (image uploads).
+    "DEFAULT_PARSER_CLASSES": ["outbound.api.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "outbound.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "outbound.api.schema.OutboundAutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -213,6 +226,9 @@ REST_FRAMEWORK = {
 # (no Redis) counts per process.
 API_RATE_LIMIT_PER_TOKEN = rate_setting("API_RATE_LIMIT_PER_TOKEN", default="600/minute")
 API_RATE_LIMIT_PER_ACCOUNT = rate_setting("API_RATE_LIMIT_PER_ACCOUNT", default="1200/minute")
+# Credentials (API token or API secret ids) whose requests are never counted nor
+# refused: for an operator's own tools, such as bin/fuzz. Comma-separated UUIDs.
+API_RATE_LIMIT_EXEMPT_CREDENTIALS = credential_ids_setting("API_RATE_LIMIT_EXEMPT_CREDENTIALS")
 API_RATE_LIMIT_STORAGE_URL = env.str(
     "API_RATE_LIMIT_STORAGE_URL",
     default=_broker if (_broker := env.str("CELERY_BROKER_URL", default="")).startswith("redis") else "memory://",
@@ -234,6 +250,8 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from our own static files: the docs work without a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # schedules/urls.py: a run number, bounded by its column.
+    "PATH_CONVERTER_OVERRIDES": {"occurrence": {"type": "integer", "minimum": 1, "maximum": 2_147_483_647}},
     "ENUM_NAME_OVERRIDES": {
         "DeliveryStatusEnum": "outbound.models.Delivery.Status",
         "ScheduleStatusEnum": "schedules.models.Schedule.Status",

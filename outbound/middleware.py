@@ -1,10 +1,10 @@
 import re
-import zoneinfo
 from contextvars import ContextVar
 
 from django.utils import timezone
 
 from outbound.ids import new_id
+from outbound.zones import zone_get
 
 # A client may pass its own request id (for tracing across systems) if it is short and plain.
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -38,12 +38,9 @@ class OperatorTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        zone = getattr(getattr(request, "user", None), "time_zone", "")
-        if zone:
-            try:
-                timezone.activate(zoneinfo.ZoneInfo(zone))
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                timezone.deactivate()
+        zone = zone_get(getattr(getattr(request, "user", None), "time_zone", ""))
+        if zone is not None:
+            timezone.activate(zone)
         else:
             timezone.deactivate()
         return self.get_response(request)

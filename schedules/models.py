@@ -6,6 +6,7 @@ from django.db.models import Q
 from django_celery_beat.models import PeriodicTask
 
 from outbound.ids import new_id
+from outbound.zones import zone_name_validate
 from outbound.models import Account, Group, Send, Session
 
 from .rules import DAY_NAMES, CalendarRule, IntervalRule, jitter_offset_ms
@@ -78,7 +79,8 @@ class Schedule(models.Model):
     )
     send_time = models.TimeField("send time", null=True, blank=True, help_text="Calendar schedules: local time, e.g. 14:30.")
     timezone = models.CharField(
-        "time zone", max_length=64, blank=True, help_text="Calendar schedules: IANA zone, e.g. Africa/Cairo."
+        "time zone", max_length=64, blank=True, help_text="Calendar schedules: IANA zone, e.g. Africa/Cairo.",
+        validators=[zone_name_validate],
     )
     start_date = models.DateField("start date", null=True, blank=True, help_text="Calendar schedules: first local day.")
     end_date = models.DateField("end date", null=True, blank=True, help_text="Calendar schedules: last local day (inclusive).")

@@ -24,7 +24,7 @@ EVENT_CHOICES = ("*", *EventType.ALL)
 class EndpointInput(StrictSerializer):
     url = serializers.URLField(max_length=2048, help_text="http(s) URL on the public internet (docs/api.md, \"URLs we call\").")
     events = serializers.ListField(
-        child=serializers.ChoiceField(choices=EVENT_CHOICES), min_length=1, required=False,
+        child=serializers.ChoiceField(choices=EVENT_CHOICES), min_length=1, max_length=len(EVENT_CHOICES), required=False,
         help_text='Event types to receive; ["*"] (the default) for all.',
     )
     description = serializers.CharField(max_length=300, required=False, allow_blank=True, trim_whitespace=False)

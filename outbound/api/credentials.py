@@ -22,6 +22,7 @@ class ApiSecretInput(StrictSerializer):
     scopes = UniqueListField(
         child=serializers.ChoiceField(choices=scopes.ALL),
         min_length=1,
+        max_length=len(scopes.ALL),
         duplicate_code="duplicate_scopes",
         help_text='What its JWTs may do, e.g. ["read", "sends:write"]; at most the scopes of the caller.',
     )

@@ -6,6 +6,7 @@ and the schema gives `limit` its bounds.
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connection
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
@@ -13,6 +14,9 @@ from rest_framework.pagination import CursorPagination
 
 def _invalid(name: str, message: str, code: str = "invalid") -> serializers.ValidationError:
     return serializers.ValidationError({name: [serializers.ErrorDetail(message, code=code)]})
+
+
+_NOT_OURS = "Not a cursor this API gave out (use `next` or `previous` as given)."
 
 
 class StrictCursorPagination(CursorPagination):
@@ -32,17 +36,38 @@ class StrictCursorPagination(CursorPagination):
 
     def decode_cursor(self, request):
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except NotFound:
-            raise _invalid("cursor", "Not a cursor this API gave out (use `next` or `previous` as given).") from None
+            raise _invalid("cursor", _NOT_OURS) from None
+        if cursor is not None and cursor.position is not None and not self._position_fits(cursor.position):
+            raise _invalid("cursor", _NOT_OURS)
+        return cursor
+
+    def _position_fits(self, position: str) -> bool:
+        """Whether a cursor's position is a value the ordering field's column can hold.
+
+        A made-up position goes into the page's WHERE clause: past an integer
+        column's range, or with a NUL in a text one, the database refuses the
+        query (a 500) instead of finding nothing.
+        """
+        field = self.model._meta.get_field(self.ordering[0].lstrip("-"))
+        if "\x00" in position:
+            return False
+        try:
+            value = field.to_python(position)
+        except DjangoValidationError:
+            return False
+        low, high = connection.ops.integer_field_range(field.get_internal_type()) if isinstance(value, int) else (None, None)
+        return (low is None or value >= low) and (high is None or value <= high)
 
     def paginate_queryset(self, queryset, request, view=None):
+        self.model = queryset.model
         try:
             return super().paginate_queryset(queryset, request, view)
         except (DjangoValidationError, ValueError):
             # A well-formed cursor whose position is not a value of the ordering
             # field: a UUID field raises ValidationError, an integer one ValueError.
-            raise _invalid("cursor", "Not a cursor this API gave out (use `next` or `previous` as given).") from None
+            raise _invalid("cursor", _NOT_OURS) from None
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)

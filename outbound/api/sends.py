@@ -4,18 +4,18 @@ The request and response follow seeds/watchcollect-post-sends.txt field for fiel
 """
 
 import copy
-import json
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.addresses import public_url_validator
 from outbound import scopes, selectors
 from outbound.errors import OutboundError
+from outbound.limits import MAX_MEDIA, MAX_TEXT, content_limit_errors, text_rendered_length
 from outbound.models import Delivery
 from outbound.media import file_sha256, sniff_image_mimetype
 from outbound.scheduling import scheduled_send_handler
@@ -24,9 +24,8 @@ from outbound.services.sends import media_file_store, send_create, send_finish_i
 from outbound.variants import placeholders, text_render
 
 from .outputs import SendDetailOutput
+from .parsers import BoundedJSONParser, json_loads_bounded
 from .strict import StrictSerializer, UniqueListField, unknown_fields_error
-
-MAX_MEDIA = 10
 
 
 class MediaInput(StrictSerializer):
@@ -34,7 +33,7 @@ class MediaInput(StrictSerializer):
         max_length=2048, help_text="http(s) URL of the image on the public internet (docs/api.md, \"URLs we call\")."
     )
     mimetype = serializers.RegexField(
-        r"^image/[a-z0-9.+-]+$", required=False, help_text="e.g. image/png; guessed as image/jpeg if omitted."
+        r"^image/[a-z0-9.+-]+$", max_length=100, required=False, help_text="e.g. image/png; guessed as image/jpeg if omitted."
     )
     filename = serializers.CharField(max_length=255, required=False, trim_whitespace=False)
 
@@ -46,7 +45,7 @@ class MediaInput(StrictSerializer):
 
 class VariantInput(StrictSerializer):
     variant_name = serializers.CharField(max_length=100, trim_whitespace=False)
-    text = serializers.CharField(max_length=4096, required=False, allow_blank=True, trim_whitespace=False)
+    text = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True, trim_whitespace=False)
     media = serializers.ListField(child=MediaInput(), max_length=MAX_MEDIA, required=False)
     percent_audience = serializers.FloatField(min_value=0, max_value=100, help_text="Share of the groups, e.g. 60.")
     values = serializers.DictField(
@@ -65,7 +64,20 @@ class VariantInput(StrictSerializer):
             raise serializers.ValidationError(
                 {"values": [serializers.ErrorDetail(f"No value for {{{{{missing[0]}}}}}.", code="unknown_placeholder")]}
             )
+        variant_limits_check(attrs)
         return attrs
+
+
+def variant_limits_check(attrs: dict) -> None:
+    """The variant's message as sent (placeholders filled) within the gateway's limits; else a 400 on its field."""
+    errors = content_limit_errors(
+        text_length=text_rendered_length(attrs.get("text", ""), attrs.get("values", {})),
+        media_count=len(attrs.get("media", [])),
+    )
+    if errors:
+        raise serializers.ValidationError(
+            {e.field: [serializers.ErrorDetail(e.message, code=e.code)] for e in errors}
+        )
 
 
 def variants_validate(variants: list[dict]) -> list[dict]:
@@ -101,7 +113,7 @@ class SendInput(StrictSerializer):
     )
     idempotency_key = serializers.CharField(min_length=1, max_length=200, trim_whitespace=False)
     text = serializers.CharField(
-        max_length=4096,
+        max_length=MAX_TEXT,
         required=False,
         allow_blank=True,
         trim_whitespace=False,
@@ -179,29 +191,47 @@ class SendMultipartInput(SendInput):
 def _multipart_to_data(request) -> dict:
     """Form fields to the JSON shape: group_ids repeated or a JSON array; the others text or JSON as listed.
 
-    An unknown form field is refused like an unknown JSON key.
+    As strict as a JSON body: an unknown field, a field given twice, a JSON
+    field sent empty, an upload under a text field's name or a `files` part
+    that is not an upload is refused, never read as if it were absent.
     """
-    form = request.data
-    unknown = set(form) - {*_FORM_TEXT, *_FORM_JSON, "group_ids", "files"}
-    if unknown:
-        raise unknown_fields_error(unknown)
-    data = {key: form.get(key) for key in _FORM_TEXT if key in form}
+    form, uploads = request.POST, request.FILES
+    _multipart_shape_check(form, uploads)
+    data = {key: form[key] for key in _FORM_TEXT if key in form}
     group_ids = form.getlist("group_ids")
     if len(group_ids) == 1 and group_ids[0].lstrip().startswith("["):
         group_ids = _json_field(group_ids[0], "group_ids")
     if group_ids:
         data["group_ids"] = group_ids
     for key in _FORM_JSON:
-        if form.get(key):
-            data[key] = _json_field(form.get(key), key)
+        if key in form:
+            data[key] = _json_field(form[key], key)
     return data
+
+
+def _multipart_shape_check(form, uploads) -> None:
+    unknown = (set(form) | set(uploads)) - {*_FORM_TEXT, *_FORM_JSON, "group_ids", "files"}
+    if unknown:
+        raise unknown_fields_error(unknown)
+    errors = {}
+    for key in _FORM_TEXT + _FORM_JSON:
+        if key in uploads:
+            errors[key] = [serializers.ErrorDetail("Must be a form field, not a file.", code="invalid_type")]
+        elif len(form.getlist(key)) > 1:
+            errors[key] = [serializers.ErrorDetail("Given more than once.", code="duplicate_field")]
+    if "group_ids" in uploads:
+        errors["group_ids"] = [serializers.ErrorDetail("Must be form fields, not files.", code="invalid_type")]
+    if "files" in form:
+        errors["files"] = [serializers.ErrorDetail("Each files part must be an uploaded image.", code="not_a_file")]
+    if errors:
+        raise serializers.ValidationError(errors)
 
 
 def _json_field(raw: str, name: str):
     try:
-        return json.loads(raw)
-    except ValueError:
-        raise serializers.ValidationError({name: [serializers.ErrorDetail("Not valid JSON.", code="invalid_json")]})
+        return json_loads_bounded(raw)
+    except ValueError as exc:
+        raise serializers.ValidationError({name: [serializers.ErrorDetail(f"Not valid JSON: {exc}", code="invalid_json")]})
 
 
 def _checked_files(request) -> list[tuple[object, str]]:
@@ -211,7 +241,9 @@ def _checked_files(request) -> list[tuple[object, str]]:
         head = upload.read(16)
         upload.seek(0)
         mimetype = sniff_image_mimetype(head)
-        if upload.size > settings.OUTBOUND_MAX_UPLOAD_BYTES:
+        if upload.size == 0:
+            errors.append((index, "empty_file", f"{upload.name} is empty: an empty part is no image."))
+        elif upload.size > settings.OUTBOUND_MAX_UPLOAD_BYTES:
             errors.append((index, "file_too_large", f"{upload.name} is over {settings.OUTBOUND_MAX_UPLOAD_BYTES} bytes."))
         elif mimetype is None:
             errors.append((index, "unsupported_file_type", f"{upload.name} is not a JPEG, PNG, GIF or WebP image."))
@@ -275,7 +307,7 @@ class SendAcceptedOutput(serializers.Serializer):
 
 
 class SendCreateView(APIView):
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [BoundedJSONParser, MultiPartParser]
     write_scope = scopes.SENDS_WRITE
     refusals = {
         "POST": {

@@ -29,18 +29,24 @@ def _parse(rate: str):
     return parse(rate)
 
 
+def _is_exempt(principal) -> bool:
+    # credential_key is "token:<id>" or "secret:<id>" (outbound.api.auth).
+    return principal.credential_key.partition(":")[2] in settings.API_RATE_LIMIT_EXEMPT_CREDENTIALS
+
+
 class CredentialRateThrottle(BaseThrottle):
     """API_RATE_LIMIT_PER_TOKEN for each credential, API_RATE_LIMIT_PER_ACCOUNT for all of an account's.
 
     Over either: 429 rate_limited with Retry-After (outbound.api.errors).
-    Unauthenticated requests (the schema, gateway callbacks) are not counted here.
+    Unauthenticated requests (the schema, gateway callbacks) are not counted here,
+    nor those of a credential the operator listed in API_RATE_LIMIT_EXEMPT_CREDENTIALS.
     """
 
     wait_seconds = None
 
     def allow_request(self, request, view):
         principal = request.user
-        if not getattr(principal, "is_authenticated", False):
+        if not getattr(principal, "is_authenticated", False) or _is_exempt(principal):
             return True
         limiter = _limiter(settings.API_RATE_LIMIT_STORAGE_URL)
         for rate, key in (

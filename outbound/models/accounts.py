@@ -3,6 +3,7 @@ from django.db import models
 
 from outbound import scopes
 from outbound.ids import new_id
+from outbound.zones import zone_name_validate
 
 
 class Account(models.Model):
@@ -46,6 +47,7 @@ class User(AbstractUser):
         max_length=64,
         blank=True,
         help_text="IANA zone the admin shows times in, e.g. Africa/Cairo. Empty: server default.",
+        validators=[zone_name_validate],
     )
 
 

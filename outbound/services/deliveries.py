@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from core.addresses import URL_UNRESOLVABLE, UrlRefused, url_check
 from outbound import metrics, rawsql
+from outbound.limits import content_limit_errors
 from outbound.models import Delivery, MediaFile, Send, Session
 from outbound.services.events import EVENT_FOR_STATUS, delivery_content, delivery_events_record
 from outbound.services.pacing import RESERVE_HORIZON, send_slot_reserve, session_is_paced
@@ -506,7 +507,7 @@ def _wait_for_slot(delivery: Delivery, now) -> RetryAt | None:
 def _attempt_claimed(delivery: Delivery, taken_over: bool) -> RetryAt | Finish | None:
     """Make one attempt at a claimed delivery. Returns when to try again, or the Finish to record once sent.
 
-    1. Expire it if its time is up.
+    1. Expire it if its time is up; fail it if its message is over the gateway's limits.
     2. Hold it if its session is not WORKING (no attempt used).
     3. Wait for the session's send slot (back on the queue, attempt kept).
     4. Check the media URLs still to be sent (core/addresses.py), then send
@@ -522,6 +523,10 @@ def _attempt_claimed(delivery: Delivery, taken_over: bool) -> RetryAt | Finish |
         delivery.unconfirmed = True
     if delivery.expires_at <= now:
         _finish(delivery, Delivery.Status.EXPIRED, error_code="expired", error_message="The message expired before it could be sent.")
+        return None
+    over_limits = _content_over_limits(delivery)
+    if over_limits:
+        _finish(delivery, Delivery.Status.FAILED, error_code="content_over_limits", error_message=over_limits)
         return None
     session = delivery.send.session
     if session.status != Session.Status.WORKING:
@@ -551,6 +556,19 @@ def _attempt_claimed(delivery: Delivery, taken_over: bool) -> RetryAt | Finish |
             return None
         return _after_transient(delivery, error)
     return Finish(delivery, Delivery.Status.SENT, last_part_id=last_part_id)
+
+
+def _content_over_limits(delivery: Delivery) -> str | None:
+    """Why this delivery's message is over the gateway's limits, or None.
+
+    The API checks the final message when it accepts it; this is the last
+    check before the gateway, for content stored by an older version or
+    written around the API (the admin, a shell). Retrying cannot shrink it, so
+    the caller fails the delivery at once.
+    """
+    text, media = delivery_content(delivery.send, delivery)
+    errors = content_limit_errors(text_length=len(text), media_count=len(media))
+    return " ".join(e.message for e in errors) or None
 
 
 def _not_claimed_many(ids: list[uuid.UUID], now: datetime) -> dict[str, RetryAt]:

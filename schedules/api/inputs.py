@@ -11,7 +11,9 @@ from rest_framework import serializers
 
 from outbound.api.sends import MediaInput, ScheduleField, VariantInput, variants_validate
 from outbound.api.strict import StrictSerializer, UniqueListField
+from outbound.limits import MAX_MEDIA, MAX_TEXT
 from outbound.timefmt import from_ms, to_ms
+from outbound.zones import TimeZoneField
 from schedules.models import Schedule
 from schedules.rules import DAY_NAMES, MAX_OCCURRENCES, CalendarRule, IntervalRule
 
@@ -40,6 +42,9 @@ class DaysOfWeekField(serializers.JSONField):
 
 
 MAX_SEND_TIMES = 24
+# Every millisecond value the API takes (an instant or a duration) is 0..MAX_MS: within the
+# database's bigint and Python's datetime, whatever arithmetic follows.
+MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 MAX_SKIP_DATES = 366
 # A catch-up window below this would miss occurrences beat fires a little late in normal operation.
 MIN_CATCHUP_WINDOW_MS = 10_000
@@ -62,7 +67,7 @@ class DaysOfMonthField(serializers.ListField):
 @extend_schema_field(
     {
         "type": "array",
-        "items": {"type": "string", "pattern": _TIME.pattern},
+        "items": {"type": "string", "pattern": _TIME.pattern, "maxLength": 8},
         "minItems": 1,
         "maxItems": MAX_SEND_TIMES,
         "uniqueItems": True,
@@ -96,10 +101,10 @@ class CalendarInput(StrictSerializer):
         "With days_of_week a day must match both: [13] with [\"friday\"] is every Friday the 13th.",
     )
     send_time = serializers.CharField(
-        required=False, help_text="Local time, HH:MM (or HH:MM:SS), e.g. 14:30. Or send_times for several a day."
+        required=False, max_length=8, help_text="Local time, HH:MM (or HH:MM:SS), e.g. 14:30. Or send_times for several a day."
     )
     send_times = SendTimesField(
-        child=serializers.CharField(),
+        child=serializers.CharField(max_length=8),
         required=False,
         min_length=1,
         max_length=MAX_SEND_TIMES,
@@ -112,7 +117,7 @@ class CalendarInput(StrictSerializer):
         duplicate_code="duplicate_skip_dates",
         help_text='Local days that never run, e.g. ["2026-12-25", "2027-01-01"] (up to 366).',
     )
-    timezone = serializers.CharField(help_text="IANA zone, e.g. Africa/Cairo.")
+    timezone = TimeZoneField(help_text="IANA zone, e.g. Africa/Cairo.")
     start_date = serializers.DateField(required=False, help_text="First local day, e.g. 2025-06-01. Default: today.")
     end_date = serializers.DateField(required=False, allow_null=True, help_text="Last local day, inclusive.")
 
@@ -158,13 +163,6 @@ class CalendarInput(StrictSerializer):
             raise serializers.ValidationError("A day of the month is given twice.", code="duplicate_days_of_month")
         return sorted(value, key=lambda d: (d == -1, d))
 
-    def validate_timezone(self, value):
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise serializers.ValidationError(f"Unknown time zone {value!r}; use an IANA name.", code="invalid_timezone")
-        return value
-
     def validate(self, attrs):
         if "days_of_week" not in attrs and "days_of_month" not in attrs:
             raise _error("days_of_week", "Give days_of_week, days_of_month, or both.", "required")
@@ -183,13 +181,16 @@ class CalendarInput(StrictSerializer):
 class ScheduleRuleInput(StrictSerializer):
     """The `schedule` object: an interval rule, or a `calendar` one."""
 
-    first_run_at_ms = serializers.IntegerField(required=False, help_text="Due time of occurrence 1, ms since the epoch.")
-    interval_ms = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    first_run_at_ms = serializers.IntegerField(
+        required=False, min_value=0, max_value=MAX_MS, help_text="Due time of occurrence 1, ms since the epoch."
+    )
+    interval_ms = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_MS)
     max_occurrences = serializers.IntegerField(required=False, min_value=1, max_value=MAX_OCCURRENCES)
     calendar = CalendarInput(required=False)
     jitter_ms = serializers.IntegerField(
         required=False,
         min_value=0,
+        max_value=MAX_MS // 2,
         help_text="Fire each occurrence up to this long after its due time, by a fixed amount per occurrence "
         "(spreads schedules that share a due time), e.g. 30000. 0-half the interval; 0-3600000 for calendar rules "
         "(and at most half the shortest gap between send_times) and one-shots. Default 0.",
@@ -327,8 +328,8 @@ def calendar_timing(calendar: dict, max_occurrences: int | None) -> dict:
 class ScheduleUpdateInput(StrictSerializer):
     """PATCH /v2/outbound/schedules/{id}: what to change for occurrences not yet started."""
 
-    text = serializers.CharField(max_length=4096, required=False, allow_blank=True, trim_whitespace=False)
-    media = serializers.ListField(child=MediaInput(), max_length=10, required=False)
+    text = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True, trim_whitespace=False)
+    media = serializers.ListField(child=MediaInput(), max_length=MAX_MEDIA, required=False)
     group_ids = UniqueListField(
         child=serializers.UUIDField(), min_length=1, max_length=100, required=False, duplicate_code="duplicate_group_ids"
     )
@@ -361,9 +362,6 @@ class ScheduleUpdateInput(StrictSerializer):
         if not attrs:
             raise serializers.ValidationError("Nothing to change.", code="empty_update")
         return attrs
-
-
-MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
 class BackfillInput(StrictSerializer):

@@ -1,0 +1,53 @@
+"""What a message that reaches the gateway may hold, checked on the message as it will be sent.
+
+A limit checked on the request as written is no limit once placeholders are
+filled: `{{a}}` is five characters and its value may be 2,048, so a text within
+MAX_TEXT could become hundreds of times longer. Every limit here is measured on
+the final content, per variant (each group gets exactly one variant's
+content), and the length is computed without building the text, since the
+client chooses the multiplier.
+
+The request-time checks (outbound.api.sends, schedules.api.inputs) and the
+last check before the gateway call (outbound.services.deliveries) both use
+`content_limit_errors`, so they cannot drift apart.
+"""
+
+from dataclasses import dataclass
+
+from outbound.variants import PLACEHOLDER
+
+# WhatsApp's limit on a text message; the text is also the first image's caption.
+MAX_TEXT = 4096
+# Images per message (one gateway message each).
+MAX_MEDIA = 10
+
+
+@dataclass(frozen=True)
+class LimitError:
+    field: str  # relative to the content: "text" or "media"
+    code: str
+    message: str
+
+
+def text_rendered_length(text: str, values: dict[str, str]) -> int:
+    """len(text_render(text, values)) without building it; every placeholder must have a value."""
+    text = text or ""
+    length = len(text)
+    for match in PLACEHOLDER.finditer(text):
+        length += len(values[match.group(1)]) - len(match.group(0))
+    return length
+
+
+def content_limit_errors(*, text_length: int, media_count: int) -> list[LimitError]:
+    """What is over the limits in one message as sent: its final text length and how many images it carries."""
+    errors = []
+    if text_length > MAX_TEXT:
+        errors.append(
+            LimitError(
+                "text", "text_too_long",
+                f"The text is {text_length} characters with its placeholders filled; at most {MAX_TEXT}.",
+            )
+        )
+    if media_count > MAX_MEDIA:
+        errors.append(LimitError("media", "too_many_media", f"{media_count} images; at most {MAX_MEDIA} per message."))
+    return errors
