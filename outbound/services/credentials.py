@@ -6,6 +6,7 @@ A token is good for JWT_MAX_AGE_SECONDS either side of its `iat`. Every
 refusal says why, with its own code, so an integrator can fix their side.
 """
 
+import math
 import secrets
 import uuid
 
@@ -69,7 +70,7 @@ def api_secret_authenticate_jwt(*, token: str) -> ApiSecret:
     try:
         header = jwt.get_unverified_header(token)
         claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
+    except jwt.PyJWTError:  # PyJWT turns JSON nested too deep into one as well
         raise _refused("invalid_token", "The bearer token is not a well-formed JWT.") from None
     if header.get("alg") != JWT_ALGORITHM:
         raise _refused("unsupported_algorithm", f"Sign the JWT with {JWT_ALGORITHM}; got {header.get('alg')!r}.")
@@ -116,8 +117,21 @@ def _secret_named(issuer) -> ApiSecret:
 
 
 def _check_issued_at(iat) -> None:
+    """`iat` is a finite number of seconds within JWT_MAX_AGE_SECONDS of now.
+
+    Python's JSON reader (and so PyJWT's) takes NaN, Infinity and 1e400 (as
+    infinity) and integers of any size. A NaN compares false with everything,
+    so it would pass both age checks and never expire; an infinity or a huge
+    integer cannot be subtracted from now. Each of them is refused as invalid.
+    """
     if isinstance(iat, bool) or not isinstance(iat, (int, float)):
         raise _refused("invalid_token", "The JWT's iat must be a number of seconds since the epoch.")
+    try:
+        iat = float(iat)
+    except OverflowError:  # an integer beyond any float
+        iat = math.inf
+    if not math.isfinite(iat):
+        raise _refused("invalid_token", "The JWT's iat must be a finite number of seconds since the epoch.")
     age = timezone.now().timestamp() - iat
     if age > JWT_MAX_AGE_SECONDS:
         raise _refused("token_expired", f"The JWT was issued {int(age)} s ago; it is good for {JWT_MAX_AGE_SECONDS} s.")
