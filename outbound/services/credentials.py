@@ -10,6 +10,7 @@ import math
 import secrets
 import uuid
 
+from django.apps import apps
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -98,6 +99,45 @@ def minted_secrets_revoke(*, token_ids=(), secret_ids=(), at) -> int:
         seen.update(level)
         revoked += ApiSecret.objects.filter(pk__in=level, revoked_at__isnull=True).update(revoked_at=at)
         made_by = Q(minted_by_secret__in=level)
+
+
+REENCRYPT_BATCH = 500
+
+
+def secrets_reencrypt() -> dict[str, int]:
+    """Write every stored secret again with the newest API_SECRETS_ENCRYPTION_KEYS key; how many, per model.
+
+    API secret keys, and every EncryptedTextField of any app (webhook signing
+    secrets): after it, the keys after the first can be dropped. Each batch
+    is its own transaction; a run stopped halfway leaves every row readable
+    (all keys still decrypt), and running it again finishes.
+    """
+    done = {"outbound.ApiSecret": _rows_reencrypt(ApiSecret.objects.only("pk", "key_encrypted"), ["key_encrypted"], secretbox.reencrypt)}
+    for model in apps.get_models():
+        names = [f.name for f in model._meta.get_fields() if isinstance(f, secretbox.EncryptedTextField)]
+        if names:
+            # Loading decrypts (with any key) and saving encrypts (with the newest).
+            done[model._meta.label] = _rows_reencrypt(model.objects.only("pk", *names), names, lambda value: value)
+    return done
+
+
+def _rows_reencrypt(queryset, names: list[str], convert) -> int:
+    count, batch = 0, []
+    for obj in queryset.order_by("pk").iterator(chunk_size=REENCRYPT_BATCH):
+        for name in names:
+            value = getattr(obj, name)
+            setattr(obj, name, convert(value) if value else value)
+        batch.append(obj)
+        if len(batch) == REENCRYPT_BATCH:
+            count += _batch_save(queryset.model, batch, names)
+            batch = []
+    return count + _batch_save(queryset.model, batch, names)
+
+
+def _batch_save(model, batch: list, names: list[str]) -> int:
+    with transaction.atomic():
+        model.objects.bulk_update(batch, names)
+    return len(batch)
 
 
 def jwt_signing_key(secret_id, key: str) -> str:
