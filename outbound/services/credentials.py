@@ -122,22 +122,17 @@ def secrets_reencrypt() -> dict[str, int]:
 
 
 def _rows_reencrypt(queryset, names: list[str], convert) -> int:
-    count, batch = 0, []
-    for obj in queryset.order_by("pk").iterator(chunk_size=REENCRYPT_BATCH):
-        for name in names:
-            value = getattr(obj, name)
-            setattr(obj, name, convert(value) if value else value)
-        batch.append(obj)
-        if len(batch) == REENCRYPT_BATCH:
-            count += _batch_save(queryset.model, batch, names)
-            batch = []
-    return count + _batch_save(queryset.model, batch, names)
-
-
-def _batch_save(model, batch: list, names: list[str]) -> int:
-    with transaction.atomic():
-        model.objects.bulk_update(batch, names)
-    return len(batch)
+    """Each batch read locked and written back in one transaction: a secret rotated meanwhile is never written over."""
+    pks = list(queryset.order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(pks), REENCRYPT_BATCH):
+        with transaction.atomic():
+            batch = list(queryset.select_for_update().filter(pk__in=pks[start : start + REENCRYPT_BATCH]))
+            for obj in batch:
+                for name in names:
+                    value = getattr(obj, name)
+                    setattr(obj, name, convert(value) if value else value)
+            queryset.model.objects.bulk_update(batch, names)
+    return len(pks)
 
 
 def jwt_signing_key(secret_id, key: str) -> str:

@@ -38,9 +38,14 @@ def test_an_endpoint_without_a_previous_secret_stores_it_empty(endpoint):
     assert stored(endpoint)[1] == ""
 
 
-def test_a_key_rotation_reencrypts_webhook_and_api_secrets(settings, account, user, endpoint):
+def test_a_key_rotation_reencrypts_webhook_and_api_secrets(settings, monkeypatch, account, user, endpoint, receiver):
+    from outbound.services import credentials
+    from webhooks.services.endpoints import endpoint_create
+
+    monkeypatch.setattr(credentials, "REENCRYPT_BATCH", 1)  # several batches
     settings.API_SECRETS_ENCRYPTION_KEYS = [OLD_KEY]
     endpoint.save()  # written with the old key
+    second = endpoint_secret_rotate(endpoint=endpoint_create(account=account, url=receiver.url, events=["*"]))
     plain = WebhookEndpoint.objects.get(pk=endpoint.pk).secret
     api_secret, key = api_secret_create(account=account, name="crm", scopes=["read"], created_by=user)
 
@@ -50,6 +55,8 @@ def test_a_key_rotation_reencrypts_webhook_and_api_secrets(settings, account, us
 
     settings.API_SECRETS_ENCRYPTION_KEYS = [NEW_KEY]  # the old key dropped
     assert WebhookEndpoint.objects.get(pk=endpoint.pk).secret == plain
+    reread = WebhookEndpoint.objects.get(pk=second.pk)
+    assert (reread.secret, reread.previous_secret) == (second.secret, second.previous_secret)
     token = jwt.encode({"iss": str(api_secret.id), "iat": int(time.time())}, f"{api_secret.id}||{key}", algorithm="HS256")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
