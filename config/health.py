@@ -6,8 +6,10 @@ measures every endpoint against: a bare DRF view served by the same server.
 
 GET /readyz: the process can do its work: the database answers a query,
 the broker takes a connection, and a beat leader polled within the last
-three polls (so schedules fire). 200 with each check's result, or 503 with
-the failing ones named in `failing`. Liveness probes and load balancers use
+three polls (so schedules fire). 200 or 503 with the status; operators (the
+METRICS_TOKEN bearer, or a staff session) also get each check's result and
+the failing ones named in `failing`. Anyone else gets the status alone: the
+details name hosts, ports and the beat leader's host and pid. Liveness probes and load balancers use
 /healthz (a database outage or a dead beat must not take every web process
 out); deploy checks, alerts and readiness gates use /readyz
 (docs/operations.md, "Health and readiness").
@@ -24,10 +26,12 @@ from django.db.models import DurationField, ExpressionWrapper, F
 from django.db.models.functions import Now
 from drf_spectacular.utils import extend_schema
 from kombu import Connection
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.metrics import metrics_token_given
 from schedules.models import BeatLease
 from schedules.selectors import beat_leader
 
@@ -48,7 +52,9 @@ class HealthView(APIView):
 
 
 class ReadyView(APIView):
-    authentication_classes = []
+    # A staff session (an operator signed in to the admin) sees the details;
+    # a probe sends nothing and needs nothing.
+    authentication_classes = [SessionAuthentication]
     permission_classes = [AllowAny]
     throttle_classes = []
 
@@ -56,8 +62,20 @@ class ReadyView(APIView):
     def get(self, request):
         checks = {name: _run(name, check) for name, check in CHECKS.items()}
         failing = [name for name, result in checks.items() if not result["ok"]]
-        body = {"status": "unavailable" if failing else "ok", "failing": failing, "checks": checks}
+        body = {"status": "unavailable" if failing else "ok"}
+        if details_allowed(request):
+            body.update(failing=failing, checks=checks)
         return Response(body, status=503 if failing else 200)
+
+
+def details_allowed(request) -> bool:
+    """Operators only: the METRICS_TOKEN bearer, a signed-in active staff user, or anyone in a debug run without a token (as /metrics)."""
+    if metrics_token_given(request):
+        return True
+    if settings.DEBUG and not settings.METRICS_TOKEN:
+        return True
+    user = request.user
+    return bool(user and user.is_authenticated and user.is_active and user.is_staff)
 
 
 def _run(name: str, check) -> dict:

@@ -124,6 +124,15 @@ class MetricsView(PrometheusDjangoView):
         return super().dispatch(request, *args, **kwargs)
 
 
+def metrics_token_given(request) -> bool:
+    """The request carries `Authorization: Bearer <METRICS_TOKEN>` (never true while no token is set)."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        return False
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
 def _refusal(request) -> JsonResponse | None:
     from outbound.api.errors import error_body
 
@@ -133,8 +142,7 @@ def _refusal(request) -> JsonResponse | None:
             return None
         body = error_body(request, code="metrics_off", message="Set METRICS_TOKEN to read metrics (sent as a bearer token).")
         return JsonResponse(body, status=403)
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+    if metrics_token_given(request):
         return None
     body = error_body(request, code="unauthorized", message="Send the metrics token: Authorization: Bearer <METRICS_TOKEN>.")
     response = JsonResponse(body, status=401)

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp import constants as csp_constants
 from kombu import Queue
 from django.core.exceptions import ImproperlyConfigured
 
@@ -97,6 +98,7 @@ MIDDLEWARE = [
     "outbound.middleware.OperatorTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -167,6 +169,23 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy on every response (django-csp): the admin and
+# /v2/docs load scripts, styles, fonts and images from this origin only
+# (images also as data: URIs, which the admin's and Swagger UI's CSS use),
+# run no inline script or style, and may not be framed. The API's JSON is
+# never rendered, so the same policy costs it nothing. docs/operations.md,
+# "Content-Security-Policy", says what was checked in a browser.
+# https://django-csp.readthedocs.io/en/latest/configuration.html
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp_constants.SELF],
+        "img-src": [csp_constants.SELF, "data:"],
+        "object-src": [csp_constants.NONE],
+        "base-uri": [csp_constants.NONE],
+        "form-action": [csp_constants.SELF],
+        "frame-ancestors": [csp_constants.NONE],
+    },
+}
 
 # Past capacity a web worker refuses (503 overloaded) instead of queueing:
 # when the requests lined up for it add up to more than this much work
@@ -252,6 +271,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     # schedules/urls.py: a run number, bounded by its column.
     "PATH_CONVERTER_OVERRIDES": {"occurrence": {"type": "integer", "minimum": 1, "maximum": 2_147_483_647}},
+    # No badge from validator.swagger.io: it would send our schema's URL there, and the CSP refuses its image.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "ENUM_NAME_OVERRIDES": {
         "DeliveryStatusEnum": "outbound.models.Delivery.Status",
         "ScheduleStatusEnum": "schedules.models.Schedule.Status",

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
 from config.health import HealthView, ReadyView
@@ -13,9 +13,13 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The contract is public; reading it needs no token.
     path("v2/schema", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny]), name="schema"),
+    # The split view serves Swagger UI's start-up script at /v2/docs?script instead of inline, and
+    # our template links its page style: nothing inline for the Content-Security-Policy to refuse.
     path(
         "v2/docs",
-        SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[AllowAny]),
+        SpectacularSwaggerSplitView.as_view(
+            url_name="schema", template_name="outbound/swagger_ui.html", authentication_classes=[], permission_classes=[AllowAny]
+        ),
         name="swagger-ui",
     ),
     path("v2/", include("outbound.urls")),

@@ -65,7 +65,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         # Shown once: only the hash is stored.
         self.message_user(request, f"New token (copy it now, it is not shown again): {raw}", messages.WARNING)
 
-    @admin.action(description="Revoke selected tokens")
+    @admin.action(description="Revoke selected tokens (and every API secret made with them)")
     def revoke(self, request, queryset):
         for token in queryset:
             api_token_revoke(token=token)
@@ -81,8 +81,11 @@ class ApiSecretAdmin(admin.ModelAdmin):
     list_select_related = ["account"]
     list_filter = ["account"]
     search_fields = ["name", "id"]
-    fields = ["account", "name", "scopes", "created_by", "id", "key_prefix", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["id", "key_prefix", "created_at", "last_used_at", "revoked_at"]
+    fields = [
+        "account", "name", "scopes", "created_by", "minted_by_token", "minted_by_secret",
+        "id", "key_prefix", "created_at", "last_used_at", "revoked_at",
+    ]
+    readonly_fields = ["id", "minted_by_token", "minted_by_secret", "key_prefix", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
     def save_model(self, request, obj, form, change):
@@ -96,7 +99,7 @@ class ApiSecretAdmin(admin.ModelAdmin):
             messages.WARNING,
         )
 
-    @admin.action(description="Revoke selected API secrets")
+    @admin.action(description="Revoke selected API secrets (and every secret made with them)")
     def revoke(self, request, queryset):
         for secret in queryset:
             api_secret_revoke(secret=secret)

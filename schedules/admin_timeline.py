@@ -170,7 +170,8 @@ def _legend(marks: list[Mark], *, y: int) -> str:
 def _svg(label: str, height: int, body: str) -> SafeString:
     return mark_safe(
         f'<svg class="outbound-chart" role="img" aria-label="{escape(label)}" viewBox="0 0 {WIDTH} {height}" '
-        f'width="100%" style="max-width: {WIDTH}px; color: var(--body-fg, #333); display: block" '
+        # Its max-width and colour come from schedules/static/schedules/admin.css: no inline style under the CSP.
+        f'width="100%" '
         f'xmlns="http://www.w3.org/2000/svg" font-family="var(--font-family-primary, sans-serif)">'
         f"<title>{escape(label)}</title>{body}</svg>"
     )

@@ -5,6 +5,7 @@ from django.db.models import Q
 
 from outbound.ids import new_id
 from outbound.models import Account, Event
+from outbound.secretbox import EncryptedTextField
 
 
 class WebhookEndpoint(models.Model):
@@ -16,8 +17,9 @@ class WebhookEndpoint(models.Model):
         "events", default=list, help_text='Event types to receive, e.g. ["message.notification.sent"]; ["*"] for all.'
     )
     enabled = models.BooleanField("enabled", default=True, help_text="Off: nothing is sent (messages wait).")
-    secret = models.CharField("signing secret", max_length=100, editable=False)
-    previous_secret = models.CharField("previous secret", max_length=100, blank=True, editable=False)
+    # Encrypted at rest as API secret keys are (outbound.secretbox): signing needs the secret itself.
+    secret = EncryptedTextField("signing secret", editable=False)
+    previous_secret = EncryptedTextField("previous secret", blank=True, editable=False)
     previous_secret_expires_at = models.DateTimeField(
         "previous secret valid until", null=True, blank=True, editable=False,
         help_text="During a rotation messages carry signatures with both secrets until then.",

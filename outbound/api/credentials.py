@@ -79,7 +79,12 @@ class ApiSecretListView(APIView):
                 http_status=403,
             )
         secret, key = api_secret_create(
-            account=request.user.account, name=params.validated_data["name"], scopes=wanted, created_by=request.user.user
+            account=request.user.account,
+            name=params.validated_data["name"],
+            scopes=wanted,
+            created_by=request.user.user,
+            # Revoking the credential this request came with revokes the new secret too.
+            minted_by=request.user.credential,
         )
         return Response({**ApiSecretOutput(secret).data, "key": key}, status=status.HTTP_201_CREATED)
 
@@ -89,7 +94,7 @@ class ApiSecretRevokeView(APIView):
 
     @extend_schema(
         operation_id="api_secrets_revoke",
-        summary="Revoke: JWTs signed with it are refused from now on (secret_revoked)",
+        summary="Revoke: JWTs signed with it, and with every secret made with it, are refused from now on (secret_revoked)",
         request=None,
         responses=ApiSecretOutput,
     )

@@ -42,7 +42,8 @@ def _is_number(value) -> bool:
 # subclasses (ChoiceField of strings, RegexField, URLField ...) come with their base.
 _JSON_TYPES = (
     (serializers.BooleanField, lambda v: isinstance(v, bool), "Must be true or false."),
-    (serializers.IntegerField, lambda v: _is_number(v) and float(v).is_integer(), "Must be a whole number."),
+    # An int is whole as it is: float() of one past 1e308 would raise.
+    (serializers.IntegerField, lambda v: _is_number(v) and (isinstance(v, int) or v.is_integer()), "Must be a whole number."),
     (serializers.FloatField, _is_number, "Must be a number."),
     (serializers.CharField, lambda v: isinstance(v, str), "Must be a string."),
     (serializers.UUIDField, lambda v: isinstance(v, str), "Must be a string (a UUID)."),

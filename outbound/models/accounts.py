@@ -60,12 +60,13 @@ class ApiToken(models.Model):
     )
     user = models.ForeignKey(
         User,
-        on_delete=models.SET_NULL,
+        # Deleting the user deletes their tokens; deactivating stops them (tokens.py).
+        on_delete=models.CASCADE,
         null=True,
         blank=True,
         related_name="api_tokens",
         verbose_name="user",
-        help_text="The user requests made with this token are attributed to.",
+        help_text="The user requests made with this token are attributed to; deactivating the user stops the token.",
     )
     name = models.CharField(
         "name", max_length=100, blank=True, help_text="What the token is for, e.g. CRM integration."
@@ -85,7 +86,8 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField("created at", auto_now_add=True)
     last_used_at = models.DateTimeField("last used at", null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(
-        "revoked at", null=True, blank=True, help_text="Set to revoke: the token stops working at once."
+        "revoked at", null=True, blank=True,
+        help_text="Set by the Revoke action: the token, and every API secret made with it, stop working at once.",
     )
 
     class Meta:

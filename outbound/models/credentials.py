@@ -3,7 +3,7 @@ from django.db import models
 from outbound import scopes
 from outbound.ids import new_id
 
-from .accounts import Account, User
+from .accounts import Account, ApiToken, User
 
 
 class ApiSecret(models.Model):
@@ -26,12 +26,35 @@ class ApiSecret(models.Model):
     )
     created_by = models.ForeignKey(
         User,
-        on_delete=models.SET_NULL,
+        # Deleting the user deletes what acts for them; deactivating stops it (credentials.py).
+        on_delete=models.CASCADE,
         null=True,
         blank=True,
         related_name="+",
         verbose_name="created by",
-        help_text="Requests signed with this secret are attributed to this user.",
+        help_text="Requests signed with this secret are attributed to this user; deactivating the user stops them.",
+    )
+    # Which credential made it through the API (empty when made in the admin):
+    # revoking that credential revokes this one and what this one made in turn.
+    minted_by_token = models.ForeignKey(
+        ApiToken,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="minted_secrets",
+        verbose_name="made with token",
+        help_text="The API token whose request made it; revoking that token revokes this secret.",
+    )
+    minted_by_secret = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="minted_secrets",
+        verbose_name="made with secret",
+        help_text="The API secret whose JWT made it; revoking that secret revokes this one.",
     )
     created_at = models.DateTimeField("created at", auto_now_add=True)
     last_used_at = models.DateTimeField("last used at", null=True, blank=True, editable=False)

@@ -90,10 +90,17 @@ def events_purge(*, days: float | None = None, batch: int = BATCH, max_batches: 
 
 
 def provider_events_purge(*, days: float | None = None, batch: int = BATCH, max_batches: int = MAX_BATCHES) -> int:
-    """Forget gateway event ids after RETENTION_PROVIDER_EVENTS_DAYS (a week): WAHA's retries are long over by then."""
+    """Forget gateway event ids after RETENTION_PROVIDER_EVENTS_DAYS (a week): WAHA's retries are long over by then.
+
+    Never sooner than twice WAHA_WEBHOOK_TOLERANCE_SECONDS: a body is
+    accepted while its signed timestamp is within the tolerance of now, and
+    it may have arrived as early as a tolerance before that timestamp. For
+    that long, a second arrival must find its id and count as a duplicate.
+    """
     days = settings.RETENTION_PROVIDER_EVENTS_DAYS if days is None else days
     if not days:
         return 0
+    days = max(days, 2 * settings.WAHA_WEBHOOK_TOLERANCE_SECONDS / 86400)
     old = ProviderEvent.objects.filter(received_at__lt=cutoff(days)).order_by("received_at")
     return rows_purge(queryset=old, batch=batch, max_batches=max_batches)
 

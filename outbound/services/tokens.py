@@ -1,12 +1,13 @@
 import hashlib
 import secrets
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from outbound import rawsql
 from outbound import scopes as scope_names
 from outbound.models import Account, ApiToken, User
+from outbound.services.credentials import minted_secrets_revoke
 
 TOKEN_PREFIX = "wc_"
 
@@ -32,7 +33,11 @@ def api_token_create(
 
 
 def api_token_revoke(*, token: ApiToken) -> None:
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    """Revoke at once, with every API secret made with it (and what those made)."""
+    now = timezone.now()
+    with transaction.atomic():
+        ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now)
+        minted_secrets_revoke(token_ids=[token.pk], at=now)
 
 
 # Every API request runs this: one indexed query in plain SQL (outbound/rawsql.py:
@@ -41,14 +46,22 @@ _TOKEN_FIELDS = ["id", "account_id", "user_id", "scopes", "last_used_at"]
 
 
 def api_token_authenticate(*, raw: str) -> ApiToken | None:
-    """The live token for this secret, or None (unknown or revoked look the same).
+    """The live token for this secret, or None (unknown, revoked or its user's deactivated look the same).
 
     Its account and user come with it as instances holding only their ids
-    (what requests use); any other field loads on first use.
+    (what requests use); any other field loads on first use. The user's
+    is_active is read on every request, in the same query, so deactivating
+    a user stops their tokens at once and reactivating restores them.
     """
     fields = rawsql.columns(ApiToken, _TOKEN_FIELDS)
-    where = f"{rawsql.quote('token_hash')} = %s AND {rawsql.quote('revoked_at')} IS NULL"
-    found = rawsql.select(ApiToken, where, [_hash(raw)], fields)
+    q = rawsql.quote
+    user_id = q(ApiToken._meta.get_field("user").column)
+    active_users = f"SELECT {q(User._meta.pk.column)} FROM {q(User._meta.db_table)} WHERE {q('is_active')} = %s"
+    where = (
+        f"{q('token_hash')} = %s AND {q('revoked_at')} IS NULL"
+        f" AND ({user_id} IS NULL OR {user_id} IN ({active_users}))"
+    )
+    found = rawsql.select(ApiToken, where, [_hash(raw), True], fields)
     if not found:
         return None
     token = found[0]

@@ -28,7 +28,18 @@ def beat_polled():
     assert lease_renew(name=BeatLease.BEAT, holder="beat-1:4242:9f2c1a7e", seconds=5)
 
 
-def readyz(**headers):
+METRICS_TOKEN = "metrics-token-1"
+
+
+@pytest.fixture(autouse=True)
+def metrics_token(settings):
+    settings.METRICS_TOKEN = METRICS_TOKEN
+
+
+def readyz(*, operator=True, **headers):
+    """GET /readyz, by default as the operator's scraper (the METRICS_TOKEN bearer), who sees every check."""
+    if operator:
+        headers.setdefault("HTTP_AUTHORIZATION", f"Bearer {METRICS_TOKEN}")
     response = APIClient().get("/readyz", **headers)
     return response, response.json()
 
@@ -106,3 +117,39 @@ def test_it_names_the_beat_when_its_leader_stopped_polling(beat_polled, settings
 def test_it_is_outside_the_api_schema_and_needs_no_token():
     paths = APIClient().get("/v2/schema", HTTP_ACCEPT="application/json").json()["paths"]
     assert not any(path.endswith(("readyz", "healthz", "metrics")) for path in paths)
+
+
+@pytest.fixture
+def production(settings):
+    settings.DEBUG = False
+
+
+def without_request_id(body: dict) -> dict:
+    return {key: value for key, value in body.items() if key != "request_id"}
+
+
+def test_it_tells_an_anonymous_caller_only_the_status(beat_polled, production):
+    response, body = readyz(operator=False)
+    assert response.status_code == 200 and without_request_id(body) == {"status": "ok"}
+    BeatLease.objects.all().delete()
+    response, body = readyz(operator=False)
+    assert response.status_code == 503 and without_request_id(body) == {"status": "unavailable"}
+    # A wrong token is no operator: still the status alone, never a 401 a probe would trip on.
+    response, body = readyz(HTTP_AUTHORIZATION="Bearer wrong")
+    assert response.status_code == 503 and without_request_id(body) == {"status": "unavailable"}
+
+
+def test_it_shows_the_details_to_the_metrics_token(beat_polled, production):
+    response, body = readyz()
+    assert response.status_code == 200 and body["failing"] == []
+    assert body["checks"]["beat"]["holder"] == "beat-1:4242:9f2c1a7e"
+
+
+@pytest.mark.parametrize("is_staff, sees", [(True, True), (False, False)], ids=["staff", "customer-user"])
+def test_it_shows_the_details_to_a_staff_session_only(beat_polled, production, account, is_staff, sees):
+    from outbound.models import User
+
+    client = APIClient()
+    client.force_login(User.objects.create(username="op", is_staff=is_staff, account=None if is_staff else account))
+    body = client.get("/readyz").json()
+    assert ("checks" in body) is sees and body["status"] == "ok"

@@ -73,6 +73,15 @@ def page(tmp_path, monkeypatch, live_server):
             connections.close_all()
 
 
+@pytest.fixture
+def csp_violations(page) -> list[str]:
+    """What Chromium refused under the Content-Security-Policy, as it says on the console, on every page visited."""
+    refused = []
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None)
+    page.on("pageerror", lambda error: refused.append(f"page error: {error}"))
+    return refused
+
+
 def shot(target, folder: Path, name: str, **kwargs) -> Path:
     """A screenshot of a page (whole, unless told otherwise) or of one element, kept as a test artifact."""
     path = folder / f"{name}.png"
@@ -123,7 +132,9 @@ def with_history(schedule: Schedule) -> None:
     )
 
 
-def test_it_lets_an_operator_run_a_schedule_from_the_admin_in_a_browser(page, live_server, screenshots, api, session, make_groups, account):
+def test_it_lets_an_operator_run_a_schedule_from_the_admin_in_a_browser(
+    page, csp_violations, live_server, screenshots, api, session, make_groups, account
+):
     from schedules.leader import lease_renew
 
     ops = User.objects.create_superuser("ops", "ops@example.com", PASSWORD, time_zone="Africa/Cairo")
@@ -243,3 +254,39 @@ def test_it_lets_an_operator_run_a_schedule_from_the_admin_in_a_browser(page, li
     assert "Backup line" in page.locator("#sessions").inner_text()
     assert page.locator("#card-beat .value").inner_text() == "live"
     shot(page, screenshots, "08-dashboard")
+    # Every page above ran under the Content-Security-Policy with nothing refused.
+    assert csp_violations == []
+
+
+def login(page, live_server) -> None:
+    User.objects.create_superuser("ops", "ops@example.com", PASSWORD)
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "ops")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    on(page, f"{live_server.url}/admin/")
+
+
+def test_the_api_docs_work_under_the_content_security_policy(page, csp_violations, live_server, screenshots):
+    response = page.goto(f"{live_server.url}/v2/docs")
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    page.locator(".opblock").first.wait_for()
+    assert page.locator(".opblock").count() > 10  # every operation of the schema is drawn
+    page.locator(".opblock-summary").first.click()  # an operation opens
+    page.locator(".opblock-body").first.wait_for()
+    shot(page, screenshots, "09-api-docs", full_page=False)
+    assert csp_violations == []
+
+
+def test_a_crontabs_translation_shows_on_the_periodic_task_page(page, csp_violations, live_server, db):
+    """django-celery-beat's inline script, served from a file instead (schedules/static/schedules/periodictask_crontab.js)."""
+    from django_celery_beat.models import CrontabSchedule
+
+    crontab = CrontabSchedule.objects.create(minute="30", hour="9", day_of_week="1")
+    login(page, live_server)
+    page.goto(f"{live_server.url}/admin/django_celery_beat/periodictask/add/")
+    page.select_option("#id_crontab", str(crontab.pk))
+    help_text = page.locator(".field-crontab .help")
+    help_text.locator("text=Translation:").wait_for()
+    assert "Translation: At 09:30 AM, only on Monday" in help_text.inner_text()
+    assert csp_violations == []

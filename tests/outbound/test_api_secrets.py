@@ -168,3 +168,27 @@ def test_it_validates_a_new_secret(api, body, field, code):
     assert response.status_code == 400
     assert code in [e["code"] for e in response.json()["error"]["details"]["fields"][field]]
     assert not ApiSecret.objects.exists()
+
+
+def _signed_raw(secret: dict, claims_json: str, header_json: str = '{"alg":"HS256","typ":"JWT"}') -> str:
+    """A JWT whose claims are exactly this JSON text (what a JSON encoder would not write), correctly signed."""
+    import hashlib
+    import hmac
+
+    def part(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    signing_input = f"{part(header_json.encode())}.{part(claims_json.encode())}"
+    key = f"{secret['id']}||{secret['key']}".encode()
+    return f"{signing_input}.{part(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())}"
+
+
+@pytest.mark.parametrize(
+    "iat",
+    ["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "1" + "0" * 400, "[1]", '"1700000000"', "true", "null"],
+)
+def test_it_refuses_an_iat_that_is_not_a_finite_number(new_secret, iat):
+    secret = new_secret()
+    token = _signed_raw(secret, f'{{"iss":"{secret["id"]}","iat":{iat}}}')
+    refused_with(bearer(token).get("/v2/sessions"), "invalid_token")
+

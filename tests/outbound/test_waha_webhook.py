@@ -70,9 +70,115 @@ def test_it_refuses_unsigned_or_wrongly_signed_callbacks(db, sent):
 
 def test_it_refuses_stale_callbacks(db, sent):
     old = int(time.time() * 1000) - 10 * 60 * 1000
-    response = post(ack(sent.provider_message_id, 2), timestamp_ms=old)
+    response = post({**ack(sent.provider_message_id, 2), "timestamp": old}, timestamp_ms=old)
     assert response.status_code == 401 and response.json()["error"]["code"] == "stale_webhook"
     assert Delivery.objects.get(pk=sent.pk).status == "sent"
+
+
+def test_freshness_is_judged_from_the_signed_body_not_the_header(db, sent, clock):
+    """A captured callback, sent again later with a new (unsigned) timestamp header, is stale."""
+    captured = json.dumps(ack(sent.provider_message_id, 2, event_id="evt_captured")).encode()
+    clock.shift(10 * 60)
+    ProviderEvent.objects.all().delete()  # its id long purged
+    response = post(captured, timestamp_ms=int(time.time() * 1000))
+    assert response.status_code == 401 and response.json()["error"]["code"] == "stale_webhook"
+    assert Delivery.objects.get(pk=sent.pk).status == "sent"
+    # A fresh body is good whatever the header says.
+    assert post(ack(sent.provider_message_id, 2), timestamp_ms=1).json()["status"] == "updated"
+
+
+def test_an_event_id_is_kept_for_as_long_as_its_body_could_be_accepted(settings, db, sent, clock):
+    """Even with a retention shorter than that: the id outlives twice the tolerance, so a replay is a duplicate."""
+    from outbound.services.retention import provider_events_purge
+
+    settings.RETENTION_PROVIDER_EVENTS_DAYS = 0.001  # 86 s
+    tolerance = settings.WAHA_WEBHOOK_TOLERANCE_SECONDS
+    body = ack(sent.provider_message_id, 2, event_id="evt_replayed")
+    # Stamped as far ahead as is accepted: it stays acceptable for two tolerances from now.
+    body["timestamp"] += tolerance * 1000 - 1000
+    assert post(body).json()["status"] == "updated"
+    clock.shift(2 * tolerance - 5)
+    provider_events_purge()
+    assert post(body).json()["status"] == "duplicate"
+    clock.shift(10)
+    provider_events_purge()
+    assert not ProviderEvent.objects.filter(pk="evt_replayed").exists()
+    assert post(body).json()["error"]["code"] == "stale_webhook"
+
+
+def test_a_non_ascii_signature_header_is_a_400(db, sent):
+    response = post(ack(sent.provider_message_id, 2), signature="é" * 128)
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "malformed_signature" and "X-Webhook-Hmac" in error["details"]["fields"]
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"payload": {"id": "x", "ack": "two"}}, "payload.ack"),
+        ({"payload": {"id": "x", "ack": 7}}, "payload.ack"),
+        ({"payload": {"id": "x", "ack": -2}}, "payload.ack"),
+        ({"payload": {"id": "x", "ack": True}}, "payload.ack"),
+        ({"payload": {"id": "x", "ack": 2.5}}, "payload.ack"),
+        ({"payload": {"id": "x", "ack": 10**400}}, "payload.ack"),
+        ({"payload": {"id": "x"}}, "payload.ack"),
+        ({"payload": {"id": ["x"], "ack": 2}}, "payload.id"),
+        ({"payload": {"ack": 2}}, "payload.id"),
+        ({"payload": [1, 2]}, "payload"),
+        ({"payload": None}, "payload"),
+        ({"id": ["evt"]}, "id"),
+        ({"id": ""}, "id"),
+        ({"id": "evt_\x00"}, "id"),
+        ({"id": "e" * 101}, "id"),
+        ({"event": 5}, "event"),
+        ({"session": {"name": "sales"}}, "session"),
+        ({"timestamp": "1772614800000"}, "timestamp"),
+        ({"timestamp": 10**400}, "timestamp"),
+        ({"timestamp": -1}, "timestamp"),
+        ({"timestamp": None}, "timestamp"),
+    ],
+)
+def test_a_hostile_ack_is_a_400_naming_the_field(db, sent, change, field):
+    body = {**ack(sent.provider_message_id, 2), **change}
+    response = post(body)
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "malformed_request" and field in error["details"]["fields"], error
+    assert Delivery.objects.get(pk=sent.pk).status == "sent"
+
+
+@pytest.mark.parametrize(
+    "raw, field",
+    [
+        ('{"id":"evt_1","timestamp":NaN,"event":"message.ack","payload":{"id":"x","ack":2}}', "timestamp"),
+        ('{"id":"evt_1","timestamp":1e400,"event":"message.ack","payload":{"id":"x","ack":2}}', "timestamp"),
+        ('{"id":"evt_1","timestamp":%d,"event":"message.ack","payload":{"id":"x","ack":Infinity}}', "payload.ack"),
+        ('{"id":"evt_1","timestamp":%d,"event":"message.ack","payload":{"id":"x","ack":NaN}}', "payload.ack"),
+        ('{"id":"evt_1","timestamp":%d}', "event"),
+        ('{"timestamp":%d,"event":"message.ack"}', "id"),
+        ("[" * 50000 + "]" * 50000, "request"),
+        ('"just a string"', "request"),
+    ],
+)
+def test_a_hostile_body_is_a_400_naming_the_field(db, raw, field):
+    if "%d" in raw:
+        raw = raw % int(time.time() * 1000)
+    response = post(raw.encode())
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "malformed_request" and field in error["details"]["fields"], error
+
+
+@pytest.mark.parametrize(
+    "payload, field",
+    [({"status": 5}, "payload.status"), ({}, "payload.status"), ({"status": "WORKING", "name": ["sales"]}, "payload.name")],
+)
+def test_a_hostile_session_status_is_a_400_naming_the_field(session, payload, field):
+    event = {"id": "evt_s2", "timestamp": int(time.time() * 1000), "event": "session.status", "session": session.name, "payload": payload}
+    response = post(event)
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["details"]["fields"]
 
 
 def test_acks_move_a_delivery_to_delivered_then_read_with_events(sent):
