@@ -1,6 +1,24 @@
+from django import forms
 from django.contrib import admin
 
+from outbound.errors import OutboundError
+
 from .models import WebhookAttempt, WebhookEndpoint, WebhookMessage
+from .services.endpoints import endpoint_update
+from .services.targets import webhook_target_check
+
+
+class EndpointForm(forms.ModelForm):
+    """An endpoint's URL is checked as the API checks it: a globally routable target (or an allowed network)."""
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        if url != self.instance.url:
+            try:
+                webhook_target_check(url)
+            except OutboundError as refusal:
+                raise forms.ValidationError(refusal.message) from refusal
+        return url
 
 
 @admin.register(WebhookEndpoint)
@@ -9,8 +27,22 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_select_related = ["account"]
     list_filter = ["enabled", "account"]
     search_fields = ["url", "id"]
-    readonly_fields = ["previous_secret_expires_at", "failing_since", "created_at", "updated_at"]
+    readonly_fields = ["account", "previous_secret_expires_at", "failing_since", "created_at", "updated_at"]
     exclude = ["secret", "previous_secret", "dispatch_lease_until"]
+    form = EndpointForm
+
+    def has_add_permission(self, request):
+        # The customer makes endpoints through the API, which checks the URL
+        # and shows the signing secret once; an endpoint made here would have
+        # no secret to sign with.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        # Through the service, as a PATCH would: turning it on clears why it
+        # was turned off, and the account's subscription is looked up afresh.
+        # The service compares with the row as it was, so it gets a fresh copy rather than the form's.
+        stored = WebhookEndpoint.objects.get(pk=obj.pk)
+        endpoint_update(endpoint=stored, **{name: form.cleaned_data[name] for name in form.changed_data})
 
 
 class AttemptInline(admin.TabularInline):
