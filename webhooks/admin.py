@@ -1,5 +1,5 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from outbound.errors import OutboundError
 
@@ -21,15 +21,48 @@ class EndpointForm(forms.ModelForm):
         return url
 
 
+class EndpointStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return WebhookEndpoint.Status.choices
+
+    def queryset(self, request, queryset):
+        if self.value() == WebhookEndpoint.Status.DISABLED:
+            return queryset.exclude(disabled_reason="")
+        if self.value() == WebhookEndpoint.Status.OFF:
+            return queryset.filter(disabled_reason="", enabled=False)
+        if self.value() == WebhookEndpoint.Status.ACTIVE:
+            return queryset.filter(disabled_reason="", enabled=True)
+        return queryset
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
-    list_display = ["url", "account", "enabled", "disabled_reason", "failing_since", "created_at"]
+    list_display = [
+        "url", "account", "status", "disabled_reason", "disabled_at", "failing_since", "consecutive_failures", "created_at",
+    ]
     list_select_related = ["account"]
-    list_filter = ["enabled", "account"]
+    list_filter = [EndpointStatusFilter, "enabled", "account"]
     search_fields = ["url", "id"]
-    readonly_fields = ["account", "previous_secret_expires_at", "failing_since", "created_at", "updated_at"]
+    readonly_fields = [
+        "account", "status", "disabled_reason", "disabled_at", "failing_since", "consecutive_failures",
+        "previous_secret_expires_at", "receiving_since", "created_at", "updated_at",
+    ]
     exclude = ["secret", "previous_secret", "dispatch_lease_until"]
     form = EndpointForm
+    actions = ["enable"]
+
+    @admin.display(description="status")
+    def status(self, endpoint):
+        return endpoint.status
+
+    @admin.action(description="Turn selected endpoints on (a disabled one gets only what happens from now on)")
+    def enable(self, request, queryset):
+        for endpoint in queryset:
+            endpoint_update(endpoint=endpoint, enabled=True)
+        self.message_user(request, f"Turned on {queryset.count()} endpoint(s).", messages.SUCCESS)
 
     def has_add_permission(self, request):
         # The customer makes endpoints through the API, which checks the URL

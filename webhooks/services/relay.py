@@ -135,7 +135,7 @@ def _account_batch_relay(*, account_id, batch: int) -> tuple[int, set]:
             Event.objects.select_for_update(skip_locked=True)
             .filter(account_id=account_id, relayed=False)
             .order_by("id")
-            .only("id", "type")[:batch]
+            .only("id", "type", "created_at")[:batch]
         )
         if not events:
             return 0, set()
@@ -154,8 +154,15 @@ def _messages_make(endpoints, events) -> list[WebhookMessage]:
         WebhookMessage(endpoint=endpoint, event_id=event.id, event_type=event.type, next_attempt_at=now)
         for event in events
         for endpoint in endpoints
-        if endpoint.wants(event.type)
+        if endpoint.wants(event.type) and _written_while_receiving(endpoint, event)
     ]
+
+
+def _written_while_receiving(endpoint: WebhookEndpoint, event: Event) -> bool:
+    # An endpoint gets the events written from when it was created or turned
+    # on: an event written while it was off (still unrelayed when it was
+    # turned on again) is not sent by surprise.
+    return endpoint.receiving_since is None or event.created_at >= endpoint.receiving_since
 
 
 def endpoints_catch_up() -> set:
@@ -191,7 +198,7 @@ def _endpoint_catch_up(endpoint: WebhookEndpoint) -> int:
             )
             .exclude(pk__in=endpoint.messages.values("event_id"))
             .order_by("id")
-            .only("id", "type")[:CATCH_UP_LIMIT]
+            .only("id", "type", "created_at")[:CATCH_UP_LIMIT]
         )
         messages = _messages_make([endpoint], events)
         WebhookMessage.objects.bulk_create(messages, ignore_conflicts=True)
