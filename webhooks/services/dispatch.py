@@ -40,6 +40,8 @@ LEASE = timedelta(seconds=90)
 # that dies mid-round leaves at most this many SENDING for the stale check.
 ROUND = 20
 EXCERPT = 500
+# The event the account's other endpoints get when the system turns one off.
+ENDPOINT_DISABLED = "webhook.endpoint.disabled"
 
 _client = None
 
@@ -186,7 +188,10 @@ def _send_round(endpoint: WebhookEndpoint, messages: list[WebhookMessage], deadl
         # It had been failing (before or earlier in this round), and its last attempt succeeded: it works again.
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None, consecutive_failures=0, updated_at=now)
         if was_failing:
-            logger.info("webhook endpoint %s receiving again", endpoint.pk, extra={"event": "webhook.endpoint.recovered", "endpoint_id": str(endpoint.pk)})
+            logger.info(
+                "webhook endpoint %s receiving again", endpoint.pk,
+                extra={"event": "webhook.endpoint.recovered", "endpoint_id": str(endpoint.pk)},
+            )
     return len(attempts)
 
 
@@ -287,9 +292,6 @@ def _disable_reason(endpoint: WebhookEndpoint, now: datetime) -> str:
     if now - endpoint.failing_since > timedelta(days=days):
         return f"Failing since {since} (more than {days} days)."
     return ""
-
-
-ENDPOINT_DISABLED = "webhook.endpoint.disabled"
 
 
 def endpoint_disable(*, endpoint: WebhookEndpoint, reason: str) -> bool:
