@@ -149,3 +149,20 @@ def test_the_admin_shows_and_filters_disabled_endpoints_and_turns_them_on(client
     assert "1 attempts in a row failed" in page and f"/{failing.pk}/" in page and f"/{working.pk}/" not in page
     client.post("/admin/webhooks/webhookendpoint/", {"action": "enable", ACTION_CHECKBOX_NAME: [str(failing.pk)]})
     assert WebhookEndpoint.objects.get(pk=failing.pk).status == "active"
+
+
+def test_it_is_disabled_after_days_of_failure_however_few_the_attempts(account, down, settings, clock):
+    settings.WEBHOOKS_DISABLE_AFTER_FAILURES, settings.WEBHOOKS_DISABLE_AFTER_DAYS = 0, 1
+    endpoint = endpoint_create(account=account, url=down.url, events=["*"])
+    record(account)
+    relay_and_dispatch(endpoint)
+    clock.shift(23 * 3600)  # its retry is due; a day has not passed
+    relay_and_dispatch(endpoint)
+    endpoint.refresh_from_db()
+    assert (endpoint.status, endpoint.consecutive_failures) == ("active", 2)
+    clock.shift(2 * 3600)
+    relay_and_dispatch(endpoint)
+    endpoint.refresh_from_db()
+    assert endpoint.status == "disabled" and endpoint.disabled_reason.endswith("(more than 1 days).")
+    assert len(down.requests) == 3
+    assert Event.objects.filter(type=ENDPOINT_DISABLED, data__endpoint_id=str(endpoint.id)).count() == 1
