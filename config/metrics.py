@@ -49,7 +49,11 @@ class StateCollector:
     """Gauges read at scrape time from the broker and the database; a source that fails is left out of the scrape."""
 
     def collect(self):
-        for name, family in (("queue depth", _queue_depth), ("beat leader", _beat_leader), ("sessions", _sessions)):
+        families = (
+            ("queue depth", _queue_depth), ("beat leader", _beat_leader), ("sessions", _sessions),
+            ("webhook endpoints", _webhook_endpoints),
+        )
+        for name, family in families:
             try:
                 yield from family()
             except Exception:  # a scrape still answers with what it could read
@@ -92,6 +96,25 @@ def _sessions():
             gauge.add_metric([status, role], counts.pop((status, role), 0))
     for (status, role), n in counts.items():  # a status the gateway reported that we do not list
         gauge.add_metric([status, role], n)
+    yield gauge
+
+
+def _webhook_endpoints():
+    from django.db.models import Count, Q
+
+    from webhooks.models import WebhookEndpoint
+
+    gauge = GaugeMetricFamily(
+        "outbound_webhook_endpoints", "Customer webhook endpoints by status: active, off (by the customer), disabled (by the system).",
+        labels=["status"],
+    )
+    counts = WebhookEndpoint.objects.aggregate(
+        disabled=Count("pk", filter=~Q(disabled_reason="")),
+        off=Count("pk", filter=Q(disabled_reason="", enabled=False)),
+        active=Count("pk", filter=Q(disabled_reason="", enabled=True)),
+    )
+    for status in WebhookEndpoint.Status.values:
+        gauge.add_metric([status], counts[status])
     yield gauge
 
 

@@ -277,6 +277,7 @@ SPECTACULAR_SETTINGS = {
         "DeliveryStatusEnum": "outbound.models.Delivery.Status",
         "ScheduleStatusEnum": "schedules.models.Schedule.Status",
         "RunStatusEnum": "schedules.models.Run.Status",
+        "WebhookEndpointStatusEnum": "webhooks.models.WebhookEndpoint.Status",
         "AcceptedStatusEnum": ["accepted"],
         "AcceptStatusEnum": ["accepted", "duplicate_accepted"],
     },
@@ -444,7 +445,13 @@ for _network in URL_ALLOWED_PRIVATE_NETWORKS:
 # Customer webhooks (docs/webhooks.md)
 # ------------------------------------------------------------------------------
 WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+# An endpoint is turned off (disabled_reason, a webhook.endpoint.disabled event)
+# when it has failed every attempt for this many days, or this many attempts
+# in a row, whichever comes first (0: no count limit). docs/webhooks.md.
 WEBHOOKS_DISABLE_AFTER_DAYS = env.int("WEBHOOKS_DISABLE_AFTER_DAYS", default=5)
+WEBHOOKS_DISABLE_AFTER_FAILURES = env.int("WEBHOOKS_DISABLE_AFTER_FAILURES", default=1000)
+if WEBHOOKS_DISABLE_AFTER_DAYS < 1 or WEBHOOKS_DISABLE_AFTER_FAILURES < 0:
+    raise ImproperlyConfigured("WEBHOOKS_DISABLE_AFTER_DAYS must be at least 1 and WEBHOOKS_DISABLE_AFTER_FAILURES at least 0.")
 WEBHOOKS_SECRET_ROTATION_HOURS = env.int("WEBHOOKS_SECRET_ROTATION_HOURS", default=24)
 
 # ------------------------------------------------------------------------------

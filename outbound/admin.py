@@ -170,6 +170,12 @@ class SendAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_delivery_count=Count("deliveries"))
 
+    def has_add_permission(self, request):
+        # A send is made through the API (POST /v2/outbound/sends), which checks
+        # its session and groups and makes its deliveries: a bare row could not
+        # be delivered (and failed on its constraints).
+        return False
+
     def has_delete_permission(self, request, obj=None):
         return False  # the record of what was sent (retention purges old ones, RETENTION_RUN_HISTORY_DAYS)
 
@@ -201,6 +207,9 @@ class EventAdmin(admin.ModelAdmin):
     list_filter = ["type", "account"]
     search_fields = ["id"]
     readonly_fields = ["id", "account", "type", "data", "created_at"]
+
+    def has_add_permission(self, request):
+        return False  # events record what happened; the service writes them as it happens
 
     def has_delete_permission(self, request, obj=None):
         return False  # what customers were (or will be) told; retention purges them (RETENTION_EVENTS_DAYS)

@@ -48,21 +48,13 @@ def value_from_db(field, value):
 
 
 def instances_from_rows(model: type[Model], fields: list, rows) -> list[Model]:
-    """Model instances from rows of `fields`' columns; any other field loads on first use (as deferred)."""
+    """Model instances from rows of `fields`' columns, as QuerySet.raw() makes them: converted, then Model.from_db.
+
+    Any other field loads on first use (as deferred).
+    """
     converters = [_converters(field) for field in fields]  # once for all the rows
-    names = [f.attname for f in fields]
-    alias, objs, receivers = connection.alias, [], _has_init_receivers(model)
-    for row in rows:
-        values = [_convert(c, value) for c, value in zip(converters, row)]
-        if receivers:  # from_db runs __init__, which sends them
-            objs.append(model.from_db(alias, names, values))
-            continue
-        obj = model.__new__(model)
-        obj.__dict__.update(zip(names, values))
-        obj._state = state = ModelState()
-        state.adding, state.db = False, alias
-        objs.append(obj)
-    return objs
+    names, alias = [f.attname for f in fields], connection.alias
+    return [model.from_db(alias, names, [_convert(c, value) for c, value in zip(converters, row)]) for row in rows]
 
 
 def instance(model: type[Model], **values) -> Model:
@@ -124,7 +116,12 @@ def _has_init_receivers(model: type[Model]) -> bool:
 
 
 def _converters(field) -> list:
-    col = field.cached_col
+    # field.get_col(), as the ORM's compiler and QuerySet.raw() take it: a
+    # foreign key's column is its target's (a UUID on SQLite needs the UUID
+    # converter). field.cached_col is the foreign key itself, which has none:
+    # it left SQLite's 32-hex text in group_id, schedule_id, ... and from
+    # there in events and logs.
+    col = field.get_col(field.model._meta.db_table)
     return [(converter, col) for converter in connection.ops.get_db_converters(col) + field.get_db_converters(connection)]
 
 

@@ -29,6 +29,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.urls import reverse
 from django.utils.html import format_html
 from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
+from django_celery_beat.admin import PeriodicTaskForm
 from django_celery_beat.models import PeriodicTask
 
 from outbound.errors import OutboundError
@@ -57,6 +58,23 @@ class MirrorForm(forms.ModelForm):
         help_texts = {
             "enabled": "Untick to pause the schedule, tick to resume it (occurrences due while paused are skipped).",
         }
+
+
+class TaskForm(PeriodicTaskForm):
+    """Any other PeriodicTask's form: django-celery-beat's, except that it cannot be a schedule's fire task.
+
+    Beat fires schedules from Schedule.next_run_at and skips every row of
+    that task (schedules.beat), so a hand-made one would never run.
+    """
+
+    def clean(self):
+        data = super().clean()
+        if data.get("task") == FIRE_TASK:
+            raise forms.ValidationError(
+                f"{FIRE_TASK} runs outbound schedules: make a schedule through the API (POST /v2/outbound/sends "
+                "with a schedule) instead; a task of it made here would never run."
+            )
+        return data
 
 
 MIRROR_FIELDSETS = [
@@ -104,8 +122,7 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
         return MIRROR_READONLY if mirrored_schedule(obj) else super().get_readonly_fields(request, obj)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        if mirrored_schedule(obj):
-            kwargs["form"] = MirrorForm
+        kwargs["form"] = MirrorForm if mirrored_schedule(obj) else TaskForm
         return super().get_form(request, obj, change=change, **kwargs)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):

@@ -48,10 +48,25 @@ def clock(request):
         yield traveller
 
 
+def on_sqlite() -> bool:
+    return django_settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+
+
+def pytest_collection_modifyitems(config, items):
+    """On SQLite (bin/test's second run) only the API contract tests run: the rest is PostgreSQL's."""
+    if not on_sqlite():
+        return
+    keep = [i for i in items if i.get_closest_marker("contract") and not i.get_closest_marker("postgresql")]
+    left_out = [i for i in items if i not in keep]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _real_backends():
-    assert django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), (
-        "Tests run on PostgreSQL: use bin/test (it sets DATABASE_URL)."
+    assert django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql") or on_sqlite(), (
+        "Tests run on PostgreSQL (and the contract tests on SQLite): use bin/test (it sets DATABASE_URL)."
     )
     assert django_settings.CELERY_BROKER_URL.startswith("redis://"), "Tests run on Redis: use bin/test."
     yield

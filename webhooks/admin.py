@@ -1,17 +1,14 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from core.addresses import public_url_validator
 
 from .models import WebhookAttempt, WebhookEndpoint, WebhookMessage
+from .services.endpoints import endpoint_update
 
 
-class WebhookEndpointForm(forms.ModelForm):
+class EndpointForm(forms.ModelForm):
     """The API's rule for the URL (core/addresses.py): an operator gets a form error, not a silent SSRF."""
-
-    class Meta:
-        model = WebhookEndpoint
-        fields = "__all__"
 
     def clean_url(self):
         url = self.cleaned_data["url"]
@@ -19,15 +16,61 @@ class WebhookEndpointForm(forms.ModelForm):
         return url
 
 
+class EndpointStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return WebhookEndpoint.Status.choices
+
+    def queryset(self, request, queryset):
+        if self.value() == WebhookEndpoint.Status.DISABLED:
+            return queryset.exclude(disabled_reason="")
+        if self.value() == WebhookEndpoint.Status.OFF:
+            return queryset.filter(disabled_reason="", enabled=False)
+        if self.value() == WebhookEndpoint.Status.ACTIVE:
+            return queryset.filter(disabled_reason="", enabled=True)
+        return queryset
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
-    form = WebhookEndpointForm
-    list_display = ["url", "account", "enabled", "disabled_reason", "failing_since", "created_at"]
+    list_display = [
+        "url", "account", "status", "disabled_reason", "disabled_at", "failing_since", "consecutive_failures", "created_at",
+    ]
     list_select_related = ["account"]
-    list_filter = ["enabled", "account"]
+    list_filter = [EndpointStatusFilter, "enabled", "account"]
     search_fields = ["url", "id"]
-    readonly_fields = ["previous_secret_expires_at", "failing_since", "created_at", "updated_at"]
+    readonly_fields = [
+        "account", "status", "disabled_reason", "disabled_at", "failing_since", "consecutive_failures",
+        "previous_secret_expires_at", "receiving_since", "created_at", "updated_at",
+    ]
     exclude = ["secret", "previous_secret", "dispatch_lease_until"]
+    form = EndpointForm
+    actions = ["enable"]
+
+    @admin.display(description="status")
+    def status(self, endpoint):
+        return endpoint.status
+
+    @admin.action(description="Turn selected endpoints on (a disabled one gets only what happens from now on)")
+    def enable(self, request, queryset):
+        for endpoint in queryset:
+            endpoint_update(endpoint=endpoint, enabled=True)
+        self.message_user(request, f"Turned on {queryset.count()} endpoint(s).", messages.SUCCESS)
+
+    def has_add_permission(self, request):
+        # The customer makes endpoints through the API, which checks the URL
+        # and shows the signing secret once; an endpoint made here would have
+        # no secret to sign with.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        # Through the service, as a PATCH would: turning it on clears why it
+        # was turned off, and the account's subscription is looked up afresh.
+        # The service compares with the row as it was, so it gets a fresh copy rather than the form's.
+        stored = WebhookEndpoint.objects.get(pk=obj.pk)
+        endpoint_update(endpoint=stored, **{name: form.cleaned_data[name] for name in form.changed_data})
 
 
 class AttemptInline(admin.TabularInline):

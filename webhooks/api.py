@@ -14,11 +14,11 @@ from outbound.errors import OutboundError
 from outbound.services.events import EventType
 
 from .models import WebhookEndpoint, WebhookMessage
-from .services.dispatch import message_replay
+from .services.dispatch import ENDPOINT_DISABLED, message_replay
 from .services.endpoints import endpoint_create, endpoint_secret_rotate, endpoint_update
 from .tasks import endpoint_dispatch
 
-EVENT_CHOICES = ("*", *EventType.ALL)
+EVENT_CHOICES = ("*", *EventType.ALL, ENDPOINT_DISABLED)
 
 
 class EndpointInput(StrictSerializer):
@@ -40,9 +40,16 @@ class EndpointOutput(serializers.Serializer):
     url = serializers.CharField()
     description = serializers.CharField()
     events = serializers.ListField(child=serializers.CharField())
-    enabled = serializers.BooleanField()
-    disabled_reason = serializers.CharField(help_text="Why the system turned it off (410, failing for days); empty if not.")
+    enabled = serializers.BooleanField(help_text="Your switch: false turns it off (messages wait until you turn it on).")
+    status = serializers.ChoiceField(
+        choices=WebhookEndpoint.Status.choices,
+        help_text="active: it receives events; off: you turned it off (enabled=false); disabled: the system turned it off "
+        "after sustained failure or a 410 (disabled_reason, disabled_at_ms). PATCH enabled=true turns it on again.",
+    )
+    disabled_reason = serializers.CharField(help_text="Why the system turned it off (410, failing for days or too many times in a row); empty if not.")
+    disabled_at_ms = MillisecondsField(source="disabled_at", allow_null=True, help_text="When the system turned it off; null if it did not.")
     failing_since_ms = MillisecondsField(source="failing_since", allow_null=True)
+    consecutive_failures = serializers.IntegerField(help_text="Failed attempts since its last success.")
     previous_secret_expires_at_ms = MillisecondsField(
         source="previous_secret_expires_at", allow_null=True, help_text="During a rotation, when the old secret stops signing."
     )
@@ -117,7 +124,7 @@ class EndpointDetailView(APIView):
     def get(self, request, endpoint_id):
         return Response(EndpointOutput(_endpoint_or_404(request, endpoint_id)).data)
 
-    @extend_schema(operation_id="webhooks_update", summary="Change url, events, description or enabled", request=EndpointInput, responses=EndpointOutput)
+    @extend_schema(operation_id="webhooks_update", summary="Change url, events, description or enabled (true turns a disabled endpoint on again)", request=EndpointInput, responses=EndpointOutput)
     def patch(self, request, endpoint_id):
         endpoint = _endpoint_or_404(request, endpoint_id)
         params = EndpointInput(data=request.data, partial=True)

@@ -28,6 +28,14 @@ class WebhookEndpoint(models.Model):
     disabled_reason = models.CharField(
         "disabled because", max_length=300, blank=True, help_text="Set when the system turned it off, e.g. 410 Gone."
     )
+    disabled_at = models.DateTimeField(
+        "disabled at", null=True, blank=True, editable=False,
+        help_text="When the system turned it off (410, or failing too long or too often); empty while it may receive.",
+    )
+    consecutive_failures = models.PositiveIntegerField(
+        "failures in a row", default=0, editable=False,
+        help_text="Failed attempts since its last success, e.g. 12; WEBHOOKS_DISABLE_AFTER_FAILURES of them turn it off.",
+    )
     dispatch_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     receiving_since = models.DateTimeField(
         "receiving since",
@@ -48,6 +56,17 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self):
         return self.url
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"  # receives events
+        OFF = "off"  # the customer turned it off (enabled=false)
+        DISABLED = "disabled"  # the system turned it off: disabled_reason, disabled_at
+
+    @property
+    def status(self) -> str:
+        if self.disabled_reason:
+            return self.Status.DISABLED
+        return self.Status.ACTIVE if self.enabled else self.Status.OFF
 
     def wants(self, event_type: str) -> bool:
         return "*" in self.events or event_type in self.events

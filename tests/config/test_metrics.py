@@ -162,3 +162,13 @@ def test_it_is_refused_without_a_token_unless_debugging(settings):
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "metrics_off"
     settings.DEBUG = True
     assert APIClient().get("/metrics").status_code == 200
+
+
+def test_webhook_endpoints_are_counted_by_status_at_scrape_time(endpoint):  # noqa: F811
+    from webhooks.services.dispatch import endpoint_disable
+
+    assert value(scrape(), "outbound_webhook_endpoints", status="active") == 1
+    endpoint_disable(endpoint=endpoint, reason="The endpoint answered 410 Gone.")
+    samples = scrape()
+    assert (value(samples, "outbound_webhook_endpoints", status="active"), value(samples, "outbound_webhook_endpoints", status="disabled")) == (0, 1)
+    assert value(samples, "outbound_webhook_endpoints", status="off") == 0

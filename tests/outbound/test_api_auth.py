@@ -1,5 +1,6 @@
 import uuid
 
+import pytest
 from rest_framework.test import APIClient
 
 from outbound.models import ApiToken
@@ -53,6 +54,7 @@ def test_it_refuses_a_revoked_token(account):
     assert response.json()["error"]["code"] == "unauthorized"
 
 
+@pytest.mark.contract
 def test_it_hides_another_accounts_send_as_not_found(api, other_account):
     from outbound.models import Delivery, Send
 

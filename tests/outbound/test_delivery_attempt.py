@@ -318,6 +318,7 @@ def test_the_sweeper_requeues_only_deliveries_whose_task_may_be_lost(session, ma
     assert deliveries_sweep(stale_seconds=300) == 0
 
 
+@pytest.mark.contract
 def test_send_detail_shows_each_groups_outcome(api, gateway, session, make_groups):
     configure(gateway, sessions={session.name: "MISSING"})
     send = make_send(session, make_groups(1))

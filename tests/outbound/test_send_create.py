@@ -2,10 +2,14 @@
 
 import uuid
 
+import pytest
 from django.db import connection
 
 from outbound.locks import lock_key
 from outbound.models import Delivery, Event, IdempotencyKey, Send
+
+# API contract: bin/test runs these on SQLite too (tests/conftest.py).
+pytestmark = pytest.mark.contract
 
 
 def _body(session, groups, **extra):
@@ -104,6 +108,7 @@ def test_it_refuses_a_reused_key_with_a_different_payload(api, session, make_gro
     assert Send.objects.count() == 1
 
 
+@pytest.mark.postgresql
 def test_it_answers_409_while_the_same_key_is_in_flight(api, account, session, make_groups):
     # Another request holding the key's lock is exactly what "in flight" means.
     import psycopg2

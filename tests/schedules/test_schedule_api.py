@@ -4,6 +4,7 @@ import hashlib
 import uuid
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from outbound.models import Session
@@ -12,6 +13,9 @@ from schedules.models import Schedule
 from schedules.services import schedule_occurrence_fire
 
 from .conftest import make_due_now
+
+# API contract: bin/test runs these on SQLite too (tests/conftest.py).
+pytestmark = pytest.mark.contract
 
 # Every field the seed marks required, with its JSON type; nullable ones separately.
 REQUIRED = {

@@ -11,6 +11,9 @@ from outbound.models import Delivery, IdempotencyKey, Send
 from outbound.timefmt import to_ms
 from schedules.models import Schedule
 
+# API contract: bin/test runs these on SQLite too (tests/conftest.py).
+pytestmark = pytest.mark.contract
+
 
 def test_it_creates_an_interval_schedule(post_schedule):
     first = to_ms(timezone.now() + timedelta(hours=2))

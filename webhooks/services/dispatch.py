@@ -15,13 +15,15 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from core.addresses import UrlRefused, url_check
 from outbound.models import Account
-from outbound.timefmt import to_iso
+from outbound.services.events import events_record
+from outbound.timefmt import to_iso, to_ms
 from webhooks import metrics
 
 from ..models import WebhookAttempt, WebhookEndpoint, WebhookMessage
@@ -37,6 +39,8 @@ LEASE = timedelta(seconds=90)
 # that dies mid-round leaves at most this many SENDING for the stale check.
 ROUND = 20
 EXCERPT = 500
+# The event the account's other endpoints get when the system turns one off.
+ENDPOINT_DISABLED = "webhook.endpoint.disabled"
 
 _client = None
 
@@ -161,9 +165,12 @@ def _send_round(endpoint: WebhookEndpoint, messages: list[WebhookMessage], deadl
     was_failing = endpoint.failing_since is not None
     for index, message in enumerate(messages):
         if time.monotonic() > deadline or not _receiving(endpoint):
+            # Unsent: back to wait, or given up with the rest if the system
+            # just turned the endpoint off (re-enabling replays nothing).
             rest = [m.pk for m in messages[index:]]
+            after = WebhookMessage.Status.FAILED if endpoint.disabled_reason else WebhookMessage.Status.PENDING
             WebhookMessage.objects.filter(pk__in=rest, status=WebhookMessage.Status.SENDING).update(
-                status=WebhookMessage.Status.PENDING, attempts=F("attempts") - 1
+                status=after, attempts=F("attempts") - 1
             )
             break
         attempt = _post(endpoint, message, refusal)
@@ -171,7 +178,7 @@ def _send_round(endpoint: WebhookEndpoint, messages: list[WebhookMessage], deadl
         code = attempt.status_code
         if code is not None and 200 <= code < 300:
             succeeded[code].append(message.pk)
-            endpoint.failing_since = None  # written below, with the successes
+            endpoint.failing_since, endpoint.consecutive_failures = None, 0  # written below, with the successes
             result = "succeeded"
         else:
             result = _settle_failure(endpoint, message, code)
@@ -184,7 +191,12 @@ def _send_round(endpoint: WebhookEndpoint, messages: list[WebhookMessage], deadl
         )
     if endpoint.failing_since is None and succeeded and (was_failing or len(attempts) > sum(map(len, succeeded.values()))):
         # It had been failing (before or earlier in this round), and its last attempt succeeded: it works again.
-        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None, updated_at=now)
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None, consecutive_failures=0, updated_at=now)
+        if was_failing:
+            logger.info(
+                "webhook endpoint %s receiving again", endpoint.pk,
+                extra={"event": "webhook.endpoint.recovered", "endpoint_id": str(endpoint.pk)},
+            )
     return len(attempts)
 
 
@@ -220,23 +232,40 @@ def _post(endpoint: WebhookEndpoint, message: WebhookMessage, refusal: UrlRefuse
 
 def _count(endpoint: WebhookEndpoint, message: WebhookMessage, attempt: WebhookAttempt, result: str) -> None:
     metrics.webhook_attempt_count(result)
-    logger.info(
-        "webhook %s", result,
+    # A receiver that is down fails every attempt until it is back or turned
+    # off: one line for its 1st, 10th, 100th, ... failure in a row, not one
+    # per attempt (the attempts are all in the delivery log and the metrics).
+    failures = endpoint.consecutive_failures
+    quiet = result != "succeeded" and failures > 1 and not _is_power_of_ten(failures)
+    logger.log(
+        logging.DEBUG if quiet else logging.INFO, "webhook %s", result,
         extra={
             "event": f"webhook.{result}", "webhook_message_id": str(message.pk), "webhook_id": message.webhook_id,
             "endpoint_id": str(endpoint.pk), "event_type": message.event_type, "attempt": message.attempts,
             "status_code": attempt.status_code, "error": attempt.error, "latency_ms": attempt.latency_ms,
+            "consecutive_failures": failures,
         },
     )
 
 
+def _is_power_of_ten(n: int) -> bool:
+    while n % 10 == 0:
+        n //= 10
+    return n == 1
+
+
 def _settle_failure(endpoint: WebhookEndpoint, message: WebhookMessage, status_code: int | None) -> str:
-    """Record a failed attempt's outcome: retrying (a later attempt is due) or failed (given up)."""
+    """Record a failed attempt's outcome: retrying (a later attempt is due) or failed (given up).
+
+    1. 410 Gone: the message has failed and the endpoint is turned off.
+    2. Otherwise the message waits for its next attempt, or has failed when out of attempts.
+    3. The endpoint counts the failure; failing too long or too often turns it off.
+    """
     now = timezone.now()
     if status_code == 410:
         # The receiver says this endpoint is gone for good.
         WebhookMessage.objects.filter(pk=message.pk).update(status=WebhookMessage.Status.FAILED, last_status_code=410, updated_at=now)
-        _disable(endpoint, "The endpoint answered 410 Gone.")
+        endpoint_disable(endpoint=endpoint, reason="The endpoint answered 410 Gone.")
         return "failed"
     delay = retry_delay(message.attempts)
     if delay is None:
@@ -250,18 +279,71 @@ def _settle_failure(endpoint: WebhookEndpoint, message: WebhookMessage, status_c
         )
     if endpoint.failing_since is None:
         endpoint.failing_since = now
-        endpoint.save(update_fields=["failing_since", "updated_at"])
-    elif now - endpoint.failing_since > timedelta(days=settings.WEBHOOKS_DISABLE_AFTER_DAYS):
-        _disable(endpoint, f"Failing since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC (more than {settings.WEBHOOKS_DISABLE_AFTER_DAYS} days).")
+    endpoint.consecutive_failures += 1
+    endpoint.save(update_fields=["failing_since", "consecutive_failures", "updated_at"])
+    reason = _disable_reason(endpoint, now)
+    if reason:
+        endpoint_disable(endpoint=endpoint, reason=reason)
+        return "failed"
     return "failed" if delay is None else "retrying"
 
 
-def _disable(endpoint: WebhookEndpoint, reason: str) -> None:
-    endpoint.disabled_reason = reason
-    endpoint.save(update_fields=["disabled_reason", "updated_at"])
-    # Tell the account: operators see the flag in the admin (Accounts, filter "webhook alert").
-    Account.objects.filter(pk=endpoint.account_id).update(webhook_alert=f"Endpoint {endpoint.url} turned off: {reason}")
-    logger.warning("webhook endpoint %s disabled: %s", endpoint.pk, reason)
+def _disable_reason(endpoint: WebhookEndpoint, now: datetime) -> str:
+    """Why a failing endpoint is to be turned off now, or "" (sustained failure: days of it, or a count)."""
+    limit, days = settings.WEBHOOKS_DISABLE_AFTER_FAILURES, settings.WEBHOOKS_DISABLE_AFTER_DAYS
+    since = f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC"
+    if limit and endpoint.consecutive_failures >= limit:
+        return f"{endpoint.consecutive_failures} attempts in a row failed (failing since {since})."
+    if now - endpoint.failing_since > timedelta(days=days):
+        return f"Failing since {since} (more than {days} days)."
+    return ""
+
+
+def endpoint_disable(*, endpoint: WebhookEndpoint, reason: str) -> bool:
+    """Turn a failing endpoint off (once); whether this call did.
+
+    In one transaction: the endpoint's reason and time; its messages waiting
+    for an attempt fail (re-enabling it sends only what happens afterwards);
+    the account's alert for operators; a webhook.endpoint.disabled event for
+    the account's other endpoints (the outbox, as every other event).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        turned_off = WebhookEndpoint.objects.filter(pk=endpoint.pk, disabled_reason="").update(
+            disabled_reason=reason, disabled_at=now, updated_at=now
+        )
+        endpoint.disabled_reason, endpoint.disabled_at = reason, now
+        if not turned_off:
+            return False
+        dropped = WebhookMessage.objects.filter(endpoint_id=endpoint.pk, status=WebhookMessage.Status.PENDING).update(
+            status=WebhookMessage.Status.FAILED, updated_at=now
+        )
+        # Operators see the flag in the admin (Accounts, filter "webhook alert").
+        Account.objects.filter(pk=endpoint.account_id).update(webhook_alert=f"Endpoint {endpoint.url} turned off: {reason}")
+        events_record(account_id=endpoint.account_id, events=[(ENDPOINT_DISABLED, endpoint_disabled_data(endpoint, dropped))])
+    logger.warning(
+        "webhook endpoint %s disabled: %s", endpoint.pk, reason,
+        extra={
+            "event": ENDPOINT_DISABLED, "endpoint_id": str(endpoint.pk), "consecutive_failures": endpoint.consecutive_failures,
+            "messages_dropped": dropped,
+        },
+    )
+    return True
+
+
+def endpoint_disabled_data(endpoint: WebhookEndpoint, dropped: int) -> dict:
+    """The webhook.endpoint.disabled event's data: which endpoint, why, since when, what was given up."""
+    return {
+        "endpoint_id": str(endpoint.pk),
+        "url": endpoint.url,
+        "status": endpoint.status,
+        "disabled_reason": endpoint.disabled_reason,
+        "disabled_at": to_iso(endpoint.disabled_at),
+        "disabled_at_ms": to_ms(endpoint.disabled_at),
+        "failing_since": endpoint.failing_since and to_iso(endpoint.failing_since),
+        "consecutive_failures": endpoint.consecutive_failures,
+        "messages_dropped": dropped,
+    }
 
 
 def message_replay(*, message: WebhookMessage) -> WebhookMessage:

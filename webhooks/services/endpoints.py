@@ -5,11 +5,12 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from outbound.models import Account
 
-from ..models import WebhookEndpoint
+from ..models import WebhookEndpoint, WebhookMessage
 from ..receivers import account_subscription_forget
 
 
@@ -36,16 +37,26 @@ def endpoint_update(*, endpoint: WebhookEndpoint, **changes) -> WebhookEndpoint:
     """Change url, events, description or enabled.
 
     Turning an endpoint on clears why it was turned off; it gets the events
-    written from then on (none of those written while it was off).
+    written from then on (none of those written while it was off). Turning
+    on one the system had disabled sends nothing from before: what still
+    waited for an attempt then has failed (it can be replayed one by one).
     """
     was_receiving = endpoint.enabled and not endpoint.disabled_reason
+    was_disabled = bool(endpoint.disabled_reason)
     for name, value in changes.items():
         setattr(endpoint, name, value)
-    if changes.get("enabled"):
-        endpoint.disabled_reason, endpoint.failing_since = "", None
-        if not was_receiving:
-            endpoint.receiving_since = timezone.now()
-    endpoint.save()
+    now = timezone.now()
+    with transaction.atomic():
+        if changes.get("enabled"):
+            endpoint.disabled_reason, endpoint.disabled_at = "", None
+            endpoint.failing_since, endpoint.consecutive_failures = None, 0
+            if not was_receiving:
+                endpoint.receiving_since = now
+            if was_disabled:
+                endpoint.messages.filter(status=WebhookMessage.Status.PENDING).update(
+                    status=WebhookMessage.Status.FAILED, updated_at=now
+                )
+        endpoint.save()
     account_subscription_forget(endpoint.account_id)
     return endpoint
 

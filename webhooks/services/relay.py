@@ -54,6 +54,8 @@ CATCH_UP_WINDOW = timedelta(seconds=15)
 # opened, so an event of the window that committed late is still caught.
 CATCH_UP_HORIZON = timedelta(minutes=2)
 CATCH_UP_LIMIT = 10_000
+# How far apart the clocks of two of our machines may be (see _written_while_receiving).
+CLOCK_MARGIN = timedelta(seconds=5)
 # An event's id and created_at come from the same clock, a moment apart (more
 # if its process made ids faster than one a millisecond: uuid7 moves ahead).
 ID_MARGIN = timedelta(minutes=1)
@@ -135,7 +137,7 @@ def _account_batch_relay(*, account_id, batch: int) -> tuple[int, set]:
             Event.objects.select_for_update(skip_locked=True)
             .filter(account_id=account_id, relayed=False)
             .order_by("id")
-            .only("id", "type")[:batch]
+            .only("id", "type", "created_at")[:batch]
         )
         if not events:
             return 0, set()
@@ -154,8 +156,18 @@ def _messages_make(endpoints, events) -> list[WebhookMessage]:
         WebhookMessage(endpoint=endpoint, event_id=event.id, event_type=event.type, next_attempt_at=now)
         for event in events
         for endpoint in endpoints
-        if endpoint.wants(event.type)
+        if endpoint.wants(event.type) and _written_while_receiving(endpoint, event)
     ]
+
+
+def _written_while_receiving(endpoint: WebhookEndpoint, event: Event) -> bool:
+    # An endpoint gets the events written from when it was created or turned
+    # on: an event written while it was off (still unrelayed when it was
+    # turned on again) is not sent by surprise. The margin is for the clocks
+    # of the machines that wrote the event and turned the endpoint on: an
+    # event of the same moment is never lost to a clock a little behind.
+    since = endpoint.receiving_since
+    return since is None or event.created_at >= since - CLOCK_MARGIN
 
 
 def endpoints_catch_up() -> set:
@@ -191,7 +203,7 @@ def _endpoint_catch_up(endpoint: WebhookEndpoint) -> int:
             )
             .exclude(pk__in=endpoint.messages.values("event_id"))
             .order_by("id")
-            .only("id", "type")[:CATCH_UP_LIMIT]
+            .only("id", "type", "created_at")[:CATCH_UP_LIMIT]
         )
         messages = _messages_make([endpoint], events)
         WebhookMessage.objects.bulk_create(messages, ignore_conflicts=True)
