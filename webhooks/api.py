@@ -92,7 +92,6 @@ def _endpoint_or_404(request, endpoint_id) -> WebhookEndpoint:
 
 class EndpointListView(APIView):
     pagination_class = NewestFirstPagination
-    refusals = {"POST": {422: ["webhook_target_not_allowed (a private or reserved address)", "webhook_target_unresolvable"]}}
     write_scope = scopes.SETTINGS_WRITE
 
     @extend_schema(operation_id="webhooks_list", summary="Your webhook endpoints", responses=EndpointOutput(many=True))
@@ -118,7 +117,6 @@ class EndpointListView(APIView):
 
 class EndpointDetailView(APIView):
     write_scope = scopes.SETTINGS_WRITE
-    refusals = {"PATCH": EndpointListView.refusals["POST"]}
 
     @extend_schema(operation_id="webhooks_retrieve", summary="One endpoint", responses=EndpointOutput)
     def get(self, request, endpoint_id):

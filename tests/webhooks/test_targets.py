@@ -43,14 +43,16 @@ def _operator(client):
     return client
 
 
-def test_the_admin_refuses_a_non_public_url(client, db, account, settings):
+def test_the_admin_refuses_a_non_public_url(client, db, account, endpoint, settings):
     settings.URL_ALLOWED_PRIVATE_NETWORKS = []
+    before = endpoint.url
     form = {"account": str(account.pk), "url": "http://100.100.100.200/latest/meta-data/", "events": '["*"]', "description": "",
             "enabled": "on", "disabled_reason": ""}
-    response = _operator(client).post("/admin/webhooks/webhookendpoint/add/", form)
+    response = _operator(client).post(f"/admin/webhooks/webhookendpoint/{endpoint.pk}/change/", form)
     assert response.status_code == 200
     assert "not a public internet address" in response.content.decode()
-    assert not WebhookEndpoint.objects.exists()
+    endpoint.refresh_from_db()
+    assert endpoint.url == before
 
 
 def test_the_admin_changes_an_endpoint_to_a_public_url(client, db, account, endpoint, settings, public_dns):
