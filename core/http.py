@@ -53,7 +53,14 @@ _ERRORS = (
 class PublicOnlyTransport(httpx.BaseTransport):
     """For httpx.Client(transport=...): requests reach only addresses the URL rule allows, checked at connect."""
 
-    def __init__(self, limits: httpx.Limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)):
+    def __init__(
+        self,
+        limits: httpx.Limits = httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        max_body: int = 64 * 1024,
+    ):
+        # Only the start of a reply is kept (a webhook attempt records an excerpt):
+        # a receiver that answers with gigabytes must not fill a worker's memory.
+        self._max_body = max_body
         # httpx.HTTPTransport's defaults; keep-alive expiry keeps a reused connection's check recent.
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(),
@@ -76,15 +83,26 @@ class PublicOnlyTransport(httpx.BaseTransport):
         try:
             response = self._pool.handle_request(core_request)
             try:
-                content = response.read()
+                content = _body_head(response, self._max_body)
             finally:
-                response.close()
+                response.close()  # a body left unread closes the connection instead of returning it to the pool
         except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as error:
             raise _mapped(error, request) from error
         return httpx.Response(status_code=response.status, headers=response.headers, content=content, request=request)
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _body_head(response: httpcore.Response, limit: int) -> bytes:
+    """At most `limit` bytes of the body; the rest is never read."""
+    chunks, size = [], 0
+    for chunk in response.iter_stream():
+        chunks.append(chunk[: limit - size])
+        size += len(chunks[-1])
+        if size >= limit:
+            break
+    return b"".join(chunks)
 
 
 def _mapped(error: Exception, request: httpx.Request) -> httpx.TransportError:

@@ -51,3 +51,33 @@ def test_a_refused_connection_is_an_httpx_error(settings):
     settings.URL_ALLOWED_PRIVATE_NETWORKS = ["127.0.0.0/8"]
     with httpx.Client(transport=PublicOnlyTransport()) as client, pytest.raises(httpx.ConnectError):
         client.post("http://127.0.0.1:9/x", content=b"hi")  # discard port: nothing listens
+
+
+def test_it_keeps_only_the_start_of_a_huge_reply(settings):
+    """A receiver answering with an endless body must not fill the worker's memory: the rest is never read."""
+
+    class Endless(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", str(1 << 40))
+            self.end_headers()
+            try:
+                while True:
+                    self.wfile.write(b"x" * 65536)
+            except OSError:
+                pass  # the client stopped reading and closed
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    settings.URL_ALLOWED_PRIVATE_NETWORKS = ["127.0.0.0/8"]
+    try:
+        with httpx.Client(transport=PublicOnlyTransport(max_body=100_000), timeout=5) as client:
+            response = client.post(f"http://127.0.0.1:{httpd.server_address[1]}/x", content=b"hi")
+        assert response.status_code == 200
+        assert response.content == b"x" * 100_000
+    finally:
+        httpd.shutdown()
