@@ -188,13 +188,14 @@ def test_a_burst_past_capacity_is_refused_at_once_in_the_error_shape_and_nothing
     assert IdempotencyKey.objects.filter(key__startswith=f"{prefix}-").count() == statuses.count(202)
     assert all(status == 200 for status, _ in health)
     # Refused at arrival by HAProxy itself (L: answered locally, R: a resource limit; never queued),
-    # within milliseconds of the request's head, whatever this busy machine's client threads took.
+    # within milliseconds of the request's arrival.
     web.stop()
     refusals = [line for line in web.log.read_text().splitlines() if " 503 " in line and "POST /v2/outbound/sends" in line]
     assert len(refusals) == len(refused)
     for line in refusals:
         timers = re.search(r" (-?\d+)/(-?\d+)/(-?\d+)/(-?\d+)/(\d+) 503 \d+ LR-- ", line)
-        assert timers and timers[2] == "-1" and int(timers[5]) < 50, line
+        # TR (the client sending its head, slow under this test's own threads) aside: Ta - TR.
+        assert timers and timers[2] == "-1" and int(timers[5]) - int(timers[1]) < 50, line
 
 
 def test_the_request_id_is_the_proxys_in_its_log_the_application_and_the_answer(web, tmp_path):
