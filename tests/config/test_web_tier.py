@@ -155,6 +155,21 @@ def test_a_request_head_not_sent_within_the_header_timeout_is_closed_without_a_w
     assert answer.startswith(b"HTTP/1.1 408") and time.monotonic() - start < 3
 
 
+def test_a_body_not_sent_in_time_gets_408_in_the_error_shape_without_a_worker(start_web):
+    web = start_web(WEB_HEADER_TIMEOUT="1s")
+    with socket.create_connection(("127.0.0.1", web.port), timeout=5) as client:
+        client.sendall(b"POST /v2/outbound/sends HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                       b"Content-Length: 100\r\n\r\n{")
+        answer = b""
+        while chunk := client.recv(4096):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408")
+    error = json.loads(body)
+    assert error["error"]["code"] == "request_timeout" and f"x-request-id: {error['request_id']}".encode() in head
+    assert web.answers("/healthz")
+
+
 def send_create(web: Web, token: str, body: dict) -> tuple[int, dict, dict, float]:
     start = time.monotonic()
     try:
