@@ -6,17 +6,17 @@ at 50 req/s; an authenticated request's fixed cost <= 2 ms of CPU; at twice
 the saturation rate, accepted requests keep p99 <= 1 s and the rest are
 refused in milliseconds, and nothing accepted is lost.
 
-Runs the service as deployed on this machine: gunicorn (sync workers, access
-log on, config/gunicorn.py, load shedding on, as in the Procfile), an
-optional Celery worker and the fake gateway. Per rate, three endpoints:
+Runs the service as deployed on this machine: the Procfile's web process
+(bin/web: HAProxy with its queue limit in front of gunicorn's sync workers,
+access log on), an optional Celery worker and the fake gateway. Per rate, three endpoints:
 - bare: GET /healthz, a DRF view with no credential and no database: the
   floor of this server on this machine, measured in the same run;
 - trivial: GET /v2/sessions, token auth, rate limit and one small query: the
   fixed cost of an authenticated request is trivial minus bare;
 - create: POST /v2/outbound/sends to --groups groups.
 Then create with --big-groups, and an overload row at twice the best rate
-create reached (or --overload-rate). CPU is per answered request: gunicorn
-(the API's own work) and PostgreSQL.
+create reached (or --overload-rate). CPU is per answered request: the web
+process (gunicorn, the API's own work, and HAProxy) and PostgreSQL.
 
 Load is open loop: request i is due at i/rate whatever happened before
 (a slow server is not allowed to slow the load down), and latency counts from
@@ -25,8 +25,8 @@ one connection per request as gunicorn's sync workers close it anyway); its
 own lag and CPU are reported to show it is not the bottleneck. Each POST
 has a unique idempotency_key; after an overload row, the accepted ones are
 counted in the database (nothing accepted may be lost). Every row gets a
-fresh, warmed-up gunicorn and an empty queue: an overloaded row leaves
-requests in the listen backlog and sends in the queue, which would otherwise
+fresh, warmed-up web process and an empty queue: an overloaded row leaves
+requests in HAProxy's queue and sends in the Celery queue, which would otherwise
 eat the next row's CPU.
 
     bin/bench api [--rates 50,100,200] [--duration 15] [--groups 10] [--big-groups 100 --big-rates 50,60]
@@ -53,7 +53,7 @@ ENDPOINTS = {
 }
 HEADERS = [
     "endpoint", "groups", "target req/s", "sent req/s", "2xx req/s", "p50 ms", "p99 ms", "p99 2xx ms", "refused",
-    "p99 refused ms", "errors", "lost", "gunicorn CPU ms/req", "x bare", "postgres CPU ms/req", "gen lag p99 ms",
+    "p99 refused ms", "errors", "lost", "web CPU ms/req", "x bare", "postgres CPU ms/req", "gen lag p99 ms",
     "gen CPU %", "machine busy %",
 ]
 
@@ -203,7 +203,7 @@ def plan(args) -> list[tuple[str, int, float]]:
 def report(results: list[dict], workers: int, groups: int, big_groups: int) -> None:
     bare_ms = {r["rate"]: r["cpu_ms"] for r in results if r["kind"] == "bare"}
     print(table(HEADERS, [row(r, bare_ms) for r in results]))
-    print(f"\n{workers} gunicorn sync workers. sent = the generator's achieved rate; 2xx req/s = accepted answers per"
+    print(f"\n{workers} gunicorn sync workers behind HAProxy. sent = the generator's achieved rate; 2xx req/s = accepted answers per"
           "\nsecond until the last one; latency counts from when a request was due; refused = 503 overloaded or 429;"
           "\nerrors = anything else, or no answer within the timeout (counted at the timeout); lost = accepted (202)"
           "\nbut not in the database. CPU ms/req = CPU of the group over the row / answered requests; x bare = the"
@@ -260,7 +260,7 @@ def main(argv=None) -> None:
     env = bench_env(WAHA_BASE_URL=f"http://127.0.0.1:{gateway_port}")
     django_setup(env)
     print(machine())
-    print(f"API under gunicorn ({args.gunicorn_workers} sync workers) with a Celery worker (prefork -c "
+    print(f"API under bin/web (HAProxy, gunicorn with {args.gunicorn_workers} sync workers) with a Celery worker (prefork -c "
           f"{args.worker_concurrency}) and the fake gateway on the same machine; {args.duration:g} s per row, open loop.\n")
     database_reset(env)
     processes = Processes()

@@ -9,6 +9,7 @@ import atexit
 import os
 import platform
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -161,14 +162,13 @@ class Processes:
         return f"http://127.0.0.1:{port}"
 
     def web(self, env: dict, port: int, name: str = "web", workers: int = 2, access_log: str = os.devnull) -> subprocess.Popen:
-        """gunicorn as the Procfile runs it (config/gunicorn.py: load shedding on), on 127.0.0.1:`port`."""
-        return self.start(
-            name,
-            [sys.executable, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.py", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(workers), "--access-logfile", access_log],
-            env,
-            ready="Booting worker",
-        )
+        """The web process as the Procfile runs it (bin/web: HAProxy on 127.0.0.1:`port`, gunicorn behind it)."""
+        env = {**env, "PORT": str(port), "WEB_CONCURRENCY": str(workers),
+               # bin/web runs gunicorn from PATH: this interpreter's.
+               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', os.environ.get('PATH', ''))}"}
+        process = self.start(name, ["bin/web", "--access-logfile", access_log], env, ready="Booting worker")
+        _wait_for_port(port, process, LOG_DIR / f"{name}.log")
+        return process
 
     def worker(self, env: dict, concurrency: int, name: str = "worker", pool: str = "prefork") -> subprocess.Popen:
         return self.start(
@@ -185,6 +185,19 @@ class Processes:
         if scheduler:
             argv += ["-S", scheduler]
         return self.start(name, argv, env, ready="beat: Starting")
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    """Until something accepts connections on 127.0.0.1:`port` (HAProxy starts after gunicorn's socket)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"web did not listen on {port}:\n{log.read_text()[-3000:]}")
+            time.sleep(0.05)
 
 
 def rss_mb(pid: int) -> float:

@@ -30,9 +30,7 @@ from bench.cpu import CpuMeter, free_port, process_tree
 from bench.fixtures import bench_fixture
 
 TARGET_MS, TARGET_RUNS = 50, 10_000
-# Between two requests: the latency of one request on an otherwise idle server,
-# and no back-to-back stream, which the web process's load shedding
-# (config/shedding.py) would take for a queue.
+# Between two requests: the latency of one request on an otherwise idle server.
 PAUSE_SECONDS = 0.01
 HEADERS = ["request", "runs", "requests", "p50 ms", "p99 ms", "max ms", "gunicorn CPU ms/req", "machine busy %", "body KB",
            "errors"]

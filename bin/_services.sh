@@ -27,3 +27,6 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
       || echo "Could not install Chromium (see ${TMPDIR:-/tmp}/chromium-install.log): the browser tests will be skipped." >&2
   fi
 fi
+# The web tier's tests (tests/config/test_web_tier.py) run the Procfile's web
+# process, HAProxy included; without it they skip and say why.
+. bin/_haproxy.sh

@@ -1,26 +1,17 @@
-"""gunicorn settings for the web process (Procfile: gunicorn config.wsgi -c config/gunicorn.py).
+"""gunicorn settings for the web process (bin/web, the Procfile's web: gunicorn config.wsgi -c config/gunicorn.py behind HAProxy).
 
 https://docs.gunicorn.org/en/stable/settings.html
 """
 
 # The longest request line gunicorn takes (its maximum; default 4094). Longer
 # ones get gunicorn's own 414 before the API sees them; the API's URLs and
-# query strings are far shorter, and a proxy in front has its own cap (nginx: 8 KB).
+# query strings are far shorter, and HAProxy in front has its own cap (its buffer, tune.bufsize).
 limit_request_line = 8190
 
-# The sync worker, with a doorman thread that refuses past capacity when a
-# request arrives instead of after its wait in the accept queue (config/doorman.py).
-worker_class = "config.doorman.DoormanWorker"
-
-
-def post_worker_init(worker):
-    """Tell the load shedder (config/shedding.py) which sockets this worker accepts from, if no doorman decides."""
-    from config import doorman, shedding
-
-    if isinstance(worker, doorman.DoormanWorker):
-        return  # the doorman decides at arrival, on its own measure of the service time
-
-    shedding.listeners_set([listener.sock for listener in worker.sockets], workers=worker.cfg.workers)
+# gunicorn's sync workers behind HAProxy (deploy/haproxy.cfg, started with
+# gunicorn by bin/web): HAProxy reads each request whole and hands a worker
+# only complete ones, one per worker at a time, so a slow client holds none.
+worker_class = "sync"
 
 
 def on_starting(server):

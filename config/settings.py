@@ -88,6 +88,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the client's address from the web tier's proxy, before anything reads it (axes, logs).
+    "config.proxy.ClientAddressMiddleware",
     "outbound.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -186,15 +188,6 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [csp_constants.NONE],
     },
 }
-
-# Past capacity a web worker refuses (503 overloaded) instead of queueing:
-# when the requests lined up for it add up to more than this much work
-# (config/doorman.py). 0: never. Accepted requests wait about this long at
-# most; refused ones are answered when they arrive, whatever the limit.
-# At 100 ms a send to 100 groups (35 ms each) was already refused at 50
-# req/s, 85% of capacity; at 250 none was, and at twice the capacity
-# accepted p99 was 344 ms, refused p99 8 ms (docs/benchmarks.md, 2026-11-23).
-WEB_SHED_AFTER_MS = env.int("WEB_SHED_AFTER_MS", default=250)
 
 # Admin logins: after ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one
 # username from one address, that pair is locked out for the cool-off

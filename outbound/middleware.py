@@ -7,6 +7,7 @@ from outbound.ids import new_id
 from outbound.zones import zone_get
 
 # A client may pass its own request id (for tracing across systems) if it is short and plain.
+# Behind the web tier's HAProxy this is HAProxy's id (deploy/haproxy.cfg): its log line and ours agree.
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 # The id of the request being served, for log lines (config/logging.py puts it on each).

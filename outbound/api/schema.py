@@ -43,7 +43,8 @@ _ALWAYS = {
     "403": "insufficient_scope: the credential lacks the scope this operation needs (details.required_scope).",
     "406": "not_acceptable: the Accept header allows no JSON.",
     "429": "rate_limited: over the credential's or the account's rate limit; retry after Retry-After seconds.",
-    "503": "overloaded: the service is past its capacity and refused the request unread; retry after Retry-After seconds.",
+    "503": "overloaded: the service is past its capacity and refused the request before doing anything; "
+    "retry after Retry-After seconds.",
 }
 _WITH_INPUT = {"400": "validation_error: details.fields names each field and why (a stable code per field)."}
 _WITH_BODY = {"415": "unsupported_media_type: send application/json (or multipart/form-data where listed)."}
