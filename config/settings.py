@@ -426,6 +426,9 @@ SCHEDULE_AUTO_PAUSE_AFTER_FAILED_RUNS = env.int("SCHEDULE_AUTO_PAUSE_AFTER_FAILE
 URL_ALLOWED_PRIVATE_NETWORKS = env.list(
     "URL_ALLOWED_PRIVATE_NETWORKS", default=env.list("WEBHOOKS_ALLOWED_PRIVATE_NETWORKS", default=[])
 )
+# The longest a URL's name lookup may take before the URL is refused as
+# unresolvable (core/addresses.py): the lookup happens inside a request.
+URL_RESOLVE_TIMEOUT_SECONDS = env.float("URL_RESOLVE_TIMEOUT_SECONDS", default=2.0)
 for _network in URL_ALLOWED_PRIVATE_NETWORKS:
     try:
         ipaddress.ip_network(_network, strict=False)

@@ -20,6 +20,7 @@ Teredo) is judged by that IPv4 address as well, since that is where the
 packets end up.
 """
 
+import concurrent.futures
 import ipaddress
 import re
 import socket
@@ -150,9 +151,22 @@ def _url_parts(url: str) -> tuple[str, int]:
     return parts.hostname, port or (443 if parts.scheme.lower() == "https" else 80)
 
 
+# Lookups run here so a caller waits at most URL_RESOLVE_TIMEOUT_SECONDS:
+# getaddrinfo has no timeout of its own, and a customer who controls a name's
+# DNS server could otherwise hold a web worker for the system resolver's
+# retries on every request. A lookup that overruns finishes in its thread and
+# is discarded; when every thread is stuck, new lookups time out too (refused,
+# never waited for).
+_resolvers = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="url-resolve")
+
+
 def _resolve(host: str, port: int) -> list[str]:
+    lookup = _resolvers.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = lookup.result(timeout=settings.URL_RESOLVE_TIMEOUT_SECONDS)
+    except concurrent.futures.TimeoutError:
+        lookup.cancel()
+        raise UrlRefused(URL_UNRESOLVABLE, f"{host} did not resolve within {settings.URL_RESOLVE_TIMEOUT_SECONDS:g} s.")
     except UnicodeError:
         raise UrlRefused(URL_INVALID, f"{host} is not a valid host name.")
     except (socket.gaierror, OSError):

@@ -1,6 +1,9 @@
 """core/addresses.py: the one rule for every URL the service calls or hands to the gateway."""
 
 import ipaddress
+import socket
+import threading
+import time
 
 import pytest
 
@@ -139,3 +142,24 @@ def test_an_allowed_network_lets_its_addresses_through(settings, public_dns):
         url_check("http://10.21.0.1/hook")  # the next network is not allowed
     with pytest.raises(UrlRefused):
         url_check("http://169.254.169.254/latest/meta-data")
+
+
+def test_a_name_whose_lookup_hangs_is_refused_within_the_timeout(settings, monkeypatch):
+    """A customer's slow DNS server must not hold a web worker for the resolver's own retries."""
+    settings.URL_RESOLVE_TIMEOUT_SECONDS = 0.2
+    release = threading.Event()
+
+    def hanging_getaddrinfo(*args, **kwargs):
+        release.wait(10)
+        raise socket.gaierror("gave up")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging_getaddrinfo)
+    started = time.monotonic()
+    try:
+        with pytest.raises(UrlRefused) as refused:
+            url_check("https://slow.example.com/hook")
+        waited = time.monotonic() - started
+    finally:
+        release.set()
+    assert refused.value.code == "url_unresolvable"
+    assert waited < 5  # the lookup itself would have taken 10 s
