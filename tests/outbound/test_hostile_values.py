@@ -3,7 +3,6 @@
 import base64
 import io
 import json
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -17,22 +16,6 @@ from outbound.timefmt import to_ms
 from schedules.models import Schedule
 
 HUGE = 2**63  # past PostgreSQL's bigint
-
-
-@pytest.fixture
-def send_body(session, make_groups):
-    groups = make_groups(2)
-
-    def body(**extra):
-        return {
-            "session_id": str(session.id),
-            "group_ids": [str(g.id) for g in groups],
-            "idempotency_key": f"key-{uuid.uuid4()}",
-            "text": "Hello",
-            **extra,
-        }
-
-    return body
 
 
 def _refused(response, field, code):

@@ -6,7 +6,6 @@ Each case posts a body that would be accepted without its unknown field, and
 checks the refusal names that field and that nothing was sent or stored.
 """
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -16,22 +15,6 @@ from outbound.models import Delivery, Event, IdempotencyKey, Send, Session
 from outbound.timefmt import to_ms
 from schedules.models import Schedule
 from tests.api_asserts import assert_unknown_field
-
-
-@pytest.fixture
-def send_body(session, make_groups):
-    groups = make_groups(2)
-
-    def body(**extra):
-        return {
-            "session_id": str(session.id),
-            "group_ids": [str(g.id) for g in groups],
-            "idempotency_key": f"key-{uuid.uuid4()}",
-            "text": "Hello",
-            **extra,
-        }
-
-    return body
 
 
 def _in_an_hour_ms():
