@@ -216,3 +216,44 @@ def test_commits_while_a_relay_waits_queue_no_second_one_and_its_start_lets_the_
         record(account)  # committed after it started: needs a relay of its own
     assert [name for name, _, _ in queued_tasks()].count(RELAY_TASK) == 2
     assert [name for name, _, _ in queued_tasks()].count("webhooks.tasks.endpoint_dispatch") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_relays_of_one_account_take_turns_so_a_later_event_never_goes_first(account, endpoint, monkeypatch):
+    """The per-account task and the backstop may relay one account at once; neither may pass the other's batch."""
+    import threading
+
+    from django.db import connection
+
+    first = record(account, id="first")
+    paused, release = threading.Event(), threading.Event()
+    make = relay._messages_make
+
+    def make_slowly(endpoints, events):
+        if threading.current_thread().name == "busy-relay":
+            paused.set()
+            release.wait(10)  # a relay in the middle of its batch, holding the first event
+        return make(endpoints, events)
+
+    monkeypatch.setattr(relay, "_messages_make", make_slowly)
+
+    def relay_in_thread():
+        try:
+            relay.account_events_relay(account_id=account.id)
+        finally:
+            connection.close()
+
+    busy = threading.Thread(target=relay_in_thread, name="busy-relay")
+    busy.start()
+    assert paused.wait(10)
+    second = record(account, id="second")
+    other = threading.Thread(target=relay_in_thread, name="second-relay")
+    other.start()
+    other.join(1.0)
+    # The second relay waits for the first: the later event has no message yet.
+    messages_before_release = set(WebhookMessage.objects.values_list("event_id", flat=True))
+    release.set()
+    busy.join(10)
+    other.join(10)
+    assert second.pk not in messages_before_release
+    assert set(WebhookMessage.objects.values_list("event_id", flat=True)) == {first.pk, second.pk}

@@ -32,7 +32,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from outbound.models import Event
+from outbound.models import Account, Event
 from outbound.services.retention import id_floor
 
 from ..models import WebhookEndpoint, WebhookMessage
@@ -130,9 +130,15 @@ def _accounts_between(*, low, high, limit: int) -> list:
 def _account_batch_relay(*, account_id, batch: int) -> tuple[int, set]:
     """Relay up to `batch` of the account's unrelayed events: (how many, endpoints that got messages).
 
-    Concurrent relays of one account take disjoint batches (SKIP LOCKED).
+    Relays of one account take turns: each holds the account's row while it
+    relays a batch. Taking disjoint batches side by side (SKIP LOCKED alone)
+    let a later event's message be made, and sent, before an earlier one's,
+    which breaks the order receivers are promised. NO KEY UPDATE, because
+    it does not wait for (nor block) the inserts that write the account's
+    events, which only take KEY SHARE on its row.
     """
     with transaction.atomic():
+        Account.objects.select_for_update(no_key=True).filter(pk=account_id).values_list("pk").first()
         events = list(
             Event.objects.select_for_update(skip_locked=True)
             .filter(account_id=account_id, relayed=False)
