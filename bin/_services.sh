@@ -18,15 +18,8 @@ fi
 # Browser tests (tests/e2e/test_admin_browser_e2e.py) drive Debian's Chromium
 # with Playwright: install it once when it is missing and apt can (as root).
 # Without it those tests skip and say why; nothing here fails the run.
-if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  echo "Installing Chromium for the browser tests (apt-get install chromium) ..." >&2
-  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >"${TMPDIR:-/tmp}/chromium-install.log" 2>&1; then
-    # The package lists may be stale or absent: refresh them once.
-    { DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
-      >>"${TMPDIR:-/tmp}/chromium-install.log" 2>&1 \
-      || echo "Could not install Chromium (see ${TMPDIR:-/tmp}/chromium-install.log): the browser tests will be skipped." >&2
-  fi
-fi
+. bin/_apt.sh
+apt_install_once chromium chromium "the browser tests"
 # The web tier's tests (tests/config/test_web_tier.py) run the Procfile's web
 # process, HAProxy included; without it they skip and say why.
 . bin/_haproxy.sh
