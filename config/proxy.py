@@ -17,7 +17,11 @@ the address from (request.META is the WSGI environ), so this runs first.
 import ipaddress
 import socket
 
+from django.http import UnreadablePostError
+
 FORWARDED_FOR = "HTTP_X_FORWARDED_FOR"
+# The most of an unread body read (and dropped) after the answer; see UnreadBodyDrainMiddleware.
+DRAIN_LIMIT = 1024 * 1024
 
 
 class ClientAddressMiddleware:
@@ -44,3 +48,33 @@ def forwarded_address(header: str) -> str:
         return str(ipaddress.ip_address(candidate))
     except ValueError:
         return ""
+
+
+class UnreadBodyDrainMiddleware:
+    """Read what is left of a request body nobody read, so the answer reaches the client.
+
+    An answer that needs no body (a 401 for a bad credential, a 404, a 405)
+    leaves the body unread. gunicorn's sync worker closes the connection after
+    answering, and closing a socket with unread data resets it: HAProxy, still
+    forwarding the body, sees the reset and gives the client no answer at all.
+    Bodies up to DRAIN_LIMIT are read to the end first (the proxy has most of
+    them buffered already); a larger one is left, and its client may see the
+    reset, as it would from any server that stops reading an upload.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if 0 < length <= DRAIN_LIMIT:
+            try:
+                while request.read(64 * 1024):
+                    pass
+            except (OSError, UnreadablePostError):
+                pass  # the client went away: nothing to answer
+        return response

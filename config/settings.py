@@ -88,7 +88,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: the client's address from the web tier's proxy, before anything reads it (axes, logs).
+    # Outermost: after every answer, the rest of an unread body is read (config/proxy.py says why).
+    "config.proxy.UnreadBodyDrainMiddleware",
+    # Then the client's address from the web tier's proxy, before anything reads it (axes, logs).
     "config.proxy.ClientAddressMiddleware",
     "outbound.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -239,3 +239,20 @@ def test_the_client_address_is_the_one_the_proxy_saw_never_one_a_client_wrote(we
     web.stop()
     addresses = {line.split(" ", 1)[0] for line in web.access_log.read_text().splitlines()}
     assert addresses == {"127.0.0.1", "127.0.0.2"}  # the probe at start, then this test's client
+
+
+def test_a_large_body_answered_before_it_was_read_still_gets_its_answer(web):
+    """A refusal that needs no body (401 here) is answered although the body was never read.
+
+    gunicorn closes the connection after its answer; closing with unread data
+    resets it, and HAProxy, still forwarding the body, gave the client no
+    answer at all (the fuzzer found this with a 300 KB PATCH).
+    """
+    body = json.dumps({"schedule": {"name": "x" * 300_000}})
+    for _ in range(5):
+        response = httpx.patch(
+            f"{web.url}/v2/outbound/schedules/{uuid.uuid4()}", content=body,
+            headers={"Content-Type": "application/json", "Authorization": "Bearer not-a-token"}, timeout=10,
+        )
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "unauthorized"
