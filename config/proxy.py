@@ -17,11 +17,10 @@ the address from (request.META is the WSGI environ), so this runs first.
 import ipaddress
 import socket
 
+from django.conf import settings
 from django.http import UnreadablePostError
 
 FORWARDED_FOR = "HTTP_X_FORWARDED_FOR"
-# The most of an unread body read (and dropped) after the answer; see UnreadBodyDrainMiddleware.
-DRAIN_LIMIT = 1024 * 1024
 
 
 class ClientAddressMiddleware:
@@ -57,9 +56,11 @@ class UnreadBodyDrainMiddleware:
     leaves the body unread. gunicorn's sync worker closes the connection after
     answering, and closing a socket with unread data resets it: HAProxy, still
     forwarding the body, sees the reset and gives the client no answer at all.
-    Bodies up to DRAIN_LIMIT are read to the end first (the proxy has most of
-    them buffered already); a larger one is left, and its client may see the
-    reset, as it would from any server that stops reading an upload.
+    Bodies within half of HAProxy's buffer (WEB_BUFFER_SIZE; the request head
+    shares it) are read to the end first: HAProxy holds them
+    whole already, so this is a copy, never a wait on the client. A larger
+    one (an upload streaming at the client's pace) is left, and its client
+    may see the reset, as from any server that stops reading an upload.
     """
 
     def __init__(self, get_response):
@@ -71,10 +72,19 @@ class UnreadBodyDrainMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        if 0 < length <= DRAIN_LIMIT:
-            try:
-                while request.read(64 * 1024):
-                    pass
-            except (OSError, UnreadablePostError):
-                pass  # the client went away: nothing to answer
+        if 0 < length <= settings.WEB_BUFFER_SIZE // 2:
+            body_rest_drop(request)
         return response
+
+
+def body_rest_drop(request) -> None:
+    """Read what is left of the body and drop it.
+
+    Behind HAProxy this never waits on a client: a body this small reached
+    the proxy whole before the request was handed to a worker (deploy/haproxy.cfg).
+    """
+    try:
+        while request.read(64 * 1024):
+            pass
+    except (OSError, UnreadablePostError):
+        pass  # the client went away

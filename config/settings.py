@@ -87,6 +87,10 @@ INSTALLED_APPS = [
     "webhooks",
 ]
 
+# HAProxy's buffer (bin/web exports it to gunicorn too): bodies that fit are
+# read whole by the proxy; config/proxy.py drops what a view left unread of them.
+WEB_BUFFER_SIZE = env.int("WEB_BUFFER_SIZE", default=1024 * 1024)
+
 MIDDLEWARE = [
     # Outermost: after every answer, the rest of an unread body is read (config/proxy.py says why).
     "config.proxy.UnreadBodyDrainMiddleware",

@@ -256,3 +256,33 @@ def test_a_large_body_answered_before_it_was_read_still_gets_its_answer(web):
         )
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_an_unauthenticated_body_trickled_past_the_proxys_buffer_holds_no_worker_for_long(web):
+    """Past HAProxy's buffer a body streams to a worker: reading its rest after a 401 must not wait on the client."""
+    held, stop = [], threading.Event()
+
+    def trickle(client):
+        client.sendall(
+            b"PATCH /v2/outbound/schedules/" + str(uuid.uuid4()).encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Authorization: Bearer not-a-token\r\nContent-Type: application/json\r\nContent-Length: 500000\r\n\r\n"
+            + b" " * 40_000  # more than HAProxy buffers: the request goes to a worker with its body still coming
+        )
+        while not stop.wait(0.2):
+            try:
+                client.sendall(b" ")
+            except OSError:
+                return
+
+    for _ in range(2):  # as many as there are workers
+        client = socket.create_connection(("127.0.0.1", web.port))
+        held.append(client)
+        threading.Thread(target=trickle, args=(client,), daemon=True).start()
+    time.sleep(0.5)  # both have reached a worker
+    try:
+        health = timed_get(f"{web.url}/healthz")
+        assert health[0] == 200 and health[1] < 5, health  # a held worker would keep it waiting 30 s
+    finally:
+        stop.set()
+        for client in held:
+            client.close()
