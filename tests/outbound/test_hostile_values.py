@@ -145,52 +145,49 @@ def test_the_admin_refuses_a_users_zone_that_is_a_folder(client, db):
     assert client.get("/admin/").status_code == 200
 
 
-def test_every_integer_the_api_takes_has_a_minimum_and_a_maximum(db):
-    """Request bodies, query and path parameters: each integer is bounded in the schema (and so in validation)."""
+def served_schema() -> dict:
     out = io.StringIO()
     call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
-    schema = yaml.safe_load(out.getvalue())
-    unbounded = []
+    return yaml.safe_load(out.getvalue())
 
-    def walk(node, where):
-        if isinstance(node, dict):
-            if node.get("type") == "integer" and ("minimum" not in node or "maximum" not in node) and "enum" not in node:
-                unbounded.append(where)
-            for key, child in node.items():
-                walk(child, f"{where}.{key}")
-        elif isinstance(node, list):
-            for index, child in enumerate(node):
-                walk(child, f"{where}[{index}]")
 
+def schema_nodes(node, where):
+    """Every node under `node` with where it is: (where, node)."""
+    if isinstance(node, dict):
+        yield where, node
+        for key, child in node.items():
+            yield from schema_nodes(child, f"{where}.{key}")
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            yield from schema_nodes(child, f"{where}[{index}]")
+
+
+def request_body_nodes(schema):
     for name, component in schema["components"]["schemas"].items():
         if name.endswith("Request"):
-            walk(component, name)
+            yield from schema_nodes(component, name)
+
+
+def test_every_integer_the_api_takes_has_a_minimum_and_a_maximum(db):
+    """Request bodies, query and path parameters: each integer is bounded in the schema (and so in validation)."""
+    schema = served_schema()
+    nodes = list(request_body_nodes(schema))
     for path, methods in schema["paths"].items():
         for method, operation in methods.items():
             for parameter in operation.get("parameters", []):
-                walk(parameter.get("schema", {}), f"{method} {path} {parameter['name']}")
+                nodes += schema_nodes(parameter.get("schema", {}), f"{method} {path} {parameter['name']}")
+    unbounded = [
+        where for where, node in nodes
+        if node.get("type") == "integer" and ("minimum" not in node or "maximum" not in node) and "enum" not in node
+    ]
     assert unbounded == []
 
 
 def test_every_string_the_api_takes_has_a_maximum_length(db):
     """Request bodies: every free-text string has a maxLength (ids, dates, uploads and enums bound themselves)."""
-    out = io.StringIO()
-    call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
-    schema = yaml.safe_load(out.getvalue())
-    unbounded = []
-
-    def walk(node, where):
-        if isinstance(node, dict):
-            bounded = "maxLength" in node or "enum" in node or node.get("format") in ("uuid", "date", "binary")
-            if node.get("type") == "string" and not bounded:
-                unbounded.append(where)
-            for key, child in node.items():
-                walk(child, f"{where}.{key}")
-        elif isinstance(node, list):
-            for index, child in enumerate(node):
-                walk(child, f"{where}[{index}]")
-
-    for name, component in schema["components"]["schemas"].items():
-        if name.endswith("Request"):
-            walk(component, name)
+    unbounded = [
+        where for where, node in request_body_nodes(served_schema())
+        if node.get("type") == "string"
+        and not ("maxLength" in node or "enum" in node or node.get("format") in ("uuid", "date", "binary"))
+    ]
     assert unbounded == []
