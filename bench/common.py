@@ -8,6 +8,7 @@ report numbers; they assert nothing.
 import atexit
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -166,6 +167,11 @@ class Processes:
         env = {**env, "PORT": str(port), "WEB_CONCURRENCY": str(workers),
                # bin/web runs gunicorn from PATH: this interpreter's.
                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', os.environ.get('PATH', ''))}"}
+        if shutil.which("haproxy") is None:
+            # A machine where nothing could install it (bin/_haproxy.sh needs root and apt):
+            # measure gunicorn alone rather than nothing, and say so.
+            print(f"{name}: haproxy is not installed: gunicorn alone serves port {port}", file=sys.stderr)
+            env["WEB_WITHOUT_PROXY"] = "1"
         process = self.start(name, ["bin/web", "--access-logfile", access_log], env, ready="Booting worker")
         _wait_for_port(port, process, LOG_DIR / f"{name}.log")
         return process
