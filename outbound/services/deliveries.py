@@ -32,11 +32,10 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.addresses import URL_UNRESOLVABLE, UrlRefused, url_check
 from outbound import metrics, rawsql
-from outbound.limits import content_limit_errors
 from outbound.models import Delivery, MediaFile, Send, Session
 from outbound.services.events import EVENT_FOR_STATUS, delivery_content, delivery_events_record
+from outbound.services.gateway_checks import content_over_limits, media_urls_check
 from outbound.services.pacing import RESERVE_HORIZON, send_slot_reserve, session_is_paced
 from outbound.services.sends import send_finish_if_done
 from outbound.services.sessions import session_status_set
@@ -244,32 +243,6 @@ def _send_part(delivery: Delivery, part: int) -> str:
             session=session_name, chat_id=delivery.chat_id, file=file, caption=text, message_id=message_id
         )
     return sent.message_id
-
-
-def _media_urls_check(delivery: Delivery) -> None:
-    """Raise TransportError unless every media URL this delivery still has to send may go to the gateway.
-
-    Checked at request time too, but what a name resolves to can change
-    before the send (hours later for a schedule), and the gateway fetches
-    the URL from inside our network. All parts are checked before the first
-    is sent, so a refused image never leaves half a message behind. A name
-    that no longer resolves may be a resolver's bad minute: retried like a
-    gateway error. An address that is not public fails the delivery at once.
-    """
-    _, media = delivery_content(delivery.send, delivery)
-    for index in range(delivery.parts_sent, len(media)):
-        url = media[index].get("url")
-        if url is None:
-            continue  # an upload (file_id): stored by us, nothing to resolve
-        try:
-            url_check(url)
-        except UrlRefused as refusal:
-            raise TransportError(
-                refusal.code,
-                f"Media {index + 1} not sent: {refusal.message}",
-                permanent=refusal.code != URL_UNRESOLVABLE,
-                maybe_delivered=False,
-            )
 
 
 def _provider_id(message: dict) -> str | None:
@@ -524,7 +497,7 @@ def _attempt_claimed(delivery: Delivery, taken_over: bool) -> RetryAt | Finish |
     if delivery.expires_at <= now:
         _finish(delivery, Delivery.Status.EXPIRED, error_code="expired", error_message="The message expired before it could be sent.")
         return None
-    over_limits = _content_over_limits(delivery)
+    over_limits = content_over_limits(delivery)
     if over_limits:
         _finish(delivery, Delivery.Status.FAILED, error_code="content_over_limits", error_message=over_limits)
         return None
@@ -536,7 +509,7 @@ def _attempt_claimed(delivery: Delivery, taken_over: bool) -> RetryAt | Finish |
         return wait
     last_part_id = None
     try:
-        _media_urls_check(delivery)
+        media_urls_check(delivery)
         for part in range(delivery.parts_sent, delivery.parts_total):
             provider_id = _send_part(delivery, part)
             if part < delivery.parts_total - 1:
@@ -556,19 +529,6 @@ def _attempt_claimed(delivery: Delivery, taken_over: bool) -> RetryAt | Finish |
             return None
         return _after_transient(delivery, error)
     return Finish(delivery, Delivery.Status.SENT, last_part_id=last_part_id)
-
-
-def _content_over_limits(delivery: Delivery) -> str | None:
-    """Why this delivery's message is over the gateway's limits, or None.
-
-    The API checks the final message when it accepts it; this is the last
-    check before the gateway, for content stored by an older version or
-    written around the API (the admin, a shell). Retrying cannot shrink it, so
-    the caller fails the delivery at once.
-    """
-    text, media = delivery_content(delivery.send, delivery)
-    errors = content_limit_errors(text_length=len(text), media_count=len(media))
-    return " ".join(e.message for e in errors) or None
 
 
 def _not_claimed_many(ids: list[uuid.UUID], now: datetime) -> dict[str, RetryAt]:
