@@ -1,4 +1,4 @@
-"""Log line helpers for the LOGGING setting (config/settings.py): request ids on every line, fields in text too.
+"""Log line helpers for the LOGGING setting (config/settings/observability.py): request ids on every line, fields in text too.
 
 State changes are logged with their ids as `extra=` fields ("event",
 "send_id", "delivery_id", "schedule_id", "occurrence", "request_id"...):

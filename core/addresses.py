@@ -123,7 +123,7 @@ def embedded_ipv4(ip) -> list:
 
 
 def allowed_networks() -> list:
-    """The operator's exceptions (URL_ALLOWED_PRIVATE_NETWORKS), parsed; config/settings.py has checked them at start."""
+    """The operator's exceptions (URL_ALLOWED_PRIVATE_NETWORKS), parsed; config/settings/messaging.py has checked them at start."""
     return [ipaddress.ip_network(n, strict=False) for n in settings.URL_ALLOWED_PRIVATE_NETWORKS]
 
 
