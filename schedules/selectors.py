@@ -7,6 +7,7 @@ from django.db.models import BooleanField, Count, DurationField, ExpressionWrapp
 from django.db.models.functions import Now, TruncHour
 from django.utils import timezone
 
+from core.redis_clients import broker_redis
 from outbound.models import Account, Group, Session
 
 from .models import BeatLease, Run, Schedule
@@ -174,16 +175,15 @@ def queue_depths() -> list[QueueDepth]:
     are measured: the filesystem broker of the embedded default is "n/a".
     """
     queues = [settings.CELERY_SCHEDULE_FIRE_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE]
-    broker = settings.CELERY_BROKER_URL
-    if not broker.startswith(("redis://", "rediss://")):
-        scheme = broker.split(":", 1)[0] or "unknown"
+    # Short timeouts: a dashboard must load even when Redis does not answer.
+    client = broker_redis(socket_timeout=1, socket_connect_timeout=1)
+    if client is None:
+        scheme = settings.CELERY_BROKER_URL.split(":", 1)[0] or "unknown"
         return [QueueDepth(queue, None, f"n/a ({scheme} broker)") for queue in queues]
     import redis
     from kombu.transport.redis import PRIORITY_STEPS, Channel
 
     try:
-        # Short timeouts: a dashboard must load even when Redis does not answer.
-        client = redis.Redis.from_url(broker, socket_timeout=1, socket_connect_timeout=1)
         with client.pipeline() as pipe:
             for queue in queues:
                 for step in PRIORITY_STEPS:

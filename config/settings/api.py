@@ -1,5 +1,7 @@
 """The REST API: DRF, rate limits, credentials, the OpenAPI schema."""
 
+from core.redis_clients import limits_storage_url
+
 from .environment import credential_ids_setting, env, rate_setting
 
 # ------------------------------------------------------------------------------
@@ -27,7 +29,7 @@ API_RATE_LIMIT_PER_ACCOUNT = rate_setting("API_RATE_LIMIT_PER_ACCOUNT", default=
 API_RATE_LIMIT_EXEMPT_CREDENTIALS = credential_ids_setting("API_RATE_LIMIT_EXEMPT_CREDENTIALS")
 API_RATE_LIMIT_STORAGE_URL = env.str(
     "API_RATE_LIMIT_STORAGE_URL",
-    default=_broker if (_broker := env.str("CELERY_BROKER_URL", default="")).startswith("redis") else "memory://",
+    default=limits_storage_url(env.str("CELERY_BROKER_URL", default=""), env.str("CELERY_BROKER_MASTER_NAME", default="")),
 )
 # API secrets' keys are kept encrypted with these Fernet keys (newest first);
 # empty: one derived from DJANGO_SECRET_KEY.

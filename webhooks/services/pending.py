@@ -17,6 +17,8 @@ every commit queues its task, as it did before.
 
 from django.conf import settings
 
+from core.redis_clients import broker_redis
+
 EXPIRY_SECONDS = 10
 
 _client = None
@@ -24,13 +26,8 @@ _client = None
 
 def _redis():
     global _client
-    broker = settings.CELERY_BROKER_URL
-    if not broker.startswith(("redis://", "rediss://")):
-        return None
     if _client is None:
-        import redis
-
-        _client = redis.Redis.from_url(broker, socket_timeout=1, socket_connect_timeout=1)
+        _client = broker_redis(socket_timeout=1, socket_connect_timeout=1)
     return _client
 
 
