@@ -139,15 +139,15 @@ def submit_workload(profile: dict, sessions, groups_by_session, rng: random.Rand
         body = {"session_id": str(session_b.id), "group_ids": [str(g.id) for g in groups], "idempotency_key": f"chaos-s-{i}",
                 "text": f"Scheduled {i}", "schedule": {"first_run_at_ms": now_ms + rng.randint(5_000, 60_000),
                                                        "interval_ms": 20_000, "max_occurrences": profile["occurrences"]}}
-        _post(client, body)
+        post_with_retry(client, body)
     for i in range(profile["sends"]):
         groups = rng.sample(groups_by_session[session_a.id], profile["groups"])
-        _post(client, {"session_id": str(session_a.id), "group_ids": [str(g.id) for g in groups],
+        post_with_retry(client, {"session_id": str(session_a.id), "group_ids": [str(g.id) for g in groups],
                        "idempotency_key": f"chaos-{i}", "text": f"Immediate {i}"})
         time.sleep(rng.uniform(0.2, 1.5))
 
 
-def _post(client, body) -> None:
+def post_with_retry(client, body) -> None:
     """Post with the client's own retry: a request that failed mid-chaos is retried with the same key."""
     for _ in range(20):
         try:
