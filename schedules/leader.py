@@ -10,11 +10,15 @@ renews it with one conditional UPDATE:
 
 so a leader that stops renewing, whether its process died, hung (SIGSTOP, a
 VM pause, a long GC) or its host was cut off, is replaced once its lease has
-run out, whatever became of its database session. Both sides of every
+run out, whatever became of its database session. On PostgreSQL a leader
+that died is replaced sooner, at a standby's next poll: each renewal records
+the holder's backend pid, and a holder whose session is gone from
+pg_stat_activity (a killed process's connection closes with it) no longer
+holds the lease. Both sides of every
 comparison are the database's clock (`Now()`), never a beat host's, so clock
 skew between hosts cannot make two leaders.
 
-Nothing lives in the database session: no advisory lock, no LISTEN, no
+Nothing lives in the database session (it is only looked at): no advisory lock, no LISTEN, no
 temporary table; autocommit statements through Django's own connection
 (every DATABASES option applies), one per renewal (a standby's try: the
 UPDATE and a look whether the row exists). It works behind PgBouncer in
@@ -37,10 +41,11 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from django.conf import settings
-from django.db.models import Case, F, Q, When
+from django.db import connection
+from django.db.models import Case, Exists, F, Func, IntegerField, OuterRef, Q, When
 from django.db.models.functions import Now
 
-from .models import BeatLease
+from .models import BeatLease, DatabaseSession
 
 # The expiry of a row nobody has taken yet: long past, so the first UPDATE takes it.
 VACANT_UNTIL = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -64,13 +69,25 @@ def lease_renew(*, name: str, holder: str, seconds: float) -> bool:
 
 
 def _take_or_extend(*, name: str, holder: str, seconds: float) -> bool:
+    takeable = Q(holder=holder) | Q(expires_at__lt=Now())
+    session = {}
+    if connection.vendor == "postgresql":
+        # A holder whose database session is gone has died (a killed process's
+        # connection closes with it): take over now, not when the lease runs
+        # out. A hung or cut-off holder keeps its session, and the expiry
+        # decides. Behind a transaction-pooling PgBouncer the pid is a pooled
+        # server's: it outlives the holder (the expiry decides) or closes while
+        # the holder lives (a handover the old holder sees at its next renewal).
+        takeable |= Q(backend_pid__isnull=False) & ~Exists(DatabaseSession.objects.filter(pid=OuterRef("backend_pid")))
+        session = {"backend_pid": Func(function="pg_backend_pid", output_field=IntegerField())}
     return bool(
-        BeatLease.objects.filter(Q(holder=holder) | Q(expires_at__lt=Now()), name=name).update(
+        BeatLease.objects.filter(takeable, name=name).update(
             # SET sees the row as it was: the term moves only when the holder changes.
             term=Case(When(holder=holder, then=F("term")), default=F("term") + 1),
             holder=holder,
             renewed_at=Now(),
             expires_at=Now() + timedelta(seconds=seconds),
+            **session,
         )
     )
 

@@ -350,9 +350,27 @@ class BeatLease(models.Model):
     expires_at = models.DateTimeField(
         "expires at", help_text="Another beat may take over after this (database clock, UTC)."
     )
+    backend_pid = models.IntegerField(
+        "database session",
+        null=True,
+        blank=True,
+        help_text="The PostgreSQL backend of the holder's last renewal, e.g. 48213: once it is gone (the holder "
+        "died and its connection with it), another beat takes over without waiting for the expiry. Empty on SQLite.",
+    )
 
     class Meta:
         verbose_name = "beat lease"
 
     def __str__(self):
         return f"{self.name}: {self.holder or 'nobody'} (term {self.term})"
+
+
+class DatabaseSession(models.Model):
+    """A session of the PostgreSQL server (its pg_stat_activity view), read to tell whether a beat leader is still connected."""
+
+    pid = models.IntegerField("backend pid", primary_key=True, help_text="The server process of the session, e.g. 48213.")
+
+    class Meta:
+        managed = False  # PostgreSQL's own view
+        db_table = "pg_stat_activity"
+        verbose_name = "database session"

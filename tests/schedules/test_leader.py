@@ -129,13 +129,14 @@ def test_a_lease_counts_as_held_only_for_its_length_since_the_last_renewal(db):
 
 def test_of_beats_starting_together_exactly_one_takes_the_new_lease(transactional_db):
     contenders = 6
-    start = threading.Barrier(contenders)
+    start, done = threading.Barrier(contenders), threading.Barrier(contenders)
     won = []
 
     def contend(i):
         try:
             start.wait()
             won.append(renew(f"host-{i}:{i}:00"))
+            done.wait()  # all alive until each has tried: a closed session is a dead holder, whose lease is free
         finally:
             connection.close()  # each thread has a connection of its own
 
@@ -146,6 +147,64 @@ def test_of_beats_starting_together_exactly_one_takes_the_new_lease(transactiona
         thread.join()
     assert sorted(won) == [False] * (contenders - 1) + [True]
     assert BeatLease.objects.count() == 1 and beat_leader().term == 1
+
+
+def renew_in_own_session(holder: str, keep_open: threading.Event | None = None) -> int:
+    """Renew as `holder` on a database session of its own (another process's, in effect); its backend pid.
+
+    The session closes when done, as a killed process's does, unless `keep_open` is given: then it lives until that is set.
+    """
+    taken = {}
+    opened = threading.Event()
+
+    def hold():
+        try:
+            taken["ok"] = renew(holder)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                taken["pid"] = cursor.fetchone()[0]
+            opened.set()
+            if keep_open is not None:
+                keep_open.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    opened.wait(10)
+    if keep_open is None:
+        thread.join()
+    assert taken["ok"]
+    return taken["pid"]
+
+
+def session_gone(pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)", [pid])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgresql
+def test_a_standby_takes_over_at_once_from_a_leader_whose_database_session_is_gone(transactional_db):
+    pid = renew_in_own_session("host-a:1:aa")  # a 30 s lease, then the process dies and its connection with it
+    deadline = time.monotonic() + 5
+    while not session_gone(pid):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert beat_leader().is_live  # the lease itself has not run out
+    assert renew("host-b:2:bb")
+    assert (beat_leader().holder, beat_leader().term) == ("host-b:2:bb", 2)
+
+
+@pytest.mark.postgresql
+def test_a_leader_whose_session_lives_keeps_its_lease_however_quiet(transactional_db):
+    keep_open = threading.Event()
+    try:
+        renew_in_own_session("host-a:1:aa", keep_open)  # hung or cut off: its session stays
+        assert not renew("host-b:2:bb")
+        assert beat_leader().holder == "host-a:1:aa"
+    finally:
+        keep_open.set()
 
 
 # The beat scheduler on the lease: what a leader does when it wakes from a pause.
