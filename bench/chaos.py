@@ -127,7 +127,7 @@ def submit_workload(profile: dict, sessions, groups_by_session, rng: random.Rand
     from rest_framework.test import APIClient
 
     from outbound.services.tokens import api_token_create
-    from outbound.timefmt import to_ms
+    from core.time import to_ms
 
     settings.SCHEDULE_MIN_INTERVAL_MS = 1000
     client = APIClient(SERVER_NAME="127.0.0.1")

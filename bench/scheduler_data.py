@@ -11,7 +11,7 @@ from datetime import datetime, time, timedelta, timezone
 
 from django_celery_beat.models import ClockedSchedule, PeriodicTask
 
-from outbound.ids import new_id
+from core.ids import new_id
 from outbound.models import Account, Group, Session
 from outbound.services.sends import SendTargets
 from schedules.models import Schedule

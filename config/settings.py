@@ -82,6 +82,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "axes",
+    # The project's apps, bottom layer first (docs/architecture.md, "Layers").
+    "core",
     "outbound",
     "schedules",
     "webhooks",
@@ -96,14 +98,14 @@ MIDDLEWARE = [
     "config.proxy.UnreadBodyDrainMiddleware",
     # Then the client's address from the web tier's proxy, before anything reads it (axes, logs).
     "config.proxy.ClientAddressMiddleware",
-    "outbound.middleware.RequestIdMiddleware",
+    "core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "outbound.middleware.OperatorTimezoneMiddleware",
+    "core.middleware.OperatorTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -230,13 +232,13 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = OUTBOUND_MAX_UPLOAD_BYTES
 # ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["outbound.api.auth.ApiCredentialAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["outbound.api.permissions.HasScope"],
-    "DEFAULT_THROTTLE_CLASSES": ["outbound.api.throttling.CredentialRateThrottle"],
-    "DEFAULT_RENDERER_CLASSES": ["outbound.api.renderers.RequestIdJSONRenderer"],
-    # JSON everywhere, nesting bounded (outbound/api/parsers.py); POST /v2/outbound/sends also takes multipart (image uploads).
-    "DEFAULT_PARSER_CLASSES": ["outbound.api.parsers.BoundedJSONParser"],
-    "EXCEPTION_HANDLER": "outbound.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "outbound.api.schema.OutboundAutoSchema",
+    "DEFAULT_PERMISSION_CLASSES": ["core.api.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.CredentialRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["core.api.renderers.RequestIdJSONRenderer"],
+    # JSON everywhere, nesting bounded (core/api/parsers.py); POST /v2/outbound/sends also takes multipart (image uploads).
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.BoundedJSONParser"],
+    "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.OutboundAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 # Rate limits: "<n>/<second|minute|hour|day>" (also "600/min"), or "off".
@@ -263,7 +265,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "outbound.api.schema.close_request_bodies",
+        "core.api.schema.close_request_bodies",
     ],
     # Swagger UI from our own static files: the docs work without a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -27,5 +27,5 @@ urlpatterns = [
     path("v2/", include("webhooks.urls")),
 ]
 
-handler404 = "outbound.api.errors.json_not_found"
-handler500 = "outbound.api.errors.json_server_error"
+handler404 = "core.api.errors.json_not_found"
+handler500 = "core.api.errors.json_server_error"

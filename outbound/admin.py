@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import Count
 
-from outbound import scopes
+from core import scopes
 from outbound.models import Account, ApiSecret, ApiToken, Delivery, Event, Group, Send, Session, User
 from outbound.services.credentials import api_secret_create, api_secret_revoke
 from outbound.services.sessions import session_deliveries_release, session_status_refresh

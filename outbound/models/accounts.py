@@ -1,9 +1,9 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
-from outbound import scopes
-from outbound.ids import new_id
-from outbound.zones import zone_name_validate
+from core import scopes
+from core.ids import new_id
+from core.zones import zone_name_validate
 
 
 class Account(models.Model):

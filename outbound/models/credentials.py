@@ -1,7 +1,7 @@
 from django.db import models
 
-from outbound import scopes
-from outbound.ids import new_id
+from core import scopes
+from core.ids import new_id
 
 from .accounts import Account, ApiToken, User
 
@@ -10,7 +10,7 @@ class ApiSecret(models.Model):
     """An API secret: its id and key sign short-lived HS256 JWTs (seeds/heymarket-get-schedule.txt).
 
     The server needs the key itself to check signatures (the signing key is
-    "<id>||<key>"), so it is kept encrypted (outbound.secretbox), never in
+    "<id>||<key>"), so it is kept encrypted (core.secretbox), never in
     clear, and shown to the customer once, when it is made.
     """
 

@@ -1,7 +1,7 @@
 from django.db import models
 
-from outbound.ids import new_id
-from outbound.jsoncolumns import ColumnJSONEncoder
+from core.ids import new_id
+from core.jsoncolumns import ColumnJSONEncoder
 
 from .accounts import Account
 

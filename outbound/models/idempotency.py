@@ -1,6 +1,6 @@
 from django.db import models
 
-from outbound.jsoncolumns import ColumnJSONEncoder
+from core.jsoncolumns import ColumnJSONEncoder
 
 from .accounts import Account
 

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
-from outbound.ids import new_id
+from core.ids import new_id
 
 from .accounts import Account
 

@@ -15,9 +15,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from outbound import scopes as scope_names
-from outbound import secretbox
-from outbound.errors import OutboundError
+from core import scopes as scope_names
+from core import secretbox
+from core.errors import ApplicationError
 from outbound.models import Account, ApiSecret, ApiToken, User
 
 KEY_PREFIX = "whk_"
@@ -27,8 +27,8 @@ JWT_ALGORITHM = "HS256"
 JWT_MAX_AGE_SECONDS = 300
 
 
-def _refused(code: str, message: str) -> OutboundError:
-    return OutboundError(code, message, http_status=401)
+def _refused(code: str, message: str) -> ApplicationError:
+    return ApplicationError(code, message, http_status=401)
 
 
 def api_secret_create(
@@ -140,7 +140,7 @@ def jwt_signing_key(secret_id, key: str) -> str:
 
 
 def api_secret_authenticate_jwt(*, token: str) -> ApiSecret:
-    """The live secret that signed this JWT, or a 401 OutboundError saying what is wrong.
+    """The live secret that signed this JWT, or a 401 ApplicationError saying what is wrong.
 
     1. The algorithm must be HS256 (never `none`, never a public-key one).
     2. `iss` names a secret of ours that is not revoked, made by a user who

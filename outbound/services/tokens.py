@@ -4,8 +4,8 @@ import secrets
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core import scopes as scope_names
 from outbound import rawsql
-from outbound import scopes as scope_names
 from outbound.models import Account, ApiToken, User
 from outbound.services.credentials import minted_secrets_revoke
 

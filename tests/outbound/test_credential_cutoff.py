@@ -12,8 +12,8 @@ import jwt
 import pytest
 from rest_framework.test import APIClient
 
-from outbound import scopes
-from outbound.errors import OutboundError
+from core import scopes
+from core.errors import ApplicationError
 from outbound.models import ApiSecret, ApiToken, User
 from outbound.services.credentials import api_secret_create
 from outbound.services.tokens import api_token_create, api_token_revoke
@@ -133,7 +133,7 @@ def test_the_admins_revoke_actions_cascade(operator, api):
 def test_a_secret_cannot_be_made_with_a_credential_revoked_meanwhile(account, user):
     token, _ = api_token_create(account=account, user=user)
     api_token_revoke(token=token)
-    with pytest.raises(OutboundError) as refused:
+    with pytest.raises(ApplicationError) as refused:
         api_secret_create(account=account, name="late", scopes=["read"], created_by=user, minted_by=token)
     assert refused.value.code == "credential_revoked"
     assert not ApiSecret.objects.exists()

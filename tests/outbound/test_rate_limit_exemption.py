@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework.test import APIClient
 
 from config.settings import credential_ids_setting
-from outbound.api.throttling import _is_exempt
+from core.api.throttling import _is_exempt
 from outbound.services.credentials import api_secret_create
 from outbound.services.tokens import api_token_create
 

@@ -7,8 +7,8 @@ from django.db import connection, models
 from django.db.models.signals import post_init
 from django.utils import timezone
 
+from core.ids import new_id
 from outbound import rawsql
-from outbound.ids import new_id
 from outbound.models import Delivery, Event, Group, Send
 
 

@@ -5,7 +5,7 @@ import uuid
 import pytest
 from django.db import connection
 
-from outbound.locks import lock_key
+from core.locks import lock_key
 from outbound.models import Delivery, Event, IdempotencyKey, Send
 
 # API contract: bin/test runs these on SQLite too (tests/conftest.py).

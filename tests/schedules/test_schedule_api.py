@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from core.time import to_ms
 from outbound.models import Session
-from outbound.timefmt import to_ms
 from schedules.models import Schedule
 from schedules.services import schedule_occurrence_fire
 

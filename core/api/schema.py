@@ -1,7 +1,7 @@
 """The OpenAPI schema as the contract: every answer an operation can give, in the shape it has.
 
 drf-spectacular documents a view's success response; this adds the errors
-every operation can answer (in the one error shape, outbound.api.errors),
+every operation can answer (in the one error shape, core.api.errors),
 the X-Request-ID header every response carries, and closes request bodies
 (`additionalProperties: false`), since every body refuses unknown fields.
 bin/fuzz (schemathesis, every check) holds the running service to it.
@@ -87,7 +87,7 @@ class OutboundAutoSchema(AutoSchema):
 
 
 class UniqueListFieldExtension(OpenApiSerializerFieldExtension):
-    target_class = "outbound.api.strict.UniqueListField"
+    target_class = "core.api.strict.UniqueListField"
 
     def map_serializer_field(self, auto_schema, direction):
         schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
