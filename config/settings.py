@@ -231,7 +231,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = OUTBOUND_MAX_UPLOAD_BYTES
 # https://www.django-rest-framework.org/api-guide/settings/
 # ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["outbound.api.auth.ApiCredentialAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["core.api.auth.ApiCredentialAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["core.api.permissions.HasScope"],
     "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.CredentialRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["core.api.renderers.RequestIdJSONRenderer"],

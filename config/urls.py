@@ -22,6 +22,7 @@ urlpatterns = [
         ),
         name="swagger-ui",
     ),
+    path("v2/", include("core.urls")),
     path("v2/", include("outbound.urls")),
     path("v2/", include("schedules.urls")),
     path("v2/", include("webhooks.urls")),

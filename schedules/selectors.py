@@ -7,7 +7,8 @@ from django.db.models import BooleanField, Count, DurationField, ExpressionWrapp
 from django.db.models.functions import Now, TruncHour
 from django.utils import timezone
 
-from outbound.models import Account, Group, Session
+from core.models import Account
+from outbound.models import Group, Session
 
 from .models import BeatLease, Run, Schedule
 

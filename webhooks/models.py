@@ -4,8 +4,8 @@ from django.db import models
 from django.db.models import Q
 
 from core.ids import new_id
+from core.models import Account, Event
 from core.secretbox import EncryptedTextField
-from outbound.models import Account, Event
 
 
 class WebhookEndpoint(models.Model):

@@ -11,7 +11,7 @@ method: {"POST": {409: [codes], 422: [codes]}}.
 """
 
 import uritemplate
-from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 
@@ -100,3 +100,24 @@ def close_request_bodies(result, generator, request, public):
         if name.endswith("Request") and schema.get("type") == "object":
             schema["additionalProperties"] = False
     return result
+
+
+class ApiCredentialScheme(OpenApiAuthenticationExtension):
+    """Either header alone authenticates: two security requirements, not one requiring both."""
+
+    target_class = "core.api.auth.ApiCredentialAuthentication"
+    name = ["bearerAuth", "apiKeyAuth"]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API token (wc_...), or a JWT (HS256, claims iss = API secret id and iat = now "
+                "in seconds) signed with \"<secret id>||<secret key>\" and good for 5 minutes either side of iat.",
+            },
+            {"type": "apiKey", "in": "header", "name": "X-Api-Key", "description": "An API token (wc_...)."},
+        ]
+
+    def get_security_requirement(self, auto_schema):
+        return [{"bearerAuth": []}, {"apiKeyAuth": []}]

@@ -30,7 +30,7 @@ def _parse(rate: str):
 
 
 def _is_exempt(principal) -> bool:
-    # credential_key is "token:<id>" or "secret:<id>" (outbound.api.auth).
+    # credential_key is "token:<id>" or "secret:<id>" (core.api.auth).
     return principal.credential_key.partition(":")[2] in settings.API_RATE_LIMIT_EXEMPT_CREDENTIALS
 
 

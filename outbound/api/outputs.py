@@ -1,6 +1,5 @@
 """Response serializers: one place that both renders bodies and documents them in the OpenAPI schema."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import serializers
 
 from core.api.fields import MillisecondsField, UUIDStringField
@@ -38,24 +37,3 @@ class GroupOutput(serializers.Serializer):
 
     def get_session_ids(self, group) -> list[str]:
         return [str(s.id) for s in group.sessions.all()]
-
-
-class ApiCredentialScheme(OpenApiAuthenticationExtension):
-    """Either header alone authenticates: two security requirements, not one requiring both."""
-
-    target_class = "outbound.api.auth.ApiCredentialAuthentication"
-    name = ["bearerAuth", "apiKeyAuth"]
-
-    def get_security_definition(self, auto_schema):
-        return [
-            {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "An API token (wc_...), or a JWT (HS256, claims iss = API secret id and iat = now "
-                "in seconds) signed with \"<secret id>||<secret key>\" and good for 5 minutes either side of iat.",
-            },
-            {"type": "apiKey", "in": "header", "name": "X-Api-Key", "description": "An API token (wc_...)."},
-        ]
-
-    def get_security_requirement(self, auto_schema):
-        return [{"bearerAuth": []}, {"apiKeyAuth": []}]

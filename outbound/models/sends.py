@@ -5,8 +5,8 @@ from django.db import models
 from django.db.models import Q
 
 from core.ids import new_id
+from core.models import Account
 
-from .accounts import Account
 from .sessions import Group, Session
 
 

@@ -3,8 +3,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 
 from core.ids import new_id
-
-from .accounts import Account
+from core.models import Account
 
 group_chat_id_validator = RegexValidator(
     r"^[0-9]+(-[0-9]+)?@g\.us$",

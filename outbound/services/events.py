@@ -13,9 +13,10 @@ from django.conf import settings
 from django.utils import timezone
 
 from core.ids import id_time, occurrence_delivery_id
+from core.models import Event
 from core.time import to_iso
 from outbound import rawsql
-from outbound.models import Delivery, Event, Group, Send, Session
+from outbound.models import Delivery, Group, Send, Session
 from outbound.signals import events_recorded
 from outbound.variants import variants_assign
 

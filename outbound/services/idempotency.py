@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from core.locks import try_xact_lock
+from core.models import Account
 from outbound import rawsql
-from outbound.models import Account, IdempotencyKey
+from outbound.models import IdempotencyKey
 from outbound.services.retention import rows_purge
 
 

@@ -21,8 +21,9 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from core.models import Event
 from core.time import to_ms
-from outbound.models import Event, ProviderEvent, Send
+from outbound.models import ProviderEvent, Send
 
 BATCH = 1000
 # Batches per run: at the default run every 60 s, 20,000 rows a minute per

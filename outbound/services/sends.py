@@ -10,10 +10,11 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from core.ids import new_id, occurrence_delivery_id
+from core.models import Account, Event
 from outbound import metrics
 from outbound import rawsql
 from outbound.media import file_sha256
-from outbound.models import Account, Delivery, Event, Group, MediaFile, Send, Session, User
+from outbound.models import Delivery, Group, MediaFile, Send, Session, User
 from outbound.services.events import EventType, delivery_events_record
 from outbound.services.queueing import deliveries_enqueue, deliveries_publish
 from outbound.signals import send_finished

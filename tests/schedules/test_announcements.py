@@ -8,8 +8,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core.ids import id_time, occurrence_delivery_id
+from core.models import Event
 from core.time import to_iso
-from outbound.models import Delivery, Event, Send
+from outbound.models import Delivery, Send
 from outbound.services.deliveries import delivery_attempt
 from outbound.services.events import delivery_events_record
 from outbound.services.sends import send_create, session_targets_resolve

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from core.ids import id_time
+from core.models import Event
 from core.time import to_iso, to_ms
-from outbound.models import Event
 from schedules.models import Schedule
 from schedules.rules import jitter_offset_ms
 from schedules.services import FireEarly, schedule_occurrence_fire

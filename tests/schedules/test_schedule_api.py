@@ -76,7 +76,7 @@ def test_it_never_shows_the_text(api, make_schedule):
 
 
 def test_it_hides_another_accounts_schedule(api, other_account, make_schedule):
-    from outbound.services.tokens import api_token_create
+    from core.services.tokens import api_token_create
     from rest_framework.test import APIClient
 
     schedule = make_schedule()

@@ -7,8 +7,8 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from core.models import Account, Event
 from core.time import to_iso
-from outbound.models import Account, Event
 from outbound.services.events import events_record
 from webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 from webhooks.services.dispatch import RETRY_SCHEDULE, endpoint_dispatch, endpoints_with_due_messages, retry_delay

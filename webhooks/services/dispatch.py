@@ -21,8 +21,8 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from core.addresses import UrlRefused, url_check
+from core.models import Account
 from core.time import to_iso, to_ms
-from outbound.models import Account
 from outbound.services.events import events_record
 from webhooks import metrics
 

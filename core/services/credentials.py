@@ -11,6 +11,7 @@ import secrets
 import uuid
 
 from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -18,7 +19,10 @@ from django.utils import timezone
 from core import scopes as scope_names
 from core import secretbox
 from core.errors import ApplicationError
-from outbound.models import Account, ApiSecret, ApiToken, User
+from core.models import Account, ApiSecret, ApiToken
+
+# The user model is outbound's (AUTH_USER_MODEL): core names it through Django, never imports it.
+User = get_user_model()
 
 KEY_PREFIX = "whk_"
 JWT_ALGORITHM = "HS256"
@@ -112,7 +116,7 @@ def secrets_reencrypt() -> dict[str, int]:
     is its own transaction; a run stopped halfway leaves every row readable
     (all keys still decrypt), and running it again finishes.
     """
-    done = {"outbound.ApiSecret": _rows_reencrypt(ApiSecret.objects.only("pk", "key_encrypted"), ["key_encrypted"], secretbox.reencrypt)}
+    done = {"core.ApiSecret": _rows_reencrypt(ApiSecret.objects.only("pk", "key_encrypted"), ["key_encrypted"], secretbox.reencrypt)}
     for model in apps.get_models():
         names = [f.name for f in model._meta.get_fields() if isinstance(f, secretbox.EncryptedTextField)]
         if names:

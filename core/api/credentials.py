@@ -10,8 +10,8 @@ from core.api.fields import MillisecondsField, UUIDStringField
 from core.api.pagination import NewestFirstPagination, paginated_response
 from core.api.strict import StrictSerializer, UniqueListField
 from core.errors import ApplicationError
-from outbound.models import ApiSecret
-from outbound.services.credentials import api_secret_create, api_secret_revoke
+from core.models import ApiSecret
+from core.services.credentials import api_secret_create, api_secret_revoke
 
 
 class ApiSecretInput(StrictSerializer):
