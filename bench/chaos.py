@@ -126,8 +126,8 @@ def submit_workload(profile: dict, sessions, groups_by_session, rng: random.Rand
     from django.utils import timezone
     from rest_framework.test import APIClient
 
-    from outbound.services.tokens import api_token_create
-    from outbound.timefmt import to_ms
+    from core.services.tokens import api_token_create
+    from core.time import to_ms
 
     settings.SCHEDULE_MIN_INTERVAL_MS = 1000
     client = APIClient(SERVER_NAME="127.0.0.1")
@@ -300,7 +300,8 @@ def main():
 
 def chaos_accounts(profile: dict):
     """Two unpaced WORKING sessions (A: immediate sends, B: schedules) and their groups."""
-    from outbound.models import Account, Group, Session
+    from core.models import Account
+    from outbound.models import Group, Session
 
     account = Account.objects.create(name="Chaos")
     sessions, groups_by_session = [], {}

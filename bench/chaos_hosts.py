@@ -189,7 +189,7 @@ def ticker_schedule(session, groups_by_session, profile: dict) -> None:
     from rest_framework.test import APIClient
 
     from bench.chaos import post_with_retry
-    from outbound.services.tokens import api_token_create
+    from core.services.tokens import api_token_create
 
     client = APIClient(SERVER_NAME="127.0.0.1")
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(account=session.account)[1]}")
@@ -208,7 +208,7 @@ def immediate_sends(session, groups_by_session, profile: dict, stop) -> None:
     from rest_framework.test import APIClient
 
     from bench.chaos import post_with_retry
-    from outbound.services.tokens import api_token_create
+    from core.services.tokens import api_token_create
 
     client = APIClient(SERVER_NAME="127.0.0.1")
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(account=session.account)[1]}")

@@ -15,8 +15,9 @@ class Fixture:
 
 def bench_fixture(groups: int, name: str = "bench") -> Fixture:
     """Create the account the benchmark sends from (create_demo_account has only 3 groups)."""
-    from outbound.models import Account, Group, Session
-    from outbound.services.tokens import api_token_create
+    from core.models import Account
+    from outbound.models import Group, Session
+    from core.services.tokens import api_token_create
 
     account = Account.objects.create(name=f"{name} account")
     session = Session.objects.create(account=account, name=f"{name}-{uuid.uuid4().hex[:8]}", role="sending", status="WORKING", messages_per_minute=None, send_delay_max_ms=0)

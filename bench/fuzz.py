@@ -48,8 +48,8 @@ def seed_accounts() -> dict:
 
     from django.utils import timezone
 
-    from outbound.models import Account, ApiToken
-    from outbound.services.credentials import api_secret_create
+    from core.models import Account, ApiToken
+    from core.services.credentials import api_secret_create
     from outbound.services.sends import send_create, send_targets_resolve
     from schedules.rules import MAX_OCCURRENCES
     from schedules.services import schedule_create

@@ -37,8 +37,9 @@ GROUPS_PER_TENANT_SESSION = 10
 
 def seed(sessions: int, groups: int, pace: int) -> list[dict]:
     """Two tenants, `sessions` sessions between them at the default pacing, `groups` groups each."""
-    from outbound.models import Account, Group, Session
-    from outbound.services.tokens import api_token_create
+    from core.models import Account
+    from outbound.models import Group, Session
+    from core.services.tokens import api_token_create
 
     tenants = []
     for name in ("A", "B"):

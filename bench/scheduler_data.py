@@ -11,8 +11,9 @@ from datetime import datetime, time, timedelta, timezone
 
 from django_celery_beat.models import ClockedSchedule, PeriodicTask
 
-from outbound.ids import new_id
-from outbound.models import Account, Group, Session
+from core.ids import new_id
+from core.models import Account
+from outbound.models import Group, Session
 from outbound.services.sends import SendTargets
 from schedules.models import Schedule
 from schedules.registration import FIRE_TASK

@@ -112,8 +112,9 @@ async def generate(spec: dict) -> None:
 
 def seed(groups_per_session: int) -> list[dict]:
     """Two tenants, three sessions each (one paced), groups, tokens; A with a webhook endpoint (set later)."""
-    from outbound.models import Account, Group, Session
-    from outbound.services.tokens import api_token_create
+    from core.models import Account
+    from outbound.models import Group, Session
+    from core.services.tokens import api_token_create
 
     tenants = []
     for name in ("A", "B"):
@@ -142,7 +143,7 @@ def start_interval_schedules(tenants: list[dict], count: int, minutes: int) -> N
 
     from django.utils import timezone
 
-    from outbound.models import Account
+    from core.models import Account
     from outbound.services.sends import send_targets_resolve
     from schedules.services import schedule_create
 
@@ -161,7 +162,8 @@ def db_sample(since, until) -> dict:
     from django.db import connection
     from django.db.models import F
 
-    from outbound.models import Delivery, Event
+    from core.models import Event
+    from outbound.models import Delivery
     from schedules.models import Run
     from webhooks.models import WebhookMessage
 
@@ -291,7 +293,7 @@ def main(argv=None) -> None:
         web = processes.web(env, web_port, name="soak-web")
         worker = processes.worker(env, 2, name="soak-worker")
         beat = processes.beat(env, name="soak-beat")
-        from outbound.models import Account
+        from core.models import Account
         from webhooks.models import WebhookEndpoint
 
         WebhookEndpoint.objects.create(

@@ -10,7 +10,7 @@ import logging
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 
-from outbound.middleware import current_request_id
+from core.middleware import current_request_id
 
 _STANDARD = frozenset(RESERVED_ATTRS) | {"message", "asctime"}
 

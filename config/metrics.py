@@ -157,7 +157,7 @@ def metrics_token_given(request) -> bool:
 
 
 def _refusal(request) -> JsonResponse | None:
-    from outbound.api.errors import error_body
+    from core.api.errors import error_body
 
     token = settings.METRICS_TOKEN
     if not token:

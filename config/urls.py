@@ -22,10 +22,11 @@ urlpatterns = [
         ),
         name="swagger-ui",
     ),
+    path("v2/", include("core.urls")),
     path("v2/", include("outbound.urls")),
     path("v2/", include("schedules.urls")),
     path("v2/", include("webhooks.urls")),
 ]
 
-handler404 = "outbound.api.errors.json_not_found"
-handler500 = "outbound.api.errors.json_server_error"
+handler404 = "core.api.errors.json_not_found"
+handler500 = "core.api.errors.json_server_error"

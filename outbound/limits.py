@@ -7,7 +7,7 @@ the final content, per variant (each group gets exactly one variant's
 content), and the length is computed without building the text, since the
 client chooses the multiplier.
 
-The request-time checks (outbound.api.sends, schedules.api.inputs) and the
+The request-time checks (outbound.serializers, used by outbound.api.sends and schedules.api.inputs) and the
 last check before the gateway call (outbound.services.deliveries) both use
 `content_limit_errors`, so they cannot drift apart.
 """

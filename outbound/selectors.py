@@ -4,7 +4,8 @@ import uuid
 
 from django.db.models import Prefetch, QuerySet
 
-from outbound.models import Account, Delivery, Group, Send, Session
+from core.models import Account
+from outbound.models import Delivery, Group, Send, Session
 
 
 def send_get(*, account: Account, send_id: uuid.UUID) -> Send | None:

@@ -1,7 +1,6 @@
 from django.urls import path
 
 from outbound.api.catalog import GroupListView, SessionDetailView, SessionListView
-from outbound.api.credentials import ApiSecretListView, ApiSecretRevokeView
 from outbound.api.providers import waha_webhook
 from outbound.api.sends import SendCreateView, SendDetailView
 
@@ -11,7 +10,5 @@ urlpatterns = [
     path("sessions", SessionListView.as_view(), name="session-list"),
     path("sessions/<uuid:session_id>", SessionDetailView.as_view(), name="session-detail"),
     path("groups", GroupListView.as_view(), name="group-list"),
-    path("api-secrets", ApiSecretListView.as_view(), name="api-secret-list"),
-    path("api-secrets/<uuid:secret_id>/revoke", ApiSecretRevokeView.as_view(), name="api-secret-revoke"),
     path("providers/waha/webhook", waha_webhook, name="waha-webhook"),
 ]

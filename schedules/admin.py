@@ -10,7 +10,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from outbound.errors import OutboundError
+from core.errors import ApplicationError
 
 from . import selectors, services
 from .admin_forms import ScheduleForm
@@ -250,7 +250,7 @@ class ScheduleAdmin(ScheduleOperationsMixin, admin.ModelAdmin):
                 variants=data.get("variants") or [],
                 name=data["name"],
             )
-        except OutboundError as refusal:
+        except ApplicationError as refusal:
             self.message_user(request, f"Not saved: {refusal.message}", messages.ERROR)
 
     def save_related(self, request, form, formsets, change):
@@ -267,7 +267,7 @@ class ScheduleAdmin(ScheduleOperationsMixin, admin.ModelAdmin):
             try:
                 operator.schedule_operate(schedule=schedule, action=action, actor_user=request.user)
                 done += 1
-            except OutboundError as refusal:
+            except ApplicationError as refusal:
                 refused.append(f"{schedule.name or schedule.id}: {refusal.message}")
         self.message_user(request, f"{verb} {done} schedule(s).", messages.SUCCESS)
         for line in refused:
@@ -304,7 +304,7 @@ class ScheduleAdmin(ScheduleOperationsMixin, admin.ModelAdmin):
             try:
                 operator.schedule_operate_run_now(schedule=schedule, actor_user=request.user)
                 started += 1
-            except OutboundError as refusal:
+            except ApplicationError as refusal:
                 refused.append(f"{schedule.name or schedule.id}: {refusal.message}")
         self.message_user(request, f"Queued the next occurrence of {started} schedule(s).", messages.SUCCESS)
         for line in refused:

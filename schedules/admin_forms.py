@@ -6,10 +6,10 @@ from django import forms
 from django.contrib.admin import widgets
 from rest_framework import serializers
 
-from outbound.api.errors import _flatten
-from outbound.errors import OutboundError
+from core.api.errors import errors_flatten
+from core.errors import ApplicationError
+from core.time import to_ms
 from outbound.services.sends import session_groups_resolve
-from outbound.timefmt import to_ms
 
 from .api.inputs import ScheduleRuleInput
 from .models import Schedule
@@ -137,17 +137,17 @@ class ScheduleForm(forms.ModelForm):
         elif rule.is_valid():
             data["timing"] = rule.validated_data
         else:
-            for field, errors in _flatten(rule.errors).items():
+            for field, errors in errors_flatten(rule.errors).items():
                 name = field.split(".")[-1]
                 target = name if name in self.fields else None
                 self.add_error(target, "; ".join(e["message"] for e in errors))
         if data.get("groups") is not None:
             try:
                 session_groups_resolve(session=schedule.session, group_ids=[g.id for g in data["groups"]])
-            except OutboundError as refusal:
+            except ApplicationError as refusal:
                 self.add_error("groups", f"{refusal.message} {', '.join(refusal.details.get('group_ids', []))}")
         if data.get("variants"):
-            from outbound.api.sends import VariantInput, variants_validate
+            from outbound.serializers import VariantInput, variants_validate
 
             variants = VariantInput(data=data["variants"], many=True)
             try:

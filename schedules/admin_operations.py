@@ -14,7 +14,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from outbound.errors import OutboundError
+from core.errors import ApplicationError
 from outbound.models import Delivery
 
 from .models import Run, Schedule
@@ -131,7 +131,7 @@ class ScheduleOperationsMixin:
                 level = messages.SUCCESS if after.status != schedule.status else messages.INFO
                 done = operation.done if after.status != schedule.status else f"Nothing to do: it was {schedule.status}."
                 self.message_user(request, f"{done} The schedule is {after.status}.", level)
-        except OutboundError as refusal:
+        except ApplicationError as refusal:
             self.message_user(request, f"Not done: {refusal.message}", messages.ERROR)
         return HttpResponseRedirect(change_url)
 
@@ -160,6 +160,6 @@ class ScheduleOperationsMixin:
             else:
                 message, level = f"Run #{occurrence_number} was already retried: nothing queued.", messages.INFO
             self.message_user(request, message, level)
-        except OutboundError as refusal:
+        except ApplicationError as refusal:
             self.message_user(request, f"Not retried: {refusal.message}", messages.ERROR)
         return HttpResponseRedirect(change_url)

@@ -32,7 +32,7 @@ from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.admin import PeriodicTaskForm
 from django_celery_beat.models import PeriodicTask
 
-from outbound.errors import OutboundError
+from core.errors import ApplicationError
 
 from .models import Schedule
 from .registration import FIRE_TASK
@@ -195,7 +195,7 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
             try:
                 k = operator.periodic_task_run(schedule=schedule, actor_user=request.user)
                 self.message_user(request, f"Schedule {_title(schedule)}: occurrence #{k} queued to run now.", messages.SUCCESS)
-            except OutboundError as refusal:
+            except ApplicationError as refusal:
                 self.message_user(request, f"Schedule {_title(schedule)}: not run. {refusal.message}", messages.WARNING)
         if others.exists():
             super().run_tasks(request, others)
@@ -206,7 +206,7 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
         verb = "resumed" if enabled else "paused"
         try:
             after = operator.periodic_task_enabled_set(schedule=schedule, enabled=enabled, actor_user=request.user)
-        except OutboundError as refusal:
+        except ApplicationError as refusal:
             self.message_user(
                 request, f"Schedule {_title(schedule)} was not {verb}: {refusal.message} Its task stays disabled.",
                 messages.ERROR,

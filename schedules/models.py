@@ -5,9 +5,10 @@ from django.db import models
 from django.db.models import Q
 from django_celery_beat.models import PeriodicTask
 
-from outbound.ids import new_id
-from outbound.zones import zone_name_validate
-from outbound.models import Account, Group, Send, Session
+from core.ids import new_id
+from core.models import Account
+from core.zones import zone_name_validate
+from outbound.models import Group, Send, Session
 
 from .rules import DAY_NAMES, CalendarRule, IntervalRule, jitter_offset_ms
 

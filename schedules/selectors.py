@@ -7,8 +7,9 @@ from django.db.models import BooleanField, Count, DurationField, ExpressionWrapp
 from django.db.models.functions import Now, TruncHour
 from django.utils import timezone
 
+from core.models import Account
 from core.redis_clients import broker_redis
-from outbound.models import Account, Group, Session
+from outbound.models import Group, Session
 
 from .models import BeatLease, Run, Schedule
 

@@ -12,9 +12,10 @@ from django.conf import settings as django_settings
 from django.db import connection
 from rest_framework.test import APIClient
 
+from core.models import Account
+from core.services.tokens import api_token_create
 from outbound.fake_gateway.server import start_in_thread
-from outbound.models import Account, Group, Session, User
-from outbound.services.tokens import api_token_create
+from outbound.models import Group, Session, User
 
 # bin/test gives each run queues of its own, so runs sharing a Redis (CI
 # beside a developer's session) never consume each other's tasks.

@@ -14,7 +14,7 @@ from outbound.models import User
 # Rows only the service writes (through the API, a fire, the outbox, the
 # dispatcher, the login guard): an Add page for them could not make a valid one.
 NOT_ADDABLE = {
-    "outbound.send", "outbound.delivery", "outbound.event", "schedules.schedule", "schedules.run",
+    "outbound.send", "outbound.delivery", "core.event", "schedules.schedule", "schedules.run",
     "webhooks.webhookendpoint", "webhooks.webhookmessage",
     "axes.accessattempt", "axes.accesslog", "axes.accessfailurelog",
 }
@@ -28,13 +28,13 @@ def addable_forms(account, session):
     interval_pk = IntervalSchedule.objects.get_or_create(every=1, period="hours")[0].pk if account else None
     return {
         "auth.group": {"name": "Support"},
-        "outbound.account": {"name": "Beta"},
+        "core.account": {"name": "Beta"},
         "outbound.user": {
             "username": "op2", "password1": "a-long-Pass-phrase-17", "password2": "a-long-Pass-phrase-17",
             "usable_password": "true", "account": account_pk,
         },
-        "outbound.apitoken": {"account": account_pk, "name": "crm", "scopes": ["read"]},
-        "outbound.apisecret": {"account": account_pk, "name": "crm", "scopes": ["read"]},
+        "core.apitoken": {"account": account_pk, "name": "crm", "scopes": ["read"]},
+        "core.apisecret": {"account": account_pk, "name": "crm", "scopes": ["read"]},
         "outbound.session": {
             "account": account_pk, "name": "support-line", "label": "Support", "role": "sending", "status": "STOPPED",
             "messages_per_minute": 20, "send_delay_min_ms": 0, "send_delay_max_ms": 1000,

@@ -11,7 +11,8 @@ import re
 
 import pytest
 
-from outbound.models import Event, Send
+from core.models import Event
+from outbound.models import Send
 from outbound.services.deliveries import delivery_attempt
 from schedules.models import Schedule
 from schedules.services import schedule_occurrence_fire

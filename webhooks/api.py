@@ -5,12 +5,12 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import scopes
 from core.addresses import public_url_validator
-from outbound import scopes
-from outbound.api.outputs import MillisecondsField, UUIDStringField
-from outbound.api.pagination import NewestFirstPagination, paginated_response
-from outbound.api.strict import StrictSerializer
-from outbound.errors import OutboundError
+from core.api.fields import MillisecondsField, UUIDStringField
+from core.api.pagination import NewestFirstPagination, paginated_response
+from core.api.strict import StrictSerializer
+from core.errors import ApplicationError
 from outbound.services.events import EventType
 
 from .models import WebhookEndpoint, WebhookMessage
@@ -86,7 +86,7 @@ class MessageOutput(serializers.Serializer):
 def _endpoint_or_404(request, endpoint_id) -> WebhookEndpoint:
     endpoint = WebhookEndpoint.objects.filter(account=request.user.account, pk=endpoint_id).first()
     if endpoint is None:
-        raise OutboundError("not_found", "No such webhook endpoint.", http_status=404)
+        raise ApplicationError("not_found", "No such webhook endpoint.", http_status=404)
     return endpoint
 
 
@@ -165,7 +165,7 @@ class MessageReplayView(APIView):
         endpoint = _endpoint_or_404(request, endpoint_id)
         message = endpoint.messages.filter(pk=message_id).first()
         if message is None:
-            raise OutboundError("not_found", "No such webhook message.", http_status=404)
+            raise ApplicationError("not_found", "No such webhook message.", http_status=404)
         message = message_replay(message=message)
         endpoint_dispatch.delay(str(endpoint.id))
         return Response(MessageOutput(message).data)

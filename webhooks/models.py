@@ -3,9 +3,9 @@
 from django.db import models
 from django.db.models import Q
 
-from outbound.ids import new_id
-from outbound.models import Account, Event
-from outbound.secretbox import EncryptedTextField
+from core.ids import new_id
+from core.models import Account, Event
+from core.secretbox import EncryptedTextField
 
 
 class WebhookEndpoint(models.Model):
@@ -17,7 +17,7 @@ class WebhookEndpoint(models.Model):
         "events", default=list, help_text='Event types to receive, e.g. ["message.notification.sent"]; ["*"] for all.'
     )
     enabled = models.BooleanField("enabled", default=True, help_text="Off: nothing is sent (messages wait).")
-    # Encrypted at rest as API secret keys are (outbound.secretbox): signing needs the secret itself.
+    # Encrypted at rest as API secret keys are (core.secretbox): signing needs the secret itself.
     secret = EncryptedTextField("signing secret", editable=False)
     previous_secret = EncryptedTextField("previous secret", blank=True, editable=False)
     previous_secret_expires_at = models.DateTimeField(

@@ -9,14 +9,14 @@ from .environment import credential_ids_setting, env, rate_setting
 # https://www.django-rest-framework.org/api-guide/settings/
 # ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["outbound.api.auth.ApiCredentialAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["outbound.api.permissions.HasScope"],
-    "DEFAULT_THROTTLE_CLASSES": ["outbound.api.throttling.CredentialRateThrottle"],
-    "DEFAULT_RENDERER_CLASSES": ["outbound.api.renderers.RequestIdJSONRenderer"],
-    # JSON everywhere, nesting bounded (outbound/api/parsers.py); POST /v2/outbound/sends also takes multipart (image uploads).
-    "DEFAULT_PARSER_CLASSES": ["outbound.api.parsers.BoundedJSONParser"],
-    "EXCEPTION_HANDLER": "outbound.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "outbound.api.schema.OutboundAutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["core.api.auth.ApiCredentialAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.api.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.CredentialRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["core.api.renderers.RequestIdJSONRenderer"],
+    # JSON everywhere, nesting bounded (core/api/parsers.py); POST /v2/outbound/sends also takes multipart (image uploads).
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.BoundedJSONParser"],
+    "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.OutboundAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 # Rate limits: "<n>/<second|minute|hour|day>" (also "600/min"), or "off".
@@ -43,7 +43,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "outbound.api.schema.close_request_bodies",
+        "core.api.schema.close_request_bodies",
     ],
     # Swagger UI from our own static files: the docs work without a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -5,13 +5,14 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from outbound import scopes, selectors
-from outbound.errors import OutboundError
+from core import scopes
+from core.errors import ApplicationError
+from outbound import selectors
 from outbound.services.sessions import session_pacing_set
 
 from .outputs import GroupOutput, SessionOutput
-from .pagination import ByNamePagination, paginated_response
-from .strict import StrictSerializer
+from core.api.pagination import ByNamePagination, paginated_response
+from core.api.strict import StrictSerializer
 
 
 class SessionListView(APIView):
@@ -81,5 +82,5 @@ class SessionDetailView(APIView):
 def _session_or_404(request, session_id):
     session = selectors.session_list(account=request.user.account).filter(pk=session_id).first()
     if session is None:
-        raise OutboundError("not_found", "No such session.", http_status=404)
+        raise ApplicationError("not_found", "No such session.", http_status=404)
     return session

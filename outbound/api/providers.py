@@ -26,13 +26,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from rest_framework import serializers
 
+from core.api.errors import error_body, errors_flatten
+from core.api.strict import json_type_errors
 from outbound import rawsql
 from outbound.models import ProviderEvent, Session
 from outbound.services.receipts import STATUS_FOR_ACK, NotReady, delivery_ack_record
 from outbound.services.sessions import session_status_set
-
-from .errors import _flatten, error_body
-from .strict import json_type_errors
 
 logger = logging.getLogger(__name__)
 
@@ -115,13 +114,13 @@ def _event_read(raw: bytes) -> tuple[dict | None, dict | None]:
         return None, {"request": [{"code": "invalid_json", "message": "The body is not JSON."}]}
     envelope = WahaEventInput(data=data)
     if not envelope.is_valid():
-        return None, _flatten(envelope.errors)
+        return None, errors_flatten(envelope.errors)
     event = dict(envelope.validated_data)
     payload_input = PAYLOADS.get(event["event"])
     if payload_input is not None:
         payload = payload_input(data=event.get("payload", {}))
         if not payload.is_valid():
-            return None, _flatten({"payload": payload.errors})
+            return None, errors_flatten({"payload": payload.errors})
         event["payload"] = dict(payload.validated_data)
     return event, None
 

@@ -5,7 +5,7 @@ import django.contrib.auth.validators
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
-import outbound.ids
+import core.ids
 from django.conf import settings
 from django.db import migrations, models
 
@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Account',
             fields=[
-                ('id', models.UUIDField(default=outbound.ids.new_id, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=core.ids.new_id, editable=False, primary_key=True, serialize=False)),
                 ('name', models.CharField(help_text='Customer name, e.g. Acme Retail.', max_length=200, verbose_name='name')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
             ],
@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
                 ('is_staff', models.BooleanField(default=False, help_text='Designates whether the user can log into this admin site.', verbose_name='staff status')),
                 ('is_active', models.BooleanField(default=True, help_text='Designates whether this user should be treated as active. Unselect this instead of deleting accounts.', verbose_name='active')),
                 ('date_joined', models.DateTimeField(default=django.utils.timezone.now, verbose_name='date joined')),
-                ('id', models.UUIDField(default=outbound.ids.new_id, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=core.ids.new_id, editable=False, primary_key=True, serialize=False)),
                 ('time_zone', models.CharField(blank=True, help_text='IANA zone the admin shows times in, e.g. Africa/Cairo. Empty: server default.', max_length=64, verbose_name='time zone')),
                 ('groups', models.ManyToManyField(blank=True, help_text='The groups this user belongs to. A user will get all permissions granted to each of their groups.', related_name='user_set', related_query_name='user', to='auth.group', verbose_name='groups')),
                 ('user_permissions', models.ManyToManyField(blank=True, help_text='Specific permissions for this user.', related_name='user_set', related_query_name='user', to='auth.permission', verbose_name='user permissions')),
@@ -62,7 +62,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='ApiToken',
             fields=[
-                ('id', models.UUIDField(default=outbound.ids.new_id, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=core.ids.new_id, editable=False, primary_key=True, serialize=False)),
                 ('name', models.CharField(blank=True, help_text='What the token is for, e.g. CRM integration.', max_length=100, verbose_name='name')),
                 ('prefix', models.CharField(editable=False, help_text='First characters of the token, to recognise it without storing it, e.g. wc_3kT9.', max_length=16, verbose_name='prefix')),
                 ('token_hash', models.CharField(editable=False, max_length=64, unique=True, verbose_name='token hash')),
@@ -79,7 +79,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='MediaFile',
             fields=[
-                ('id', models.UUIDField(default=outbound.ids.new_id, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=core.ids.new_id, editable=False, primary_key=True, serialize=False)),
                 ('file', models.FileField(upload_to='uploads/%Y/%m/', verbose_name='file')),
                 ('filename', models.CharField(help_text='As uploaded, e.g. promo.jpg.', max_length=255, verbose_name='file name')),
                 ('mimetype', models.CharField(help_text='Detected from the bytes, e.g. image/jpeg.', max_length=100, verbose_name='MIME type')),
@@ -95,7 +95,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Session',
             fields=[
-                ('id', models.UUIDField(default=outbound.ids.new_id, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=core.ids.new_id, editable=False, primary_key=True, serialize=False)),
                 ('name', models.CharField(help_text="The session's name on the gateway, e.g. acme-sales. Unique per gateway.", max_length=100, unique=True, verbose_name='gateway name')),
                 ('label', models.CharField(blank=True, help_text='Human label, e.g. Sales line (+20 100 ...).', max_length=200, verbose_name='label')),
                 ('role', models.CharField(choices=[('sending', 'Sending'), ('receiving', 'Receiving')], default='sending', help_text='Only sending sessions can be used for outbound sends.', max_length=16, verbose_name='role')),
@@ -113,7 +113,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Send',
             fields=[
-                ('id', models.UUIDField(default=outbound.ids.new_id, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=core.ids.new_id, editable=False, primary_key=True, serialize=False)),
                 ('text', models.TextField(blank=True, help_text='Text, or the caption of the first image.', verbose_name='text')),
                 ('media', models.JSONField(blank=True, default=list, help_text='Images in order: {"url", "mimetype", "filename"} or {"file_id"} for an upload.', verbose_name='media')),
                 ('status', models.CharField(choices=[('accepted', 'Accepted'), ('completed', 'Completed'), ('completed_with_failures', 'Completed With Failures')], default='accepted', max_length=32, verbose_name='status')),
@@ -134,7 +134,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Group',
             fields=[
-                ('id', models.UUIDField(default=outbound.ids.new_id, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=core.ids.new_id, editable=False, primary_key=True, serialize=False)),
                 ('chat_id', models.CharField(help_text='WhatsApp group id, ending in @g.us, e.g. 120363040000000000@g.us.', max_length=100, validators=[django.core.validators.RegexValidator('^[0-9]+(-[0-9]+)?@g\\.us$', code='invalid_chat_id', message='A group chat id looks like 120363040000000000@g.us.')], verbose_name='chat id')),
                 ('name', models.CharField(blank=True, help_text='Group subject, e.g. Cairo resellers.', max_length=200, verbose_name='name')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
@@ -149,7 +149,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Event',
             fields=[
-                ('id', models.UUIDField(default=outbound.ids.new_id, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=core.ids.new_id, editable=False, primary_key=True, serialize=False)),
                 ('type', models.CharField(help_text='e.g. message.notification.sent', max_length=64, verbose_name='type')),
                 ('data', models.JSONField(help_text='The record the event is about, as the webhook carries it.', verbose_name='data')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
@@ -180,7 +180,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Delivery',
             fields=[
-                ('id', models.UUIDField(default=outbound.ids.new_id, editable=False, primary_key=True, serialize=False, verbose_name='recipient send id')),
+                ('id', models.UUIDField(default=core.ids.new_id, editable=False, primary_key=True, serialize=False, verbose_name='recipient send id')),
                 ('chat_id', models.CharField(help_text="The group's chat id when the send was made.", max_length=100, verbose_name='chat id')),
                 ('status', models.CharField(choices=[('queued', 'Queued'), ('sending', 'Sending'), ('sent', 'Sent'), ('delivered', 'Delivered'), ('read', 'Read'), ('failed', 'Failed'), ('expired', 'Expired')], default='queued', max_length=16, verbose_name='status')),
                 ('attempts', models.PositiveIntegerField(default=0, help_text='Gateway calls started so far.', verbose_name='attempts')),

@@ -1,59 +1,5 @@
 from django.db import models
 
-from outbound.ids import new_id
-from outbound.jsoncolumns import ColumnJSONEncoder
-
-from .accounts import Account
-
-
-class Event(models.Model):
-    """A lifecycle event, written in the same transaction as the change it describes.
-
-    This is the outbox customer webhooks are delivered from: an event exists
-    if and only if its change committed.
-    """
-
-    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
-    # No index of its own: event_account_idx (account, -id) serves every
-    # lookup by account, and each event written would update both.
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="events", db_index=False)
-    type = models.CharField("type", max_length=64, help_text="e.g. message.notification.sent")
-    data = models.JSONField(
-        "data", encoder=ColumnJSONEncoder, help_text="The record the event is about, as the webhook carries it."
-    )
-    created_at = models.DateTimeField("created at", auto_now_add=True)
-    relayed = models.BooleanField(
-        "relayed",
-        default=False,
-        help_text="Handed to the webhook relay (which queues it for each subscribed endpoint), "
-        "or written so when the account had no webhook endpoint.",
-    )
-    has_webhook_messages = models.BooleanField(
-        "has webhook messages",
-        default=False,
-        help_text="Webhook messages were made of it and some are kept: it is purged after them, "
-        "not after RETENTION_EVENTS_DAYS.",
-    )
-
-    class Meta:
-        verbose_name = "event"
-        indexes = [
-            # Event lists per account, newest first (ids are time-ordered).
-            models.Index(fields=["account", "-id"], name="event_account_idx"),
-            # The webhook relay: one account's events not yet relayed, oldest
-            # first; and the backstop's walk over the accounts that have some.
-            models.Index(fields=["account", "id"], name="event_unrelayed_account_idx", condition=models.Q(relayed=False)),
-            # events_purge: relayed events no webhook message needs, oldest first.
-            models.Index(
-                fields=["created_at"],
-                name="event_purgeable_idx",
-                condition=models.Q(relayed=True, has_webhook_messages=False),
-            ),
-        ]
-
-    def __str__(self):
-        return f"{self.type} {self.id}"
-
 
 class ProviderEvent(models.Model):
     """A gateway callback already processed: WAHA retries, so each event id counts once."""

@@ -1,8 +1,7 @@
 from django.db import models
 
-from outbound.jsoncolumns import ColumnJSONEncoder
-
-from .accounts import Account
+from core.jsoncolumns import ColumnJSONEncoder
+from core.models import Account
 
 
 class IdempotencyKey(models.Model):

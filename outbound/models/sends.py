@@ -4,9 +4,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from outbound.ids import new_id
+from core.ids import new_id
+from core.models import Account
 
-from .accounts import Account
 from .sessions import Group, Session
 
 

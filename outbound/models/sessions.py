@@ -2,9 +2,8 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
-from outbound.ids import new_id
-
-from .accounts import Account
+from core.ids import new_id
+from core.models import Account
 
 group_chat_id_validator = RegexValidator(
     r"^[0-9]+(-[0-9]+)?@g\.us$",

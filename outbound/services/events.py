@@ -12,11 +12,12 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
+from core.ids import id_time, occurrence_delivery_id
+from core.models import Event
+from core.time import to_iso
 from outbound import rawsql
-from outbound.ids import id_time, occurrence_delivery_id
-from outbound.models import Delivery, Event, Group, Send, Session
+from outbound.models import Delivery, Group, Send, Session
 from outbound.signals import events_recorded
-from outbound.timefmt import to_iso
 from outbound.variants import variants_assign
 
 
@@ -98,7 +99,7 @@ def session_event_data(session: Session) -> dict:
 
 
 def _schedule_send_at(delivery: Delivery, send: Send) -> datetime:
-    # A scheduled occurrence's delivery id carries the due time (outbound.ids.
+    # A scheduled occurrence's delivery id carries the due time (core.ids.
     # occurrence_delivery_id): the time it was scheduled for, with no column
     # of its own. An immediate send is scheduled for when it was made.
     return id_time(delivery.id) if send.schedule_id else delivery.created_at

@@ -7,10 +7,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.errors import ApplicationError
+from core.locks import try_xact_lock
+from core.models import Account
 from outbound import rawsql
-from outbound.errors import OutboundError
-from outbound.locks import try_xact_lock
-from outbound.models import Account, IdempotencyKey
+from outbound.models import IdempotencyKey
 from outbound.services.retention import rows_purge
 
 
@@ -21,7 +22,7 @@ def request_fingerprint(payload: dict) -> str:
 
 
 def _in_flight():
-    return OutboundError(
+    return ApplicationError(
         "idempotency_key_in_flight",
         "A request with this idempotency key is still being processed; retry shortly.",
         http_status=409,
@@ -29,7 +30,7 @@ def _in_flight():
 
 
 def _key_reused():
-    return OutboundError(
+    return ApplicationError(
         "idempotency_key_reused", "This idempotency key was already used for a different request."
     )
 

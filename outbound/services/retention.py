@@ -21,8 +21,9 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from outbound.models import Event, ProviderEvent, Send
-from outbound.timefmt import to_ms
+from core.models import Event
+from core.time import to_ms
+from outbound.models import ProviderEvent, Send
 
 BATCH = 1000
 # Batches per run: at the default run every 60 s, 20,000 rows a minute per
@@ -36,7 +37,7 @@ SENDS_BATCH = 10
 def id_floor(moment: datetime) -> uuid.UUID:
     """The smallest UUIDv7 of `moment`'s millisecond: ids made before it sort below it.
 
-    Ids are time-ordered (outbound.ids), so "made before" is a range of the
+    Ids are time-ordered (core.ids), so "made before" is a range of the
     primary key index. An id is never older than the clock that made it
     (uuid7 only moves ahead), so a purge that also checks the row's own
     time never deletes early; at worst a row goes a run later.

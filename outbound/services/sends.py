@@ -8,12 +8,13 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from core.errors import ApplicationError
+from core.ids import new_id, occurrence_delivery_id
+from core.models import Account, Event
 from outbound import metrics
 from outbound import rawsql
-from outbound.errors import OutboundError
-from outbound.ids import new_id, occurrence_delivery_id
 from outbound.media import file_sha256
-from outbound.models import Account, Delivery, Event, Group, MediaFile, Send, Session, User
+from outbound.models import Delivery, Group, MediaFile, Send, Session, User
 from outbound.services.events import EventType, delivery_events_record
 from outbound.services.queueing import deliveries_enqueue, deliveries_publish
 from outbound.signals import send_finished
@@ -39,13 +40,13 @@ class SendCreated:
 
 def session_ensure_can_send(*, session: Session) -> None:
     if session.role != Session.Role.SENDING:
-        raise OutboundError(
+        raise ApplicationError(
             "session_not_sending",
             f"Session {session.name} is a receiving session; outbound sends need a sending session.",
             details={"session_id": str(session.id), "role": session.role},
         )
     if session.status != Session.Status.WORKING:
-        raise OutboundError(
+        raise ApplicationError(
             "session_not_working",
             f"Session {session.name} is {session.status}; it can send only when WORKING.",
             details={"session_id": str(session.id), "status": session.status},
@@ -62,7 +63,7 @@ def send_targets_resolve(*, account: Account, session_id: uuid.UUID, group_ids: 
     prep = Session._meta.pk.get_db_prep_value
     found = rawsql.select(Session, where, [prep(session_id, connection), prep(account.pk, connection)])
     if not found:
-        raise OutboundError("session_not_found", "No such session.", details={"session_id": str(session_id)})
+        raise ApplicationError("session_not_found", "No such session.", details={"session_id": str(session_id)})
     return session_targets_resolve(session=found[0], group_ids=group_ids)
 
 
@@ -80,10 +81,10 @@ def session_groups_resolve(*, session: Session, group_ids: list[uuid.UUID]) -> l
     found = {group.id: (group, in_session) for group, in_session in _groups_with_membership(session, group_ids)}
     missing = [str(g) for g in group_ids if g not in found]
     if missing:
-        raise OutboundError("group_not_found", "Some groups do not exist.", details={"group_ids": missing})
+        raise ApplicationError("group_not_found", "Some groups do not exist.", details={"group_ids": missing})
     absent = [str(g) for g in group_ids if not found[g][1]]
     if absent:
-        raise OutboundError(
+        raise ApplicationError(
             "group_not_in_session",
             f"Session {session.name} is not a member of some groups.",
             details={"group_ids": absent},

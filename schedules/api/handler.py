@@ -1,6 +1,6 @@
 """The `schedule` object of POST /v2/outbound/sends, plugged in through outbound.scheduling."""
 
-from outbound.timefmt import to_ms
+from core.time import to_ms
 from schedules import services
 
 from .inputs import ScheduleRuleInput

@@ -9,11 +9,11 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from outbound.api.sends import MediaInput, ScheduleField, VariantInput, variants_validate
-from outbound.api.strict import StrictSerializer, UniqueListField
+from core.api.strict import StrictSerializer, UniqueListField
+from core.time import from_ms, to_ms
+from core.zones import TimeZoneField
 from outbound.limits import MAX_MEDIA, MAX_TEXT
-from outbound.timefmt import from_ms, to_ms
-from outbound.zones import TimeZoneField
+from outbound.serializers import MediaInput, ScheduleField, VariantInput, variants_validate
 from schedules.models import Schedule
 from schedules.rules import DAY_NAMES, MAX_OCCURRENCES, CalendarRule, IntervalRule
 

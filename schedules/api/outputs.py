@@ -3,8 +3,9 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from outbound.api.outputs import DeliveryResultOutput, MillisecondsField, TextDigestMixin, UUIDStringField, text_digest
-from outbound.timefmt import to_ms
+from core.api.fields import MillisecondsField, UUIDStringField
+from core.time import to_ms
+from outbound.serializers import DeliveryResultOutput, TextDigestMixin, text_digest
 from schedules.models import Run, Schedule
 
 

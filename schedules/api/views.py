@@ -8,10 +8,10 @@ from rest_framework.pagination import Cursor
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from outbound import scopes
-from outbound.api.pagination import NewestFirstPagination, StrictCursorPagination, paginated_response
-from outbound.errors import OutboundError
-from outbound.timefmt import from_ms, to_ms
+from core import scopes
+from core.api.pagination import NewestFirstPagination, StrictCursorPagination, paginated_response
+from core.errors import ApplicationError
+from core.time import from_ms, to_ms
 from schedules import selectors, services
 from schedules.models import Run, Schedule
 
@@ -52,7 +52,7 @@ class RunHistoryPagination(StrictCursorPagination):
 def _schedule_or_404(request, schedule_id) -> Schedule:
     schedule = selectors.schedule_get(account=request.user.account, schedule_id=schedule_id)
     if schedule is None:
-        raise OutboundError("not_found", "No such schedule.", http_status=404)
+        raise ApplicationError("not_found", "No such schedule.", http_status=404)
     return schedule
 
 
@@ -69,7 +69,7 @@ def _detail_response(request, schedule_id) -> Response:
         account=request.user.account, schedule_id=schedule_id, count=LATEST_RUNS
     )
     if schedule is None:
-        raise OutboundError("not_found", "No such schedule.", http_status=404)
+        raise ApplicationError("not_found", "No such schedule.", http_status=404)
     return Response(ScheduleDetailOutput(schedule, context={"runs_next": _older_runs_url(request, schedule)}).data)
 
 
@@ -266,7 +266,7 @@ class RunDetailView(APIView):
         schedule = _schedule_or_404(request, schedule_id)
         run = Run.objects.filter(schedule=schedule, occurrence_number=occurrence_number).select_related("send").first()
         if run is None:
-            raise OutboundError("not_found", "No such run.", http_status=404)
+            raise ApplicationError("not_found", "No such run.", http_status=404)
         return Response(RunDetailOutput(run).data)
 
 

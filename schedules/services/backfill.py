@@ -23,9 +23,9 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from outbound.errors import OutboundError
+from core.errors import ApplicationError
+from core.time import to_ms
 from outbound.models import User
-from outbound.timefmt import to_ms
 from schedules.models import Run, Schedule, ScheduleChange
 from schedules.rules import MAX_OCCURRENCES, CalendarRule
 
@@ -66,7 +66,7 @@ def schedule_backfill(
     with transaction.atomic():
         schedule = Schedule.objects.select_for_update().get(pk=schedule.pk)
         if schedule.status == Schedule.Status.CANCELED:
-            raise OutboundError("schedule_canceled", "The schedule is canceled; nothing can run.", http_status=409)
+            raise ApplicationError("schedule_canceled", "The schedule is canceled; nothing can run.", http_status=409)
         now = timezone.now()
         end = min(end, now)
         candidates = sorted(
@@ -74,7 +74,7 @@ def schedule_backfill(
             key=lambda o: (o.due_at, o.occurrence_number),
         )
         if len(candidates) > MAX_BACKFILL:
-            raise OutboundError(
+            raise ApplicationError(
                 "too_many_occurrences",
                 f"{len(candidates)} occurrences in this range never ran; a backfill runs at most {MAX_BACKFILL}. Narrow the range.",
                 details={"count": len(candidates), "max": MAX_BACKFILL},

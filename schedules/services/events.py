@@ -1,7 +1,7 @@
 """Schedule lifecycle events (schedule.run.*, schedule.completed|canceled|paused), into outbound's outbox."""
 
+from core.time import to_iso
 from outbound.services.events import EventType, events_record
-from outbound.timefmt import to_iso
 from schedules.models import Run, Schedule
 
 

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.errors import ApplicationError
 from outbound import rawsql
-from outbound.errors import OutboundError
 from outbound.models import Delivery, Send
 from outbound.services.queueing import deliveries_published_together
 from outbound.services.sends import send_create, send_finish_if_done, session_targets_resolve
@@ -83,7 +83,7 @@ def _run_start(
                 # due in the same step (after missed ones) or predates announcements.
                 announced=occurrence_is_announced(schedule, k, due),
             )
-    except OutboundError as refusal:
+    except ApplicationError as refusal:
         run_fail(run, code=refusal.code, message=refusal.message, now=now)
         runs_count_outcome(schedule, failed=1)
     else:

@@ -6,7 +6,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from outbound.errors import OutboundError
+from core.errors import ApplicationError
 from outbound.models import User
 from outbound.services.events import EventType
 from outbound.services.sends import SendTargets, session_groups_resolve
@@ -75,7 +75,7 @@ def _locked(schedule: Schedule) -> Schedule:
 
 def _refuse_ended(schedule: Schedule, action: str) -> None:
     if schedule.status in Schedule.ENDED:
-        raise OutboundError(
+        raise ApplicationError(
             "schedule_already_completed" if schedule.status != Schedule.Status.CANCELED else "schedule_canceled",
             f"The schedule is {schedule.status}; it cannot be {action}.",
             http_status=409,
@@ -202,7 +202,7 @@ def schedule_update(
     with transaction.atomic():
         schedule = _locked(schedule)
         if schedule.status in Schedule.ENDED:
-            raise OutboundError("schedule_not_editable", f"A {schedule.status} schedule cannot be edited.", http_status=409)
+            raise ApplicationError("schedule_not_editable", f"A {schedule.status} schedule cannot be edited.", http_status=409)
         now = timezone.now()
         changes = {}
         for name, value in {**content, **(timing or {})}.items():
@@ -231,7 +231,7 @@ def schedule_update(
 def _timing_apply(schedule: Schedule, now: datetime) -> None:
     done = schedule.next_occurrence - 1
     if schedule.max_occurrences < done:
-        raise OutboundError(
+        raise ApplicationError(
             "max_occurrences_below_runs",
             f"{done} occurrences have already run; max_occurrences cannot be lower.",
             details={"runs": done},
@@ -244,7 +244,7 @@ def _timing_apply(schedule: Schedule, now: datetime) -> None:
     if fire is not None and fire <= now and schedule.buffered_at is not None:
         pass  # it is due and waits for the run in progress (buffer_one): it keeps waiting
     elif fire is not None and fire < now:
-        raise OutboundError(
+        raise ApplicationError(
             "next_run_in_past",
             f"With this timing occurrence {k} would be due in the past ({fire.isoformat()}).",
         )

@@ -8,9 +8,9 @@ pages, "periodic_task" for django-celery-beat's admin).
 
 from django.db import transaction
 
-from outbound.errors import OutboundError
+from core.errors import ApplicationError
+from core.time import to_iso
 from outbound.models import User
-from outbound.timefmt import to_iso
 from schedules.models import Schedule, ScheduleChange
 from schedules.registration import periodic_task_remove, periodic_task_sync
 
@@ -31,7 +31,7 @@ def schedule_operate(
 ) -> Schedule:
     """Pause, resume or cancel for an operator; returns the schedule as it is now.
 
-    1. The lifecycle service decides (idempotent; OutboundError when the
+    1. The lifecycle service decides (idempotent; ApplicationError when the
        schedule has ended and cannot be paused, resumed or canceled).
     2. One ScheduleChange records {"status": [before, after]} and `also`
        (what the operator changed to ask for it, e.g. the PeriodicTask's
@@ -49,11 +49,11 @@ def schedule_operate(
 def schedule_operate_run_now(*, schedule: Schedule, actor_user: User | None, source: str = SOURCE_ADMIN) -> int:
     """Fire the schedule's next occurrence now instead of at its due time (audited); returns its number.
 
-    Refused (OutboundError) when nothing is next: paused, ended, or no occurrence left.
+    Refused (ApplicationError) when nothing is next: paused, ended, or no occurrence left.
     """
     schedule = Schedule.objects.get(pk=schedule.pk)
     if schedule.status not in Schedule.ACTIVE or schedule.next_run_at is None:
-        raise OutboundError(
+        raise ApplicationError(
             "nothing_to_run", f"The schedule is {schedule.status}: no occurrence is next.", http_status=409
         )
     _audit(

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from outbound.errors import OutboundError
+from core.errors import ApplicationError
 from outbound.models import Delivery, Send
 from outbound.services.queueing import deliveries_enqueue
 from schedules.models import Run, Schedule
@@ -27,19 +27,19 @@ def run_retry_failed(*, schedule: Schedule, occurrence_number: int) -> tuple[Run
         schedule = Schedule.objects.select_for_update().get(pk=schedule.pk)
         run = Run.objects.select_for_update().filter(schedule=schedule, occurrence_number=occurrence_number).first()
         if run is None:
-            raise OutboundError("not_found", "No such run.", http_status=404)
+            raise ApplicationError("not_found", "No such run.", http_status=404)
         if run.retried_at is not None:
             return run, 0
         if run.send_id is None:
-            raise OutboundError(
+            raise ApplicationError(
                 "run_has_no_deliveries", f"Run {occurrence_number} sent nothing ({run.error_code}); nothing to retry.", http_status=409
             )
         if run.status == Run.Status.RUNNING:
-            raise OutboundError("run_in_progress", "The run's deliveries are still in progress.", http_status=409)
+            raise ApplicationError("run_in_progress", "The run's deliveries are still in progress.", http_status=409)
         send = Send.objects.select_for_update().get(pk=run.send_id)
         failed = list(send.deliveries.filter(status__in=Delivery.UNSUCCESSFUL).values_list("pk", "message_expiration_seconds"))
         if not failed:
-            raise OutboundError("nothing_to_retry", "No delivery of this run failed.", http_status=409)
+            raise ApplicationError("nothing_to_retry", "No delivery of this run failed.", http_status=409)
         now = timezone.now()
         for pk, expiration in failed:
             Delivery.objects.filter(pk=pk).update(

@@ -23,8 +23,8 @@ from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
+from core.time import to_ms
 from outbound.models import Session, User
-from outbound.timefmt import to_ms
 from schedules.models import Run, Schedule
 
 pytestmark = pytest.mark.e2e

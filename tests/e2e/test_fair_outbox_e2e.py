@@ -7,8 +7,9 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from outbound.models import Account, Event, Group, Session, User
-from outbound.services.tokens import api_token_create
+from core.models import Account, Event
+from core.services.tokens import api_token_create
+from outbound.models import Group, Session, User
 from tests.webhooks.conftest import Receiver, events_backlog
 from webhooks.models import WebhookMessage
 from webhooks.services.endpoints import endpoint_create

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from core.time import to_ms
 from outbound.models import Session
 from outbound.services.sessions import session_status_set
-from outbound.timefmt import to_ms
 from schedules.models import Schedule
 
 from .stack import wait_until

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from outbound.timefmt import to_ms
+from core.time import to_ms
 from schedules.models import Run, Schedule
 
 from .stack import wait_until

@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from outbound.timefmt import to_ms
+from core.time import to_ms
 from schedules.models import Schedule
 from tests.webhooks.conftest import Receiver
 

@@ -2,8 +2,9 @@
 
 import pytest
 
-from outbound.models import ApiSecret, ApiToken, User
-from outbound.services.credentials import api_secret_create
+from core.models import ApiSecret, ApiToken
+from core.services.credentials import api_secret_create
+from outbound.models import User
 from outbound.services.sends import send_create, send_targets_resolve
 
 
@@ -13,11 +14,15 @@ def operator(client, db):
     return client
 
 
-@pytest.mark.parametrize("page", ["account", "user", "apitoken", "apisecret", "session", "group", "send", "delivery", "event"])
+@pytest.mark.parametrize(
+    "page",
+    ["core/account", "outbound/user", "core/apitoken", "core/apisecret", "outbound/session", "outbound/group",
+     "outbound/send", "outbound/delivery", "core/event"],
+)
 def test_every_list_page_loads(operator, session, make_groups, page):
     targets = send_targets_resolve(account=session.account, session_id=session.id, group_ids=[g.id for g in make_groups(2)])
     send_create(targets=targets, text="x", media=[], actor_user=None)
-    assert operator.get(f"/admin/outbound/{page}/").status_code == 200
+    assert operator.get(f"/admin/{page}/").status_code == 200
 
 
 def test_a_send_shows_its_deliveries_inline(operator, session, make_groups):
@@ -30,7 +35,7 @@ def test_a_send_shows_its_deliveries_inline(operator, session, make_groups):
 
 def test_adding_a_token_shows_it_once_and_stores_its_hash(operator, account):
     body = {"account": account.pk, "name": "crm", "scopes": ["read", "sends:write"]}
-    response = operator.post("/admin/outbound/apitoken/add/", body, follow=True)
+    response = operator.post("/admin/core/apitoken/add/", body, follow=True)
     messages = [str(m) for m in response.context["messages"]]
     shown = next(m for m in messages if "copy it now" in m).rsplit(" ", 1)[1]
     token = ApiToken.objects.get(name="crm")
@@ -41,13 +46,13 @@ def test_adding_a_token_shows_it_once_and_stores_its_hash(operator, account):
 
 def test_adding_an_api_secret_shows_its_key_once_and_stores_it_encrypted(operator, account):
     body = {"account": account.pk, "name": "crm", "scopes": ["read"]}
-    response = operator.post("/admin/outbound/apisecret/add/", body, follow=True)
+    response = operator.post("/admin/core/apisecret/add/", body, follow=True)
     message = next(str(m) for m in response.context["messages"] if "copy it now" in str(m))
     key = message.rsplit(" ", 1)[1]
     secret = ApiSecret.objects.get(name="crm")
     assert str(secret.id) in message and key.startswith(secret.key_prefix)
     assert key not in secret.key_encrypted and secret.scopes == ["read"]
-    page = operator.get(f"/admin/outbound/apisecret/{secret.id}/change/").content.decode()
+    page = operator.get(f"/admin/core/apisecret/{secret.id}/change/").content.decode()
     assert key not in page and secret.key_encrypted not in page
 
 
@@ -55,7 +60,7 @@ def test_revoking_an_api_secret_from_the_admin(operator, account):
     from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
     secret, _ = api_secret_create(account=account, name="crm", scopes=["read"])
-    operator.post("/admin/outbound/apisecret/", {"action": "revoke", ACTION_CHECKBOX_NAME: [str(secret.pk)]})
+    operator.post("/admin/core/apisecret/", {"action": "revoke", ACTION_CHECKBOX_NAME: [str(secret.pk)]})
     secret.refresh_from_db()
     assert secret.revoked_at is not None
 
@@ -63,10 +68,10 @@ def test_revoking_an_api_secret_from_the_admin(operator, account):
 def test_revoking_a_token_from_the_admin(operator, account):
     from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
-    from outbound.services.tokens import api_token_create
+    from core.services.tokens import api_token_create
 
     token, _ = api_token_create(account=account)
-    operator.post("/admin/outbound/apitoken/", {"action": "revoke", ACTION_CHECKBOX_NAME: [str(token.pk)]})
+    operator.post("/admin/core/apitoken/", {"action": "revoke", ACTION_CHECKBOX_NAME: [str(token.pk)]})
     token.refresh_from_db()
     assert token.revoked_at is not None
 
@@ -84,16 +89,17 @@ def test_admin_logins_are_locked_out_after_5_wrong_passwords(client, db, setting
     assert client.post("/admin/login/", {"username": "ops2", "password": "pw-2", "next": "/admin/"}).status_code == 302
 
 
-@pytest.mark.parametrize("page", ["send", "delivery", "event"])
+@pytest.mark.parametrize("page", ["outbound/send", "outbound/delivery", "core/event"])
 def test_it_offers_no_delete_for_the_record_of_what_was_sent(operator, session, make_groups, page):
     from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
-    from outbound.models import Delivery, Event, Send
+    from core.models import Event
+    from outbound.models import Delivery, Send
 
     targets = send_targets_resolve(account=session.account, session_id=session.id, group_ids=[g.id for g in make_groups(2)])
     send = send_create(targets=targets, text="x", media=[], actor_user=None).send
-    row = {"send": send, "delivery": send.deliveries.first(), "event": Event.objects.first()}[page]
-    changelist = f"/admin/outbound/{page}/"
+    row = {"send": send, "delivery": send.deliveries.first(), "event": Event.objects.first()}[page.split("/")[1]]
+    changelist = f"/admin/{page}/"
     assert 'value="delete_selected"' not in operator.get(changelist).content.decode()
     assert "deletelink" not in operator.get(f"{changelist}{row.pk}/change/").content.decode()
     assert operator.post(f"{changelist}{row.pk}/delete/", {"post": "yes"}).status_code == 403

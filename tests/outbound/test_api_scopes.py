@@ -6,9 +6,10 @@ import jwt
 import pytest
 from rest_framework.test import APIClient
 
-from outbound.models import ApiSecret, Send
-from outbound.services.credentials import api_secret_create
-from outbound.services.tokens import api_token_create
+from core.models import ApiSecret
+from core.services.credentials import api_secret_create
+from core.services.tokens import api_token_create
+from outbound.models import Send
 from schedules.models import Schedule
 from webhooks.models import WebhookEndpoint
 

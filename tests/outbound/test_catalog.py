@@ -5,7 +5,8 @@ import uuid
 
 from django.core.management import call_command
 
-from outbound.models import Account, ApiToken, Group, Session
+from core.models import Account, ApiToken
+from outbound.models import Group, Session
 
 
 def test_it_lists_only_the_accounts_sessions(api, session, other_account):

@@ -9,7 +9,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from outbound.models import Delivery, Event, MediaFile, Send
+from core.models import Event
+from outbound.models import Delivery, MediaFile, Send
 from outbound.services.deliveries import RetryAt, delivery_attempt
 from outbound.services.queueing import deliveries_sweep
 from outbound.services.sends import send_create, send_fan_out, send_targets_resolve

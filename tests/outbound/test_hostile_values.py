@@ -10,9 +10,9 @@ import yaml
 from django.core.management import call_command
 from django.utils import timezone
 
-from outbound.api.parsers import MAX_JSON_DEPTH
+from core.api.parsers import MAX_JSON_DEPTH
+from core.time import to_ms
 from outbound.models import Send, User
-from outbound.timefmt import to_ms
 from schedules.models import Schedule
 
 HUGE = 2**63  # past PostgreSQL's bigint

@@ -6,10 +6,10 @@ from datetime import timedelta
 import httpx
 from django.utils import timezone
 
+from core.time import to_ms
 from outbound.limits import MAX_TEXT, text_rendered_length
 from outbound.models import Delivery, Send
 from outbound.services.deliveries import delivery_attempt
-from outbound.timefmt import to_ms
 from outbound.variants import text_render
 from schedules.models import Schedule
 

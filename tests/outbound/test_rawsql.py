@@ -7,9 +7,10 @@ from django.db import connection, models
 from django.db.models.signals import post_init
 from django.utils import timezone
 
+from core.ids import new_id
+from core.models import Event
 from outbound import rawsql
-from outbound.ids import new_id
-from outbound.models import Delivery, Event, Group, Send
+from outbound.models import Delivery, Group, Send
 
 
 class Upper(models.CharField):

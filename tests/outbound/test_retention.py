@@ -6,15 +6,16 @@ from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
-import outbound.tasks  # noqa: F401  (registers the tasks)
-import schedules.tasks  # noqa: F401
-import webhooks.tasks  # noqa: F401
 from config.celery_app import app
-from outbound.models import Delivery, Event, IdempotencyKey, ProviderEvent, Send
+from core.models import Event
+from outbound.models import Delivery, IdempotencyKey, ProviderEvent, Send
 from outbound.services.events import events_record
 from outbound.services.idempotency import idempotency_keys_purge
 from outbound.services.retention import events_purge, provider_events_purge, sends_purge
 from outbound.services.sends import send_create, send_targets_resolve
+import outbound.tasks  # noqa: F401  (registers the tasks)
+import schedules.tasks  # noqa: F401
+import webhooks.tasks  # noqa: F401
 
 DAY = 24 * 3600
 

@@ -5,8 +5,9 @@ import uuid
 import pytest
 from django.db import connection
 
-from outbound.locks import lock_key
-from outbound.models import Delivery, Event, IdempotencyKey, Send
+from core.locks import lock_key
+from core.models import Event
+from outbound.models import Delivery, IdempotencyKey, Send
 
 # API contract: bin/test runs these on SQLite too (tests/conftest.py).
 pytestmark = pytest.mark.contract
@@ -130,7 +131,7 @@ def test_it_answers_409_while_the_same_key_is_in_flight(api, account, session, m
 
 
 def test_it_keeps_keys_per_account(api, session, make_groups, other_account):
-    from outbound.services.tokens import api_token_create
+    from core.services.tokens import api_token_create
     from rest_framework.test import APIClient
 
     api.post("/v2/outbound/sends", _body(session, make_groups(1), idempotency_key="shared"), format="json")

@@ -4,7 +4,8 @@ import uuid
 
 import pytest
 
-from outbound.models import Delivery, Event, IdempotencyKey, MediaFile, Send, Session
+from core.models import Event
+from outbound.models import Delivery, IdempotencyKey, MediaFile, Send, Session
 
 
 @pytest.fixture

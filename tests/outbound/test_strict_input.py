@@ -11,8 +11,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from outbound.models import Delivery, Event, IdempotencyKey, Send, Session
-from outbound.timefmt import to_ms
+from core.models import Event
+from core.time import to_ms
+from outbound.models import Delivery, IdempotencyKey, Send, Session
 from schedules.models import Schedule
 from tests.api_asserts import assert_unknown_field
 

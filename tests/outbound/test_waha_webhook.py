@@ -9,7 +9,8 @@ import uuid
 import pytest
 from django.test import Client
 
-from outbound.models import Delivery, Event, ProviderEvent, Session
+from core.models import Event
+from outbound.models import Delivery, ProviderEvent, Session
 from outbound.services.deliveries import delivery_attempt
 
 from .test_delivery_attempt import make_send

@@ -10,8 +10,8 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from core.time import to_ms
 from outbound.models import User
-from outbound.timefmt import to_ms
 from schedules.models import Run, Schedule
 from schedules.services import schedule_occurrence_fire
 

@@ -7,12 +7,13 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from outbound.ids import id_time, occurrence_delivery_id
-from outbound.models import Delivery, Event, Send
+from core.ids import id_time, occurrence_delivery_id
+from core.models import Event
+from core.time import to_iso
+from outbound.models import Delivery, Send
 from outbound.services.deliveries import delivery_attempt
 from outbound.services.events import delivery_events_record
 from outbound.services.sends import send_create, session_targets_resolve
-from outbound.timefmt import to_iso
 from schedules.models import Run, Schedule
 from schedules.services import (
     schedule_cancel,

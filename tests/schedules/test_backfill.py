@@ -8,10 +8,10 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from core.services.tokens import api_token_create
+from core.time import to_ms
 from outbound.models import Send, Session
 from outbound.services.deliveries import delivery_attempt
-from outbound.services.tokens import api_token_create
-from outbound.timefmt import to_ms
 from schedules.models import Schedule, ScheduleChange
 from schedules.services import (
     schedule_backfill,

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from config.celery_app import app as celery_app
-from outbound.timefmt import to_ms
+from core.time import to_ms
 from schedules import beat
 from schedules.models import Schedule
 from schedules.services import schedule_cancel, schedule_update

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from outbound.timefmt import to_ms
+from core.time import to_ms
 from schedules.models import Schedule
 from schedules.rules import iterate
 

@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
-from outbound.timefmt import to_ms
+from core.time import to_ms
 from schedules.models import Schedule
 from schedules.rules import CalendarRule, iterate
 

@@ -8,8 +8,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from core.time import to_ms
 from outbound.models import Delivery, Send, Session
-from outbound.timefmt import to_ms
 from outbound.services.deliveries import delivery_attempt
 from schedules.models import Run, Schedule
 from schedules.services import FireEarly, schedule_cancel, schedule_occurrence_fire, schedule_update
@@ -232,10 +232,10 @@ def test_an_edit_moves_the_next_occurrence(make_schedule, make_groups):
 
 
 def test_an_edit_refuses_groups_outside_the_session(make_schedule, make_groups):
-    from outbound.errors import OutboundError
+    from core.errors import ApplicationError
 
     schedule = make_schedule()
-    with pytest.raises(OutboundError) as refused:
+    with pytest.raises(ApplicationError) as refused:
         schedule_update(schedule=schedule, group_ids=[make_groups(1, in_session=None)[0].id])
     assert refused.value.code == "group_not_in_session"
     assert schedule.groups.count() == 2

@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from outbound.ids import id_time
-from outbound.models import Event
-from outbound.timefmt import to_iso, to_ms
+from core.ids import id_time
+from core.models import Event
+from core.time import to_iso, to_ms
 from schedules.models import Schedule
 from schedules.rules import jitter_offset_ms
 from schedules.services import FireEarly, schedule_occurrence_fire

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from outbound.timefmt import to_ms
+from core.time import to_ms
 from schedules.models import Schedule
 
 from .test_admin import edit_form, operator  # noqa: F401 (the admin's operator fixture)

@@ -6,11 +6,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from core.time import to_ms
 from outbound.models import Send
-from outbound.timefmt import to_ms
 from schedules.models import Run, Schedule, ScheduleChange
 from schedules.services import schedule_occurrence_fire, schedule_pause, schedule_resume
-
 from tests.api_asserts import assert_unknown_field
 
 from .conftest import make_due_now

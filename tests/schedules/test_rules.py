@@ -4,7 +4,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
-from outbound.timefmt import to_ms
+from core.time import to_ms
 from schedules.rules import CalendarRule, IntervalRule, iterate, local_due
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)

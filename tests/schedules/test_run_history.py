@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from outbound.services.tokens import api_token_create
+from core.services.tokens import api_token_create
 from schedules.models import Run, Schedule
 
 from .conftest import add_runs

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from core.time import to_ms
 from outbound.models import Session
-from outbound.timefmt import to_ms
 from schedules.models import Schedule
 from schedules.services import schedule_occurrence_fire
 
@@ -76,7 +76,7 @@ def test_it_never_shows_the_text(api, make_schedule):
 
 
 def test_it_hides_another_accounts_schedule(api, other_account, make_schedule):
-    from outbound.services.tokens import api_token_create
+    from core.services.tokens import api_token_create
     from rest_framework.test import APIClient
 
     schedule = make_schedule()

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from core.time import to_ms
 from outbound.models import Delivery, IdempotencyKey, Send
-from outbound.timefmt import to_ms
 from schedules.models import Schedule
 
 # API contract: bin/test runs these on SQLite too (tests/conftest.py).

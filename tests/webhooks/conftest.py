@@ -54,7 +54,7 @@ def endpoint(account, receiver):
 
 def events_backlog(account, count: int, *, age=timedelta(minutes=1)) -> None:
     """`count` unrelayed events of `account`, older than anything recorded next, in one INSERT."""
-    from outbound.models import Event
+    from core.models import Event
 
     ms = int((timezone.now() - age).timestamp() * 1000)
     with connection.cursor() as cursor:

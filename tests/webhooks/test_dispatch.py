@@ -7,9 +7,9 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from outbound.models import Account, Event
+from core.models import Account, Event
+from core.time import to_iso
 from outbound.services.events import events_record
-from outbound.timefmt import to_iso
 from webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 from webhooks.services.dispatch import RETRY_SCHEDULE, endpoint_dispatch, endpoints_with_due_messages, retry_delay
 from webhooks.services.relay import events_relay

@@ -5,7 +5,7 @@ import logging
 import pytest
 from django.db import transaction
 
-from outbound.models import Account, Event
+from core.models import Account, Event
 from outbound.services.events import events_record
 from webhooks.models import WebhookEndpoint, WebhookMessage
 from webhooks.services.dispatch import ENDPOINT_DISABLED, endpoint_dispatch

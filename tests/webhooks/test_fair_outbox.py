@@ -7,7 +7,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from outbound.models import Account, Event
+from core.models import Account, Event
 from outbound.services.deliveries import delivery_attempt
 from outbound.services.events import events_record
 from outbound.services.retention import id_floor

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from outbound.models import Event
+from core.models import Event
 from outbound.services.events import events_record
 from outbound.services.retention import events_purge
 from webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage

@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from rest_framework.test import APIClient
 
-from outbound.services.credentials import api_secret_create
+from core.services.credentials import api_secret_create
 from webhooks.models import WebhookEndpoint
 from webhooks.services.endpoints import endpoint_secret_rotate
 
@@ -39,7 +39,7 @@ def test_an_endpoint_without_a_previous_secret_stores_it_empty(endpoint):
 
 
 def test_a_key_rotation_reencrypts_webhook_and_api_secrets(settings, monkeypatch, account, user, endpoint, receiver):
-    from outbound.services import credentials
+    from core.services import credentials
     from webhooks.services.endpoints import endpoint_create
 
     monkeypatch.setattr(credentials, "REENCRYPT_BATCH", 1)  # several batches

@@ -1,4 +1,4 @@
-"""Webhook signing secrets encrypted at rest, as API secret keys are (outbound.secretbox).
+"""Webhook signing secrets encrypted at rest, as API secret keys are (core.secretbox).
 
 1. The columns become text (a Fernet token is longer than 100 characters).
 2. Every stored secret is encrypted in place; backwards, decrypted (which
@@ -9,7 +9,7 @@
 
 from django.db import migrations, models
 
-import outbound.secretbox
+import core.secretbox
 
 BATCH = 500
 
@@ -28,11 +28,11 @@ def _each_secret_converted(apps, convert):
 
 
 def secrets_encrypt(apps, schema_editor):
-    _each_secret_converted(apps, outbound.secretbox.encrypt)
+    _each_secret_converted(apps, core.secretbox.encrypt)
 
 
 def secrets_decrypt(apps, schema_editor):
-    _each_secret_converted(apps, outbound.secretbox.decrypt)
+    _each_secret_converted(apps, core.secretbox.decrypt)
 
 
 class Migration(migrations.Migration):
@@ -53,11 +53,11 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="webhookendpoint",
             name="secret",
-            field=outbound.secretbox.EncryptedTextField(editable=False, verbose_name="signing secret"),
+            field=core.secretbox.EncryptedTextField(editable=False, verbose_name="signing secret"),
         ),
         migrations.AlterField(
             model_name="webhookendpoint",
             name="previous_secret",
-            field=outbound.secretbox.EncryptedTextField(blank=True, editable=False, verbose_name="previous secret"),
+            field=core.secretbox.EncryptedTextField(blank=True, editable=False, verbose_name="previous secret"),
         ),
     ]

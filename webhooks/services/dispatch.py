@@ -21,9 +21,9 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from core.addresses import UrlRefused, url_check
-from outbound.models import Account
+from core.models import Account
+from core.time import to_iso, to_ms
 from outbound.services.events import events_record
-from outbound.timefmt import to_iso, to_ms
 from webhooks import metrics
 
 from ..models import WebhookAttempt, WebhookEndpoint, WebhookMessage

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from outbound.models import Account
+from core.models import Account
 
 from ..models import WebhookEndpoint, WebhookMessage
 from ..receivers import account_subscription_forget

@@ -32,7 +32,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from outbound.models import Account, Event
+from core.models import Account, Event
 from outbound.services.retention import id_floor
 
 from ..models import WebhookEndpoint, WebhookMessage

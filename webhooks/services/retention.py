@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db.models import Exists, OuterRef
 
-from outbound.models import Event
+from core.models import Event
 from outbound.services.retention import BATCH, MAX_BATCHES, cutoff, rows_purge
 
 from ..models import WebhookMessage

@@ -3,8 +3,9 @@ import json
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from outbound.models import Account, Group, Session, User
-from outbound.services.tokens import api_token_create
+from core.models import Account
+from core.services.tokens import api_token_create
+from outbound.models import Group, Session, User
 
 DEMO_GROUPS = [
     ("120363000000000001@g.us", "Demo group 1"),

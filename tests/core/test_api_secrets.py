@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from rest_framework.test import APIClient
 
-from outbound.models import ApiSecret
+from core.models import ApiSecret
 
 
 @pytest.fixture
@@ -145,7 +145,7 @@ def test_opaque_tokens_keep_working_beside_jwts(api, new_secret):
 
 
 def test_another_accounts_secret_is_not_found(api, other_account):
-    from outbound.services.credentials import api_secret_create
+    from core.services.credentials import api_secret_create
 
     theirs, _ = api_secret_create(account=other_account, name="theirs", scopes=["read"])
     assert api.post(f"/v2/api-secrets/{theirs.id}/revoke").status_code == 404

@@ -7,8 +7,8 @@ dots) is checked as one; anything else as an opaque token.
 
 from rest_framework import authentication, exceptions
 
-from outbound.services.credentials import api_secret_authenticate_jwt, credential_mark_used
-from outbound.services.tokens import api_token_authenticate
+from core.services.credentials import api_secret_authenticate_jwt, credential_mark_used
+from core.services.tokens import api_token_authenticate
 
 
 class Principal:

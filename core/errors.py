@@ -1,4 +1,4 @@
-class OutboundError(Exception):
+class ApplicationError(Exception):
     """A request the service refuses for a business reason, with a stable code.
 
     Raised by services; the API turns it into the common error body with

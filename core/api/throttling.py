@@ -30,14 +30,14 @@ def _parse(rate: str):
 
 
 def _is_exempt(principal) -> bool:
-    # credential_key is "token:<id>" or "secret:<id>" (outbound.api.auth).
+    # credential_key is "token:<id>" or "secret:<id>" (core.api.auth).
     return principal.credential_key.partition(":")[2] in settings.API_RATE_LIMIT_EXEMPT_CREDENTIALS
 
 
 class CredentialRateThrottle(BaseThrottle):
     """API_RATE_LIMIT_PER_TOKEN for each credential, API_RATE_LIMIT_PER_ACCOUNT for all of an account's.
 
-    Over either: 429 rate_limited with Retry-After (outbound.api.errors).
+    Over either: 429 rate_limited with Retry-After (core.api.errors).
     Unauthenticated requests (the schema, gateway callbacks) are not counted here,
     nor those of a credential the operator listed in API_RATE_LIMIT_EXEMPT_CREDENTIALS.
     """

@@ -3,8 +3,8 @@ from contextvars import ContextVar
 
 from django.utils import timezone
 
-from outbound.ids import new_id
-from outbound.zones import zone_get
+from core.ids import new_id
+from core.zones import zone_get
 
 # A client may pass its own request id (for tracing across systems) if it is short and plain.
 # Behind the web tier's HAProxy this is HAProxy's id (deploy/haproxy.cfg): its log line and ours agree.

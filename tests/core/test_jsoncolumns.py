@@ -1,4 +1,4 @@
-"""outbound.jsoncolumns: orjson writes the JSON columns, and what it writes is what json would."""
+"""core.jsoncolumns: orjson writes the JSON columns, and what it writes is what json would."""
 
 import json
 import uuid
@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 from django.db import models
 
-from outbound.jsoncolumns import ColumnJSONEncoder
+from core.jsoncolumns import ColumnJSONEncoder
 
 
 class Colour(models.TextChoices):

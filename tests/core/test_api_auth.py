@@ -3,8 +3,8 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from outbound.models import ApiToken
-from outbound.services.tokens import api_token_create, api_token_revoke
+from core.models import ApiToken
+from core.services.tokens import api_token_create, api_token_revoke
 
 
 def test_it_refuses_a_request_without_token(db):

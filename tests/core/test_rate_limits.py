@@ -5,7 +5,7 @@ import time
 import pytest
 from rest_framework.test import APIClient
 
-from outbound.services.tokens import api_token_create
+from core.services.tokens import api_token_create
 
 
 @pytest.fixture

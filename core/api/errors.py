@@ -11,7 +11,7 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from outbound.errors import OutboundError
+from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
@@ -23,17 +23,17 @@ def error_body(request, *, code: str, message: str, details: dict | None = None)
     }
 
 
-def _flatten(detail, prefix=""):
+def errors_flatten(detail, prefix=""):
     """Serializer errors as {"field.sub.0": [{"code", "message"}]}."""
     out = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
             name = str(key) if key != "non_field_errors" else ""
-            out.update(_flatten(value, f"{prefix}.{name}" if prefix and name else prefix or name))
+            out.update(errors_flatten(value, f"{prefix}.{name}" if prefix and name else prefix or name))
     elif isinstance(detail, list) and detail and not all(isinstance(d, exceptions.ErrorDetail) for d in detail):
         for index, value in enumerate(detail):
             if value:
-                out.update(_flatten(value, f"{prefix}.{index}" if prefix else str(index)))
+                out.update(errors_flatten(value, f"{prefix}.{index}" if prefix else str(index)))
     else:
         items = detail if isinstance(detail, list) else [detail]
         out.setdefault(prefix or "request", []).extend(
@@ -59,11 +59,11 @@ def exception_handler(exc, context):
     request = context["request"]
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
-    if isinstance(exc, OutboundError):
+    if isinstance(exc, ApplicationError):
         body = error_body(request, code=exc.code, message=exc.message, details=exc.details)
         return _with_headers(Response(body, status=exc.http_status), exc)
     if isinstance(exc, exceptions.ValidationError):
-        fields = _flatten(exc.detail)
+        fields = errors_flatten(exc.detail)
         field, errors = next(iter(fields.items()))
         message = f"{field}: {errors[0]['message']}" if field != "request" else errors[0]["message"]
         body = error_body(request, code="validation_error", message=message, details={"fields": fields})

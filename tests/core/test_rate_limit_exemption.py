@@ -7,9 +7,9 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework.test import APIClient
 
 from config.settings import credential_ids_setting
-from outbound.api.throttling import _is_exempt
-from outbound.services.credentials import api_secret_create
-from outbound.services.tokens import api_token_create
+from core.api.throttling import _is_exempt
+from core.services.credentials import api_secret_create
+from core.services.tokens import api_token_create
 
 
 def _client(raw: str) -> APIClient:
@@ -36,7 +36,7 @@ def test_an_api_secret_can_be_exempt_too(settings, account):
     settings.API_RATE_LIMIT_EXEMPT_CREDENTIALS = frozenset({str(secret.id)})
 
     class Principal:
-        credential_key = f"secret:{secret.id}"  # as outbound.api.auth names an API secret's requests
+        credential_key = f"secret:{secret.id}"  # as core.api.auth names an API secret's requests
 
     assert _is_exempt(Principal())
     Principal.credential_key = f"secret:{uuid.uuid4()}"

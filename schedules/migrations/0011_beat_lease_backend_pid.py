@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('schedules', '0009_zone_names_validated'),
+        ('schedules', '0010_account_moved_to_core'),
     ]
 
     operations = [

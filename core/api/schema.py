@@ -1,7 +1,7 @@
 """The OpenAPI schema as the contract: every answer an operation can give, in the shape it has.
 
 drf-spectacular documents a view's success response; this adds the errors
-every operation can answer (in the one error shape, outbound.api.errors),
+every operation can answer (in the one error shape, core.api.errors),
 the X-Request-ID header every response carries, and closes request bodies
 (`additionalProperties: false`), since every body refuses unknown fields.
 bin/fuzz (schemathesis, every check) holds the running service to it.
@@ -11,7 +11,7 @@ method: {"POST": {409: [codes], 422: [codes]}}.
 """
 
 import uritemplate
-from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 
@@ -87,7 +87,7 @@ class OutboundAutoSchema(AutoSchema):
 
 
 class UniqueListFieldExtension(OpenApiSerializerFieldExtension):
-    target_class = "outbound.api.strict.UniqueListField"
+    target_class = "core.api.strict.UniqueListField"
 
     def map_serializer_field(self, auto_schema, direction):
         schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
@@ -100,3 +100,24 @@ def close_request_bodies(result, generator, request, public):
         if name.endswith("Request") and schema.get("type") == "object":
             schema["additionalProperties"] = False
     return result
+
+
+class ApiCredentialScheme(OpenApiAuthenticationExtension):
+    """Either header alone authenticates: two security requirements, not one requiring both."""
+
+    target_class = "core.api.auth.ApiCredentialAuthentication"
+    name = ["bearerAuth", "apiKeyAuth"]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API token (wc_...), or a JWT (HS256, claims iss = API secret id and iat = now "
+                "in seconds) signed with \"<secret id>||<secret key>\" and good for 5 minutes either side of iat.",
+            },
+            {"type": "apiKey", "in": "header", "name": "X-Api-Key", "description": "An API token (wc_...)."},
+        ]
+
+    def get_security_requirement(self, auto_schema):
+        return [{"bearerAuth": []}, {"apiKeyAuth": []}]

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from outbound.services.credentials import secrets_reencrypt
+from core.services.credentials import secrets_reencrypt
 
 
 class Command(BaseCommand):

@@ -1,13 +1,17 @@
 import hashlib
 import secrets
 
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core import scopes as scope_names
+from core.models import Account, ApiToken
+from core.services.credentials import minted_secrets_revoke
 from outbound import rawsql
-from outbound import scopes as scope_names
-from outbound.models import Account, ApiToken, User
-from outbound.services.credentials import minted_secrets_revoke
+
+# The user model is outbound's (AUTH_USER_MODEL): core names it through Django, never imports it.
+User = get_user_model()
 
 TOKEN_PREFIX = "wc_"
 

@@ -2,8 +2,8 @@
 
 from rest_framework import permissions
 
-from outbound import scopes
-from outbound.errors import OutboundError
+from core import scopes
+from core.errors import ApplicationError
 
 
 def required_scope(request, view) -> str | None:
@@ -22,7 +22,7 @@ class HasScope(permissions.BasePermission):
             return False  # DRF answers 401
         needed = required_scope(request, view)
         if needed not in principal.scopes:
-            raise OutboundError(
+            raise ApplicationError(
                 "insufficient_scope",
                 f"This credential lacks the {needed or 'required'} scope.",
                 details={"required_scope": needed, "granted_scopes": sorted(principal.scopes)},

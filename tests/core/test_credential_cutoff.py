@@ -12,11 +12,12 @@ import jwt
 import pytest
 from rest_framework.test import APIClient
 
-from outbound import scopes
-from outbound.errors import OutboundError
-from outbound.models import ApiSecret, ApiToken, User
-from outbound.services.credentials import api_secret_create
-from outbound.services.tokens import api_token_create, api_token_revoke
+from core import scopes
+from core.errors import ApplicationError
+from core.models import ApiSecret, ApiToken
+from core.services.credentials import api_secret_create
+from core.services.tokens import api_token_create, api_token_revoke
+from outbound.models import User
 
 
 def bearer(value: str) -> APIClient:
@@ -120,12 +121,12 @@ def test_the_admins_revoke_actions_cascade(operator, api):
     parent = mint(api, "parent")
     child = mint(bearer(jwt_of(parent)), "child")
 
-    response = operator.post("/admin/outbound/apisecret/", {"action": "revoke", "_selected_action": [parent["id"]]})
+    response = operator.post("/admin/core/apisecret/", {"action": "revoke", "_selected_action": [parent["id"]]})
     assert response.status_code == 302
     assert not works(bearer(jwt_of(child)))
     assert works(bearer(jwt_of(by_token)))
 
-    response = operator.post("/admin/outbound/apitoken/", {"action": "revoke", "_selected_action": [str(ApiToken.objects.get().pk)]})
+    response = operator.post("/admin/core/apitoken/", {"action": "revoke", "_selected_action": [str(ApiToken.objects.get().pk)]})
     assert response.status_code == 302
     assert not works(api) and not works(bearer(jwt_of(by_token)))
 
@@ -133,7 +134,7 @@ def test_the_admins_revoke_actions_cascade(operator, api):
 def test_a_secret_cannot_be_made_with_a_credential_revoked_meanwhile(account, user):
     token, _ = api_token_create(account=account, user=user)
     api_token_revoke(token=token)
-    with pytest.raises(OutboundError) as refused:
+    with pytest.raises(ApplicationError) as refused:
         api_secret_create(account=account, name="late", scopes=["read"], created_by=user, minted_by=token)
     assert refused.value.code == "credential_revoked"
     assert not ApiSecret.objects.exists()
@@ -149,5 +150,5 @@ def test_deleting_a_user_deletes_their_credentials(api, user):
 def test_the_admin_shows_which_credential_made_a_secret(operator, api):
     parent = mint(api, "parent")
     child = mint(bearer(jwt_of(parent)), "child")
-    page = operator.get(f"/admin/outbound/apisecret/{child['id']}/change/").content.decode()
+    page = operator.get(f"/admin/core/apisecret/{child['id']}/change/").content.decode()
     assert "made with secret" in page.lower() and parent["id"] in page

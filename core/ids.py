@@ -12,7 +12,7 @@ from datetime import datetime
 
 from uuid6 import uuid7
 
-from outbound.timefmt import from_ms, to_ms
+from core.time import from_ms, to_ms
 
 
 def new_id() -> uuid.UUID:

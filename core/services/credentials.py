@@ -11,14 +11,18 @@ import secrets
 import uuid
 
 from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from outbound import scopes as scope_names
-from outbound import secretbox
-from outbound.errors import OutboundError
-from outbound.models import Account, ApiSecret, ApiToken, User
+from core import scopes as scope_names
+from core import secretbox
+from core.errors import ApplicationError
+from core.models import Account, ApiSecret, ApiToken
+
+# The user model is outbound's (AUTH_USER_MODEL): core names it through Django, never imports it.
+User = get_user_model()
 
 KEY_PREFIX = "whk_"
 JWT_ALGORITHM = "HS256"
@@ -27,8 +31,8 @@ JWT_ALGORITHM = "HS256"
 JWT_MAX_AGE_SECONDS = 300
 
 
-def _refused(code: str, message: str) -> OutboundError:
-    return OutboundError(code, message, http_status=401)
+def _refused(code: str, message: str) -> ApplicationError:
+    return ApplicationError(code, message, http_status=401)
 
 
 def api_secret_create(
@@ -112,7 +116,7 @@ def secrets_reencrypt() -> dict[str, int]:
     is its own transaction; a run stopped halfway leaves every row readable
     (all keys still decrypt), and running it again finishes.
     """
-    done = {"outbound.ApiSecret": _rows_reencrypt(ApiSecret.objects.only("pk", "key_encrypted"), ["key_encrypted"], secretbox.reencrypt)}
+    done = {"core.ApiSecret": _rows_reencrypt(ApiSecret.objects.only("pk", "key_encrypted"), ["key_encrypted"], secretbox.reencrypt)}
     for model in apps.get_models():
         names = [f.name for f in model._meta.get_fields() if isinstance(f, secretbox.EncryptedTextField)]
         if names:
@@ -140,7 +144,7 @@ def jwt_signing_key(secret_id, key: str) -> str:
 
 
 def api_secret_authenticate_jwt(*, token: str) -> ApiSecret:
-    """The live secret that signed this JWT, or a 401 OutboundError saying what is wrong.
+    """The live secret that signed this JWT, or a 401 ApplicationError saying what is wrong.
 
     1. The algorithm must be HS256 (never `none`, never a public-key one).
     2. `iss` names a secret of ours that is not revoked, made by a user who

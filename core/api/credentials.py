@@ -5,14 +5,13 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from outbound import scopes
-from outbound.errors import OutboundError
-from outbound.models import ApiSecret
-from outbound.services.credentials import api_secret_create, api_secret_revoke
-
-from .outputs import MillisecondsField, UUIDStringField
-from .pagination import NewestFirstPagination, paginated_response
-from .strict import StrictSerializer, UniqueListField
+from core import scopes
+from core.api.fields import MillisecondsField, UUIDStringField
+from core.api.pagination import NewestFirstPagination, paginated_response
+from core.api.strict import StrictSerializer, UniqueListField
+from core.errors import ApplicationError
+from core.models import ApiSecret
+from core.services.credentials import api_secret_create, api_secret_revoke
 
 
 class ApiSecretInput(StrictSerializer):
@@ -47,7 +46,7 @@ class ApiSecretWithKeyOutput(ApiSecretOutput):
 def _secret_or_404(request, secret_id) -> ApiSecret:
     secret = ApiSecret.objects.filter(account=request.user.account, pk=secret_id).first()
     if secret is None:
-        raise OutboundError("not_found", "No such API secret.", http_status=404)
+        raise ApplicationError("not_found", "No such API secret.", http_status=404)
     return secret
 
 
@@ -72,7 +71,7 @@ class ApiSecretListView(APIView):
         beyond = sorted(set(wanted) - request.user.scopes)
         if beyond:
             # A credential must not mint one stronger than itself.
-            raise OutboundError(
+            raise ApplicationError(
                 "insufficient_scope",
                 f"This credential cannot grant scopes it does not hold: {', '.join(beyond)}.",
                 details={"required_scope": beyond[0], "granted_scopes": sorted(request.user.scopes)},
