@@ -9,7 +9,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from outbound.api.sends import MediaInput, ScheduleField, VariantInput, variants_validate
+from outbound.api.sends import MediaInput, VariantInput, variants_validate
 from outbound.api.strict import StrictSerializer, UniqueListField
 from outbound.limits import MAX_MEDIA, MAX_TEXT
 from outbound.timefmt import from_ms, to_ms
@@ -176,6 +176,11 @@ class CalendarInput(StrictSerializer):
         if end is not None and end < attrs["start_date"]:
             raise _error("end_date", "The end date is before the start date.", "end_before_start")
         return attrs
+
+
+class ScheduleField(serializers.JSONField):
+    """A `schedule` object in a send or an edit: taken as JSON, validated by ScheduleRuleInput in the body's
+    validate_schedule (so its errors nest under `schedule`), documented as ScheduleRuleInput (schedules/api/schema.py)."""
 
 
 class ScheduleRuleInput(StrictSerializer):
