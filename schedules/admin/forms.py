@@ -11,9 +11,9 @@ from outbound.errors import OutboundError
 from outbound.services.sends import session_groups_resolve
 from outbound.timefmt import to_ms
 
-from .api.inputs import ScheduleRuleInput
-from .models import Schedule
-from .rules import DAY_NAMES
+from ..api.inputs import ScheduleRuleInput
+from ..models import Schedule
+from ..rules import DAY_NAMES
 
 
 class MillisecondTimeInput(widgets.BaseAdminTimeWidget):
