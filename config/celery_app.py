@@ -12,7 +12,8 @@ app.autodiscover_tasks()
 
 # Celery's Django fixup closes every database connection after every task
 # unless CELERY_DB_REUSE_MAX is set (see config/settings/tasks.py), which costs a
-# PostgreSQL connect (~10 ms here) per task. With reuse on, connections follow
+# PostgreSQL connect per task, a large share of a short task's time
+# (docs/benchmarks.md, "Delivery throughput"). With reuse on, connections follow
 # Django's own rules instead, as for web requests: closed when unusable or
 # older than CONN_MAX_AGE.
 @signals.task_prerun.connect

@@ -23,6 +23,8 @@ urlpatterns = [
         name="swagger-ui",
     ),
     path("v2/", include("core.urls")),
+    # POST /v2/outbound/sends (now or later) is sending's; the rest of /v2/outbound/sends/... is outbound's.
+    path("v2/", include("sending.urls")),
     path("v2/", include("outbound.urls")),
     path("v2/", include("schedules.urls")),
     path("v2/", include("webhooks.urls")),

@@ -1,8 +1,8 @@
 """The JSON of the columns every send writes (events' data, an idempotency key's response): orjson where it agrees with json.
 
-A send to 100 groups writes 100 events and the response to its key;
-json.dumps of them was 7% of the request's CPU (py-spy, docs/benchmarks.md
-2026-11-23). orjson writes JSON several times faster. PostgreSQL stores
+A send to 100 groups writes 100 events and the response to its key, and
+json.dumps of them showed in the request's CPU profile (docs/benchmarks.md,
+"Create-send: where the CPU went"); orjson writes JSON faster. PostgreSQL stores
 jsonb, so spacing and escaping do not matter; the values must. orjson
 writes str, int, float, bool, None, dict and list, and their subclasses
 (Django's choices), as json does. Datetimes and dataclasses, which json

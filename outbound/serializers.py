@@ -87,11 +87,6 @@ def variants_validate(variants: list[dict]) -> list[dict]:
     ]
 
 
-class ScheduleField(serializers.JSONField):
-    """The `schedule` object: validated, and described in the schema, by the schedules app (outbound.scheduling)."""
-
-
-
 def text_digest(text: str) -> dict:
     # Message text is customer content: responses describe it, never echo it.
     return {"text_sha256": hashlib.sha256(text.encode()).hexdigest(), "text_length": len(text)}

@@ -2,10 +2,9 @@ from django.urls import path
 
 from outbound.api.catalog import GroupListView, SessionDetailView, SessionListView
 from outbound.api.providers import waha_webhook
-from outbound.api.sends import SendCreateView, SendDetailView
+from outbound.api.sends import SendDetailView
 
 urlpatterns = [
-    path("outbound/sends", SendCreateView.as_view(), name="send-create"),
     path("outbound/sends/<uuid:send_id>", SendDetailView.as_view(), name="send-detail"),
     path("sessions", SessionListView.as_view(), name="session-list"),
     path("sessions/<uuid:session_id>", SessionDetailView.as_view(), name="session-detail"),

@@ -7,9 +7,4 @@ class SchedulesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from outbound.scheduling import register_scheduled_send_handler
-
         from . import receivers  # noqa: F401  (connects the send_finished receiver)
-        from .api.handler import ScheduledSendHandler
-
-        register_scheduled_send_handler(ScheduledSendHandler())

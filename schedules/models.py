@@ -9,11 +9,12 @@ from core.ids import new_id
 from core.models import Account
 from core.zones import zone_name_validate
 from outbound.models import Group, Send, Session
+from outbound.models.content import MessageContent
 
 from .rules import DAY_NAMES, CalendarRule, IntervalRule, jitter_offset_ms
 
 
-class Schedule(models.Model):
+class Schedule(MessageContent):
     """A message sent to groups at the occurrences of a rule.
 
     Occurrence k is due at rule.due_at(k), computed from the rule alone (never
@@ -46,10 +47,26 @@ class Schedule(models.Model):
     # fire due schedules in batches, and beat holds its messages until full.
     FIRES_BEHIND = timedelta(seconds=1)
 
-    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="schedules")
+    id = models.UUIDField(
+        "schedule id",
+        primary_key=True,
+        default=new_id,
+        editable=False,
+        help_text="The schedule_id the API answered with, e.g. 018f06e2-4f8d-7c01-8a0d-cc6fd78f7600.",
+    )
+    account = models.ForeignKey(
+        Account,
+        on_delete=models.PROTECT,
+        related_name="schedules",
+        verbose_name="account",
+        help_text="The customer account it sends for, e.g. Acme.",
+    )
     session = models.ForeignKey(
-        Session, on_delete=models.PROTECT, related_name="schedules", help_text="The sending session every occurrence uses."
+        Session,
+        on_delete=models.PROTECT,
+        related_name="schedules",
+        verbose_name="session",
+        help_text="The sending session every occurrence uses, e.g. acme-sales.",
     )
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -58,6 +75,7 @@ class Schedule(models.Model):
         blank=True,
         related_name="+",
         verbose_name="created by",
+        help_text="Who created it (the API token's user), e.g. frontend@acme.example.",
     )
     name = models.CharField(
         "name",
@@ -66,15 +84,31 @@ class Schedule(models.Model):
         default="",
         help_text="What operators and the API call it, e.g. Ramadan promo 2026 (optional; up to 200 characters).",
     )
-    groups = models.ManyToManyField(Group, related_name="schedules", help_text="1-100 groups present in the session.")
-    text = models.TextField("text", blank=True, help_text="Sent at every occurrence; the API shows only its hash.")
-    media = models.JSONField("media", default=list, blank=True, help_text='e.g. [{"url": "https://.../a.jpg"}]')
-    kind = models.CharField("kind", max_length=16, choices=Kind.choices, default=Kind.INTERVAL)
-    first_run_at = models.DateTimeField("first run at", help_text="Due time of occurrence 1 (UTC).")
+    groups = models.ManyToManyField(
+        Group,
+        related_name="schedules",
+        verbose_name="groups",
+        help_text="1-100 groups present in the session, e.g. Cairo resellers.",
+    )
+    kind = models.CharField(
+        "kind",
+        max_length=16,
+        choices=Kind.choices,
+        default=Kind.INTERVAL,
+        help_text="interval (first run + k x interval) or calendar (local days and times), e.g. calendar.",
+    )
+    first_run_at = models.DateTimeField(
+        "first run at",
+        help_text="Due time of occurrence 1 (UTC), e.g. 2026-03-01 09:00.",
+    )
     interval_ms = models.BigIntegerField(
         "interval (ms)", null=True, blank=True, help_text="Between occurrences, e.g. 3600000 for hourly. Empty: one-shot."
     )
-    max_occurrences = models.PositiveIntegerField("occurrences", default=1, help_text="1-10000; 1 is a one-shot.")
+    max_occurrences = models.PositiveIntegerField(
+        "occurrences",
+        default=1,
+        help_text="How many occurrences, 1-10000, e.g. 12; 1 is a one-shot.",
+    )
     days_of_week = models.JSONField(
         "days of week", default=list, blank=True, help_text='Calendar schedules: e.g. ["friday", "saturday", "sunday"].'
     )
@@ -83,8 +117,19 @@ class Schedule(models.Model):
         "time zone", max_length=64, blank=True, help_text="Calendar schedules: IANA zone, e.g. Africa/Cairo.",
         validators=[zone_name_validate],
     )
-    start_date = models.DateField("start date", null=True, blank=True, help_text="Calendar schedules: first local day.")
-    end_date = models.DateField("end date", null=True, blank=True, help_text="Calendar schedules: last local day (inclusive).")
+    start_date = models.DateField(
+        "start date",
+        null=True,
+        blank=True,
+        help_text="Calendar schedules: first local day, e.g. 2026-03-01.",
+    )
+    end_date = models.DateField(
+        "end date",
+        null=True,
+        blank=True,
+        help_text="Calendar schedules: last local day (inclusive), e.g. 2026-03-31. "
+        "Empty: until the occurrences run out.",
+    )
     days_of_month = models.JSONField(
         "days of month",
         default=list,
@@ -112,8 +157,9 @@ class Schedule(models.Model):
         max_length=16,
         choices=OverlapPolicy.choices,
         default=OverlapPolicy.BUFFER_ONE,
-        help_text="When an occurrence falls due while the previous run is still sending: skip it, let one wait "
-        "(buffer_one: it starts when the previous finishes; more are skipped), or start it anyway (allow_all).",
+        help_text="When an occurrence falls due while the previous run is still sending: "
+        "skip it, let one wait (buffer_one: it starts when the previous finishes; "
+        "more are skipped), or start it anyway (allow_all), e.g. skip.",
     )
     catchup_window_ms = models.BigIntegerField(
         "catch-up window (ms)",
@@ -122,34 +168,32 @@ class Schedule(models.Model):
         help_text="An occurrence fired this late (after beat or workers were down) still runs, later ones are recorded "
         "missed, e.g. 3600000. Empty: SCHEDULE_MISSED_GRACE_SECONDS.",
     )
-    skip_within_hours = models.FloatField(
-        "skip within hours",
-        null=True,
-        blank=True,
-        help_text="Skip a group that got a message from this account in the last N hours, e.g. 24.",
+    # text, media, variants, skip_within_hours: MessageContent's.
+    status = models.CharField(
+        "status",
+        max_length=32,
+        choices=Status.choices,
+        default=Status.SCHEDULED,
+        help_text="scheduled, running, paused, completed, completed_with_failures or canceled, e.g. scheduled.",
     )
-    variants = models.JSONField(
-        "variants",
-        default=list,
-        blank=True,
-        help_text='A/B variants: [{"variant_name", "text", "media", "percent_audience", "values"}], percents summing to 100.',
-    )
-    status = models.CharField("status", max_length=32, choices=Status.choices, default=Status.SCHEDULED)
     next_occurrence = models.PositiveIntegerField(
-        "next occurrence", default=1, help_text="Number of the occurrence beat fires next."
+        "next occurrence",
+        default=1,
+        help_text="Number of the occurrence beat fires next, e.g. 4.",
     )
     next_run_at = models.DateTimeField(
         "next run at",
         null=True,
         blank=True,
-        help_text="When beat fires the next occurrence: its due time plus its jitter offset; empty once none is left.",
+        help_text="When beat fires the next occurrence (UTC): its due time plus its jitter offset, e.g. "
+        "2026-03-01 09:00:12; empty once none is left.",
     )
     buffered_at = models.DateTimeField(
         "waiting since",
         null=True,
         blank=True,
-        help_text="The next occurrence fell due while the previous run was still sending and waits for it "
-        "(overlap policy buffer_one) since then. Empty: nothing waits.",
+        help_text="The next occurrence fell due while the previous run was still sending and waits for it (overlap "
+        "policy buffer_one) since then (UTC), e.g. 2026-03-03 09:00. Empty: nothing waits.",
     )
     # What message.notification.scheduled last announced: settle runs after
     # every change, and announces the next occurrence only if it differs.
@@ -161,29 +205,77 @@ class Schedule(models.Model):
         "Empty: nothing stands announced (paused, ended, or groups or content edited since).",
     )
     announced_run_at = models.DateTimeField(
-        "announced run at", null=True, blank=True, help_text="The due time that announcement gave (UTC)."
+        "announced run at",
+        null=True,
+        blank=True,
+        help_text="The due time that announcement gave (UTC), e.g. 2026-03-01 09:00.",
     )
-    run_count = models.PositiveIntegerField("runs", default=0)
-    failed_run_count = models.PositiveIntegerField("failed runs", default=0)
-    last_run_at = models.DateTimeField("last run at", null=True, blank=True)
-    completed_at = models.DateTimeField("completed at", null=True, blank=True)
-    canceled_at = models.DateTimeField("canceled at", null=True, blank=True)
-    paused_at = models.DateTimeField("paused at", null=True, blank=True)
+    run_count = models.PositiveIntegerField("runs", default=0, help_text="Occurrences that ran so far, e.g. 3.")
+    failed_run_count = models.PositiveIntegerField(
+        "failed runs",
+        default=0,
+        help_text="Of those, how many failed, e.g. 1.",
+    )
+    last_run_at = models.DateTimeField(
+        "last run at",
+        null=True,
+        blank=True,
+        help_text="When the last occurrence started (UTC), e.g. 2026-03-01 09:00.",
+    )
+    completed_at = models.DateTimeField(
+        "completed at",
+        null=True,
+        blank=True,
+        help_text="When the last occurrence finished (UTC), e.g. 2026-03-12 09:05. Empty: not ended.",
+    )
+    canceled_at = models.DateTimeField(
+        "canceled at",
+        null=True,
+        blank=True,
+        help_text="When it was canceled (UTC), e.g. 2026-03-05 14:00. Empty: not canceled.",
+    )
+    paused_at = models.DateTimeField(
+        "paused at",
+        null=True,
+        blank=True,
+        help_text="When it was paused (UTC), e.g. 2026-03-05 14:00. Empty: not paused.",
+    )
     pause_reason = models.CharField(
         "pause reason", max_length=300, blank=True, help_text="Why it is paused, when the system paused it, e.g. 3 failed runs in a row."
     )
-    consecutive_failed_runs = models.PositiveIntegerField("failed runs in a row", default=0)
-    request_id = models.CharField("request id", max_length=64, blank=True)
+    consecutive_failed_runs = models.PositiveIntegerField(
+        "failed runs in a row",
+        default=0,
+        help_text="Failed runs since the last that succeeded, e.g. 2; "
+        "SCHEDULE_AUTO_PAUSE_AFTER_FAILED_RUNS of them pause it.",
+    )
+    request_id = models.CharField(
+        "request id",
+        max_length=64,
+        blank=True,
+        help_text="The X-Request-ID of the request that created it, for logs, e.g. "
+        "018f06e2-4f8d-7c01-8a0d-cc6fd78f7c00.",
+    )
     periodic_task = models.OneToOneField(
         PeriodicTask,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="outbound_schedule",
-        help_text="Its django-celery-beat registration, kept in step for operators to see.",
+        verbose_name="periodic task",
+        help_text="Its django-celery-beat registration, kept in step for operators to see, e.g. "
+        "outbound:text-send-schedule:<id>.",
     )
-    created_at = models.DateTimeField("created at", auto_now_add=True)
-    updated_at = models.DateTimeField("updated at", auto_now=True)
+    created_at = models.DateTimeField(
+        "created at",
+        auto_now_add=True,
+        help_text="When it was created (UTC), e.g. 2026-03-01 08:00.",
+    )
+    updated_at = models.DateTimeField(
+        "updated at",
+        auto_now=True,
+        help_text="Last change to this row (UTC), e.g. 2026-03-01 09:00.",
+    )
 
     class Meta:
         verbose_name = "schedule"
@@ -267,26 +359,83 @@ class Run(models.Model):
     # An occurrence that never sent and may be backfilled: skipped, or failed as missed.
     BACKFILLABLE = Q(status=Status.SKIPPED) | Q(status=Status.FAILED, error_code="missed")
 
-    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
-    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="runs")
-    occurrence_number = models.PositiveIntegerField("occurrence")
-    due_at = models.DateTimeField("due at", help_text="The rule's due time of the occurrence (UTC), without jitter.")
+    id = models.UUIDField(
+        "run id",
+        primary_key=True,
+        default=new_id,
+        editable=False,
+        help_text="The run's id, e.g. 018f06e2-4f8d-7c01-8a0d-cc6fd78f7800.",
+    )
+    schedule = models.ForeignKey(
+        Schedule,
+        on_delete=models.CASCADE,
+        related_name="runs",
+        verbose_name="schedule",
+        help_text="The schedule this is an occurrence of, e.g. Ramadan promo 2026.",
+    )
+    occurrence_number = models.PositiveIntegerField("occurrence", help_text="Which occurrence, from 1, e.g. 3.")
+    due_at = models.DateTimeField(
+        "due at",
+        help_text="The rule's due time of the occurrence (UTC), without jitter, e.g. 2026-03-03 09:00.",
+    )
     jitter_offset_ms = models.BigIntegerField(
         "jitter offset (ms)", default=0, help_text="It was to fire this long after its due time (the schedule's jitter), e.g. 12000."
     )
-    send = models.OneToOneField(Send, on_delete=models.SET_NULL, null=True, blank=True, related_name="run")
-    status = models.CharField("status", max_length=16, choices=Status.choices, default=Status.RUNNING)
-    trigger = models.CharField("trigger", max_length=16, choices=Trigger.choices, default=Trigger.BEAT)
+    send = models.OneToOneField(
+        Send,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="run",
+        verbose_name="send",
+        help_text="The send it made, e.g. 018f06e2-4f8d-7c01-8a0d-cc6fd78f7500. "
+        "Empty: it made none (skipped, missed, failed to start).",
+    )
+    status = models.CharField(
+        "status",
+        max_length=16,
+        choices=Status.choices,
+        default=Status.RUNNING,
+        help_text="queued, running, completed, failed or skipped, e.g. completed.",
+    )
+    trigger = models.CharField(
+        "trigger",
+        max_length=16,
+        choices=Trigger.choices,
+        default=Trigger.BEAT,
+        help_text="What fired it: beat, operator (run now) or backfill, e.g. beat.",
+    )
     error_code = models.CharField(
         "error code", max_length=64, blank=True, help_text="e.g. missed, paused, overlap, session_not_working"
     )
-    error_message = models.TextField("error message", blank=True)
-    started_at = models.DateTimeField("started at")
-    updated_at = models.DateTimeField("updated at", auto_now=True)
-    completed_at = models.DateTimeField("completed at", null=True, blank=True)
-    failed_at = models.DateTimeField("failed at", null=True, blank=True)
+    error_message = models.TextField(
+        "error message",
+        blank=True,
+        help_text="Why it failed or was skipped, for humans, e.g. Fell due while the schedule was paused.",
+    )
+    started_at = models.DateTimeField("started at", help_text="When it was claimed (UTC), e.g. 2026-03-03 09:00:12.")
+    updated_at = models.DateTimeField(
+        "updated at",
+        auto_now=True,
+        help_text="Last change to this row (UTC), e.g. 2026-03-03 09:01.",
+    )
+    completed_at = models.DateTimeField(
+        "completed at",
+        null=True,
+        blank=True,
+        help_text="When its send finished (UTC), e.g. 2026-03-03 09:01. Empty: not completed.",
+    )
+    failed_at = models.DateTimeField(
+        "failed at",
+        null=True,
+        blank=True,
+        help_text="When it failed (UTC), e.g. 2026-03-03 09:05. Empty: not failed.",
+    )
     retried_at = models.DateTimeField(
-        "failed deliveries retried at", null=True, blank=True, help_text="When retry-failed re-queued its failed deliveries (once)."
+        "failed deliveries retried at",
+        null=True,
+        blank=True,
+        help_text="When retry-failed re-queued its failed deliveries (once; UTC), e.g. 2026-03-03 10:00.",
     )
 
     class Meta:
@@ -309,13 +458,33 @@ class Run(models.Model):
 class ScheduleChange(models.Model):
     """Audit trail of edits: who changed what, when (text as hashes, never in clear)."""
 
-    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="changes")
-    actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name="by"
+    schedule = models.ForeignKey(
+        Schedule,
+        on_delete=models.CASCADE,
+        related_name="changes",
+        verbose_name="schedule",
+        help_text="The schedule edited, e.g. Ramadan promo 2026.",
     )
-    source = models.CharField("source", max_length=16, help_text="api, admin, or periodic_task (an operator acting on the schedule's PeriodicTask)")
-    changes = models.JSONField("changes", help_text='{"field": [old, new]}; text fields as {"sha256", "length"}.')
-    changed_at = models.DateTimeField("changed at", auto_now_add=True)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="by",
+        help_text="Who made the change, e.g. ops@acme.example. Empty: the system.",
+    )
+    source = models.CharField(
+        "source",
+        max_length=16,
+        help_text="api, admin, or periodic_task (an operator acting on the schedule's PeriodicTask), e.g. admin.",
+    )
+    changes = models.JSONField(
+        "changes",
+        help_text='{"field": [old, new]}; text fields as {"sha256", "length"}, e.g. '
+        '{"interval_ms": [3600000, 7200000]}.',
+    )
+    changed_at = models.DateTimeField("changed at", auto_now_add=True, help_text="When (UTC), e.g. 2026-03-02 11:15.")
 
     class Meta:
         verbose_name = "schedule change"
@@ -346,10 +515,14 @@ class BeatLease(models.Model):
         "term", default=0, help_text="Fencing number, incremented at every change of holder, e.g. 7."
     )
     renewed_at = models.DateTimeField(
-        "renewed at", null=True, blank=True, help_text="The leader's last poll (database clock, UTC)."
+        "renewed at",
+        null=True,
+        blank=True,
+        help_text="The leader's last poll (database clock, UTC), e.g. 2026-03-01 09:30:05.",
     )
     expires_at = models.DateTimeField(
-        "expires at", help_text="Another beat may take over after this (database clock, UTC)."
+        "expires at",
+        help_text="Another beat may take over after this (database clock, UTC), e.g. 2026-03-01 09:30:35.",
     )
     backend_pid = models.IntegerField(
         "database session",

@@ -85,7 +85,7 @@ def beat_leader() -> BeatLease | None:
     )
 
 
-# The operators' dashboard (schedules.admin_dashboard): what is about to send, what failed, what is stuck.
+# The operators' dashboard (schedules.admin.dashboard): what is about to send, what failed, what is stuck.
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "outbound",
     "schedules",
     "webhooks",
+    "sending",
 ]
 
 # HAProxy's buffer (bin/web exports it to gunicorn too): bodies that fit are

@@ -55,7 +55,7 @@ class FakeGatewayHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeWAHA/1.0"
     # Headers and body go out as two writes; without this, Nagle plus delayed
-    # ACKs add ~40 ms to every keep-alive exchange.
+    # ACKs hold every keep-alive exchange for the delayed-ACK timeout.
     disable_nagle_algorithm = True
     # Idle keep-alive connections must not pin a thread forever.
     timeout = 120

@@ -38,9 +38,19 @@ class Session(models.Model):
         PASSKEY_REQUIRED = "PASSKEY_REQUIRED"
         PASSKEY_CONFIRMATION_REQUIRED = "PASSKEY_CONFIRMATION_REQUIRED"
 
-    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    id = models.UUIDField(
+        "id",
+        primary_key=True,
+        default=new_id,
+        editable=False,
+        help_text="The session's id in the API (GET /v2/sessions), e.g. 018f06e2-4f8d-7c01-8a0d-cc6fd78f7070.",
+    )
     account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="sessions", verbose_name="account"
+        Account,
+        on_delete=models.PROTECT,
+        related_name="sessions",
+        verbose_name="account",
+        help_text="The customer account that owns the session, e.g. Acme.",
     )
     name = models.CharField(
         "gateway name",
@@ -56,16 +66,21 @@ class Session(models.Model):
         max_length=16,
         choices=Role.choices,
         default=Role.SENDING,
-        help_text="Only sending sessions can be used for outbound sends.",
+        help_text="sending or receiving, e.g. sending: only sending sessions can be used for outbound sends.",
     )
     status = models.CharField(
         "status",
         max_length=40,
         choices=Status.choices,
         default=Status.STOPPED,
-        help_text="Last status seen on the gateway; only WORKING sessions send.",
+        help_text="Last status seen on the gateway, e.g. WORKING; only WORKING sessions send.",
     )
-    status_changed_at = models.DateTimeField("status changed at", null=True, blank=True)
+    status_changed_at = models.DateTimeField(
+        "status changed at",
+        null=True,
+        blank=True,
+        help_text="When the gateway last reported a different status (UTC), e.g. 2026-03-01 09:30.",
+    )
     phone_number = models.CharField(
         "phone number",
         max_length=32,
@@ -88,10 +103,22 @@ class Session(models.Model):
         help_text="...and at most this, e.g. 2000: WhatsApp flags numbers that send in a steady burst.",
     )
     next_send_slot_at = models.DateTimeField(
-        "next send slot", null=True, blank=True, editable=False, help_text="When the pacing lets this number send next."
+        "next send slot",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the pacing lets this number send next (UTC), e.g. 2026-03-01 09:30:02.",
     )
-    created_at = models.DateTimeField("created at", auto_now_add=True)
-    updated_at = models.DateTimeField("updated at", auto_now=True)
+    created_at = models.DateTimeField(
+        "created at",
+        auto_now_add=True,
+        help_text="When it was first seen on the gateway (UTC), e.g. 2026-03-01 09:30.",
+    )
+    updated_at = models.DateTimeField(
+        "updated at",
+        auto_now=True,
+        help_text="Last change to this row (UTC), e.g. 2026-03-01 09:30.",
+    )
 
     class Meta:
         verbose_name = "session"
@@ -104,9 +131,20 @@ class Session(models.Model):
 class Group(models.Model):
     """A WhatsApp group the account can send to."""
 
-    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    id = models.UUIDField(
+        "id",
+        primary_key=True,
+        default=new_id,
+        editable=False,
+        help_text="The group's id in the API (GET /v2/groups, a send's group_ids), e.g. "
+        "018f06e2-4f8d-7c01-8a0d-cc6fd78f7300.",
+    )
     account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="groups", verbose_name="account"
+        Account,
+        on_delete=models.PROTECT,
+        related_name="groups",
+        verbose_name="account",
+        help_text="The customer account that can send to it, e.g. Acme.",
     )
     chat_id = models.CharField(
         "chat id",
@@ -114,15 +152,24 @@ class Group(models.Model):
         validators=[group_chat_id_validator],
         help_text="WhatsApp group id, ending in @g.us, e.g. 120363040000000000@g.us.",
     )
-    name = models.CharField("name", max_length=200, blank=True, help_text="Group subject, e.g. Cairo resellers.")
+    name = models.CharField(
+        "name",
+        max_length=200,
+        blank=True,
+        help_text="Group subject on WhatsApp, e.g. Cairo resellers.",
+    )
     sessions = models.ManyToManyField(
         Session,
         related_name="groups",
         blank=True,
         verbose_name="sessions",
-        help_text="Sessions whose WhatsApp number is a member of this group.",
+        help_text="Sessions whose WhatsApp number is a member of this group, e.g. acme-sales.",
     )
-    created_at = models.DateTimeField("created at", auto_now_add=True)
+    created_at = models.DateTimeField(
+        "created at",
+        auto_now_add=True,
+        help_text="When it was first seen (UTC), e.g. 2026-03-01 09:30.",
+    )
 
     class Meta:
         verbose_name = "group"

@@ -48,8 +48,9 @@ class Reply:
 
 
 class WahaClient:
-    """urllib3, not httpx: every delivery makes a call, and urllib3 costs half the
-    client CPU per request (measured against the fake gateway: 0.43 ms vs 0.85 ms)."""
+    """urllib3, not httpx: every delivery makes a call, and urllib3 costs much less
+    client CPU per request (measured against the fake gateway; docs/benchmarks.md,
+    "Where the time went")."""
 
     def __init__(self, base_url: str, api_key: str = "", timeout: float = 15.0):
         self._headers = {"Accept": "application/json"}

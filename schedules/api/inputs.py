@@ -13,7 +13,7 @@ from core.api.strict import StrictSerializer, UniqueListField
 from core.time import from_ms, to_ms
 from core.zones import TimeZoneField
 from outbound.limits import MAX_MEDIA, MAX_TEXT
-from outbound.serializers import MediaInput, ScheduleField, VariantInput, variants_validate
+from outbound.serializers import MediaInput, VariantInput, variants_validate
 from schedules.models import Schedule
 from schedules.rules import DAY_NAMES, MAX_OCCURRENCES, CalendarRule, IntervalRule
 
@@ -176,6 +176,11 @@ class CalendarInput(StrictSerializer):
         if end is not None and end < attrs["start_date"]:
             raise _error("end_date", "The end date is before the start date.", "end_before_start")
         return attrs
+
+
+class ScheduleField(serializers.JSONField):
+    """A `schedule` object in a send or an edit: taken as JSON, validated by ScheduleRuleInput in the body's
+    validate_schedule (so its errors nest under `schedule`), documented as ScheduleRuleInput (schedules/api/schema.py)."""
 
 
 class ScheduleRuleInput(StrictSerializer):

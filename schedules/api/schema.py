@@ -6,9 +6,9 @@ from .inputs import ScheduleRuleInput
 
 
 class ScheduleFieldExtension(OpenApiSerializerFieldExtension):
-    """outbound.serializers.ScheduleField is an opaque JSON field there (outbound does not know schedules): here it is a rule."""
+    """ScheduleField is read as plain JSON and validated by hand; the schema shows it as the rule it must be."""
 
-    target_class = "outbound.serializers.ScheduleField"
+    target_class = "schedules.api.inputs.ScheduleField"
 
     def map_serializer_field(self, auto_schema, direction):
         return auto_schema.resolve_serializer(ScheduleRuleInput, direction).ref

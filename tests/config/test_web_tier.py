@@ -189,8 +189,8 @@ def test_a_burst_past_capacity_is_refused_at_once_in_the_error_shape_and_nothing
     bodies = [{"session_id": str(session.id), "group_ids": group_ids, "idempotency_key": f"{prefix}-{i}", "text": "hi"}
               for i in range(120)]
     with ThreadPoolExecutor(max_workers=60) as pool:
-        # Each worker's first request is slow (lazy imports, first connections: 2.5 s on a busy CI host),
-        # long enough for queued requests to meet `timeout queue`; warm both workers first.
+        # Each worker's first request is slow (lazy imports, first connections), on a busy CI host long
+        # enough for queued requests to meet `timeout queue`; warm both workers first.
         for round_ in range(3):
             warm = [{**bodies[0], "idempotency_key": f"warm-{prefix}-{round_}-{i}"} for i in range(2)]
             assert [status for status, *_ in pool.map(lambda body: send_create(web, token, body), warm)] == [202, 202]

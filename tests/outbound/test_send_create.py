@@ -175,7 +175,7 @@ def test_a_twin_that_committed_first_wins_and_this_request_writes_nothing(api, s
     # The twin committed between this request's lookup and its lock: the key's
     # upsert finds a live key, everything this request wrote rolls back, and it
     # answers with the twin's response.
-    from outbound.api import sends as sends_api
+    from sending import api as sends_api
     from outbound.services import idempotency
 
     groups = make_groups(2)

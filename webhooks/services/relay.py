@@ -39,9 +39,10 @@ from ..models import WebhookEndpoint, WebhookMessage
 
 BATCH = 500
 # A relay task holds a worker for about a second at most, like a delivery
-# task: up to this many batches (a batch of 500 takes 0.1-0.3 s) and this
-# long. What is left goes on in the account's next task or the next backstop
-# run; a worker busy relaying one account is soon free for another's.
+# task: up to this many batches and this long, whichever ends first (how
+# long a batch takes depends on the machine). What is left goes on in the
+# account's next task or the next backstop run; a worker busy relaying one
+# account is soon free for another's.
 MAX_BATCHES = 10
 BUDGET_SECONDS = 1.0
 # Events written up to this long after an endpoint was turned on may have been

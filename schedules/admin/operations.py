@@ -17,8 +17,8 @@ from django.urls import path, reverse
 from core.errors import ApplicationError
 from outbound.models import Delivery
 
-from .models import Run, Schedule
-from .services import operator
+from ..models import Run, Schedule
+from ..services import operator
 
 
 @dataclass(frozen=True)

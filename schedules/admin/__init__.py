@@ -12,12 +12,12 @@ from django.utils.http import urlencode
 
 from core.errors import ApplicationError
 
-from . import selectors, services
-from .admin_forms import ScheduleForm
-from .admin_operations import ScheduleOperationsMixin, operations_allowed
-from .admin_timeline import schedule_timeline_svg, when
-from .models import Run, Schedule, ScheduleChange
-from .services import operator
+from .. import selectors, services
+from ..models import Run, Schedule, ScheduleChange
+from ..services import operator
+from .forms import ScheduleForm
+from .operations import ScheduleOperationsMixin, operations_allowed
+from .timeline import schedule_timeline_svg, when
 
 STATUS_HELP = (
     "scheduled → running (an occurrence is sending) → scheduled … → completed, or completed_with_failures "
@@ -192,15 +192,15 @@ class ScheduleAdmin(ScheduleOperationsMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # the record of what was sent; a schedule is ended by canceling it
 
-    # --- the schedule's page: a timeline and buttons (admin_operations) -----------------------------------
+    # --- the schedule's page: a timeline and buttons (admin/operations.py) --------------------------------
 
     def get_urls(self):
-        from .admin_dashboard import dashboard_view
+        from .dashboard import dashboard_view
 
         # Before the defaults: their "<path:object_id>/" would take these paths.
-        dashboard = self.admin_site.admin_view(lambda request: dashboard_view(self, request))
+        dashboard_page = self.admin_site.admin_view(lambda request: dashboard_view(self, request))
         return [
-            path("dashboard/", dashboard, name="schedules_dashboard"),
+            path("dashboard/", dashboard_page, name="schedules_dashboard"),
             *self.operation_urls(),
             *super().get_urls(),
         ]
@@ -348,6 +348,7 @@ class RunAdmin(admin.ModelAdmin):
         return False  # a run is the record of an occurrence: what was sent, or why not
 
 
-# django-celery-beat's PeriodicTask admin, honouring operators' changes to schedule mirrors; the dashboard.
-from . import admin_dashboard, admin_periodic  # noqa: E402, F401
+# django-celery-beat's PeriodicTask admin, honouring operators' changes to schedule mirrors (periodic);
+# the dashboard, which also sets the admin index template (dashboard).
+from . import dashboard, periodic  # noqa: E402, F401
 

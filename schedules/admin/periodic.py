@@ -34,9 +34,9 @@ from django_celery_beat.models import PeriodicTask
 
 from core.errors import ApplicationError
 
-from .models import Schedule
-from .registration import FIRE_TASK
-from .services import operator
+from ..models import Schedule
+from ..registration import FIRE_TASK
+from ..services import operator
 
 
 def mirrored_schedule(task: PeriodicTask | None) -> Schedule | None:

@@ -11,9 +11,9 @@ from core.errors import ApplicationError
 from core.time import to_ms
 from outbound.services.sends import session_groups_resolve
 
-from .api.inputs import ScheduleRuleInput
-from .models import Schedule
-from .rules import DAY_NAMES
+from ..api.inputs import ScheduleRuleInput
+from ..models import Schedule
+from ..rules import DAY_NAMES
 
 
 class MillisecondTimeInput(widgets.BaseAdminTimeWidget):

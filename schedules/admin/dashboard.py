@@ -2,7 +2,7 @@
 
 One page, read-only, a handful of queries: occurrences due in the next hour,
 runs failed in the last 24 hours, sessions not WORKING, the Celery queues'
-depths and the beat leader. Bars are inline SVG (schedules.admin_timeline).
+depths and the beat leader. Bars are inline SVG (schedules.admin.timeline).
 """
 
 from datetime import timedelta
@@ -12,8 +12,8 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from . import selectors
-from .admin_timeline import OUTCOMES, Bar, bar_chart_svg
+from .. import selectors
+from .timeline import OUTCOMES, Bar, bar_chart_svg
 
 DUE_WINDOW = timedelta(hours=1)
 DUE_BUCKET = timedelta(minutes=5)
