@@ -26,7 +26,6 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from rest_framework import serializers
 
-from outbound import rawsql
 from outbound.models import ProviderEvent, Session
 from outbound.services.receipts import STATUS_FOR_ACK, NotReady, delivery_ack_record
 from outbound.services.sessions import session_status_set
@@ -163,8 +162,7 @@ def waha_webhook(request):
         return problem
     try:
         with transaction.atomic():
-            # Plain SQL (outbound/rawsql.py): every receipt comes through here.
-            rawsql.insert([ProviderEvent(id=event["id"], type=event["event"], received_at=timezone.now())])
+            ProviderEvent.objects.create(id=event["id"], type=event["event"], received_at=timezone.now())
             outcome = _apply(event)
     except IntegrityError:
         return JsonResponse({"status": "duplicate", "request_id": request.request_id})

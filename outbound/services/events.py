@@ -12,7 +12,6 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from outbound import rawsql
 from outbound.ids import id_time, occurrence_delivery_id
 from outbound.models import Delivery, Event, Group, Send, Session
 from outbound.signals import events_recorded
@@ -249,9 +248,9 @@ def events_record(*, account_id, events: list[tuple[str, dict]]) -> list[Event]:
     awaiting_relay = _subscription_check(account_id)
     now = timezone.now()
     recorded = [
-        rawsql.instance(Event, account_id=account_id, type=type, data=data, relayed=not awaiting_relay, created_at=now)
+        Event(account_id=account_id, type=type, data=data, relayed=not awaiting_relay, created_at=now)
         for type, data in events
     ]
-    rawsql.insert(recorded)  # plain SQL (outbound/rawsql.py): every delivery writes events
+    Event.objects.bulk_create(recorded)
     events_recorded.send(sender=Event, account_id=account_id, awaiting_relay=awaiting_relay)
     return recorded
