@@ -1,9 +1,17 @@
-"""The statements Django's ORM cannot express, and nothing else: every other query goes through the ORM.
+"""SQL the ORM cannot say, or cannot say within the CPU budget; every other query goes through the ORM.
 
-Each function says why its statement is here. They are written from the
-models' documented Options API (db_table, get_field, column) and the fields'
-own get_db_prep_value, so they follow the models and run on PostgreSQL and
-SQLite (>= 3.35) alike. docs/architecture.md lists them.
+Two kinds of statement live here, and each function says which and why:
+- statements the ORM cannot express at all (a claim that returns which rows
+  it took, a conditional upsert, a delete without signals);
+- the reads every create-send request runs, which the ORM can express but
+  whose query building alone cost more CPU than the request may grow by
+  (issue 20's budget; the figures are in docs/benchmarks.md). They go
+  through QuerySet.raw(), so Django still makes the instances and converts
+  every value; only the SQL text is ours.
+They are written from the models' documented Options API (db_table,
+get_field, concrete_fields, column) and the fields' own get_db_prep_value,
+so they follow the models and run on PostgreSQL and SQLite (>= 3.35) alike.
+docs/architecture.md lists them.
 
 Only outbound imports this module; schedules and webhooks reach these
 statements through outbound's services, never directly.
@@ -15,7 +23,7 @@ from datetime import datetime
 from django.db import connection
 from django.db.models import Model
 
-from outbound.models import Delivery, IdempotencyKey
+from outbound.models import Delivery, Group, IdempotencyKey, Session
 
 
 def _quote(name: str) -> str:
@@ -24,6 +32,97 @@ def _quote(name: str) -> str:
 
 def _placeholders(values) -> str:
     return ", ".join(["%s"] * len(values))
+
+
+def _columns(model: type[Model], alias: str = "", names: list[str] | None = None) -> str:
+    fields = [model._meta.get_field(name) for name in names] if names else model._meta.concrete_fields
+    return ", ".join(f"{alias}{_quote(f.column)}" for f in fields)
+
+
+def _prep(model: type[Model], name: str, value):
+    return model._meta.get_field(name).get_db_prep_value(value, connection)
+
+
+def session_of_account(session_id, account_id) -> Session | None:
+    """The account's session with this id, or None. Every create-send request runs it: raw() for the budget (see above)."""
+    sql = (
+        f"SELECT {_columns(Session)} FROM {_quote(Session._meta.db_table)} "
+        f"WHERE {_quote(Session._meta.pk.column)} = %s AND {_quote(Session._meta.get_field('account').column)} = %s"
+    )
+    found = list(Session.objects.raw(sql, [_prep(Session, "id", session_id), _prep(Session, "id", account_id)]))
+    return found[0] if found else None
+
+
+def groups_with_membership(*, account_id, session_id, group_ids: list) -> list[tuple[Group, bool]]:
+    """The account's groups among `group_ids`, each with whether the session is a member: one query.
+
+    Every create-send request runs it: raw() for the budget (see above).
+    Loaded: id, account, chat_id, name, created_at; any other field on first use.
+    """
+    if not group_ids:
+        return []
+    through = Group.sessions.through._meta
+    pk = _quote(Group._meta.pk.column)
+    sql = (
+        f"SELECT {_columns(Group, 'g.', ['id', 'account', 'chat_id', 'name', 'created_at'])}, EXISTS("
+        f"SELECT 1 FROM {_quote(through.db_table)} m WHERE m.{_quote(through.get_field('group').column)} = g.{pk} "
+        f"AND m.{_quote(through.get_field('session').column)} = %s) AS in_session "
+        f"FROM {_quote(Group._meta.db_table)} g "
+        f"WHERE g.{_quote(Group._meta.get_field('account').column)} = %s AND g.{pk} IN ({_placeholders(group_ids)})"
+    )
+    params = [_prep(Session, "id", session_id), _prep(Group, "id", account_id)] + [_prep(Group, "id", g) for g in group_ids]
+    return [(group, bool(group.in_session)) for group in Group.objects.raw(sql, params)]
+
+
+def idempotency_key_live(*, account_id, key: str, now: datetime) -> tuple[str, dict] | None:
+    """(request hash, response) of the account's key if it is live, else None.
+
+    Every create-send request looks its key up first: raw() for the budget (see above).
+    """
+    opts = IdempotencyKey._meta
+    sql = (
+        f"SELECT {_columns(IdempotencyKey, names=['id', 'request_hash', 'response'])} FROM {_quote(opts.db_table)} "
+        f"WHERE {_quote(opts.get_field('account').column)} = %s AND {_quote(opts.get_field('key').column)} = %s "
+        f"AND {_quote(opts.get_field('expires_at').column)} > %s"
+    )
+    params = [_prep(IdempotencyKey, "account", account_id), key, _prep(IdempotencyKey, "expires_at", now)]
+    found = list(IdempotencyKey.objects.raw(sql, params))
+    return (found[0].request_hash, found[0].response) if found else None
+
+
+def rows_insert(objs: list[Model]) -> None:
+    """INSERT instances exactly as built (every concrete field as they hold it): one statement for all of them.
+
+    For the rows every create-send request writes by the dozen: its send, a
+    delivery per group, an event per delivery (and each delivery's events
+    after). bulk_create writes the same rows, but its per-value preparation
+    cost more CPU than the request may grow by (see above). So nothing is
+    filled in here: no defaults, no auto_now (callers set every timestamp),
+    no signals (bulk_create sends none either). Django still counts the
+    instances as unsaved: save() them with update_fields, never without.
+    """
+    if not objs:
+        return
+    model = type(objs[0])
+    fields = model._meta.concrete_fields
+    row = f"({_placeholders(fields)})"
+    sql = f"INSERT INTO {_quote(model._meta.db_table)} ({_columns(model)}) VALUES {', '.join([row] * len(objs))}"
+    # The rows of a send share most of their values (the send's id, its
+    # timestamps, its limits): each distinct value of a field is prepared once.
+    prepared, params = {}, []
+    for obj in objs:
+        for index, field in enumerate(fields):
+            value = getattr(obj, field.attname)
+            try:
+                key = (index, type(value), value)
+                params.append(prepared[key])
+            except KeyError:
+                prepared[key] = made = field.get_db_prep_save(value, connection)
+                params.append(made)
+            except TypeError:  # unhashable (a list for a JSON field): prepared each time
+                params.append(field.get_db_prep_save(value, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def deliveries_claim(ids: list[uuid.UUID], *, now: datetime, lease: datetime, abandoned: bool) -> set[uuid.UUID]:

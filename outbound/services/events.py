@@ -12,6 +12,7 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
+from outbound import sql
 from outbound.ids import id_time, occurrence_delivery_id
 from outbound.models import Delivery, Event, Group, Send, Session
 from outbound.signals import events_recorded
@@ -251,6 +252,6 @@ def events_record(*, account_id, events: list[tuple[str, dict]]) -> list[Event]:
         Event(account_id=account_id, type=type, data=data, relayed=not awaiting_relay, created_at=now)
         for type, data in events
     ]
-    Event.objects.bulk_create(recorded)
+    sql.rows_insert(recorded)
     events_recorded.send(sender=Event, account_id=account_id, awaiting_relay=awaiting_relay)
     return recorded

@@ -41,11 +41,10 @@ def idempotent_replay(*, account: Account, key: str, fingerprint: str) -> dict |
     whatever has changed since (the clock, the session's status). A key used
     for a different request is refused.
     """
-    live = IdempotencyKey.objects.filter(account_id=account.pk, key=key, expires_at__gt=timezone.now())
-    found = list(live.values_list("request_hash", "response")[:1])
-    if not found:
+    found = sql.idempotency_key_live(account_id=account.pk, key=key, now=timezone.now())
+    if found is None:
         return None
-    [(request_hash, response)] = found
+    request_hash, response = found
     if request_hash != fingerprint:
         raise _key_reused()
     return response

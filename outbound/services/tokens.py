@@ -48,10 +48,8 @@ def api_token_authenticate(*, raw: str) -> ApiToken | None:
     is_active is read on every request, in the same query, so deactivating
     a user stops their tokens at once and reactivating restores them.
     """
-    active_users = User.objects.filter(is_active=True).values("pk")
     found = list(
-        ApiToken.objects.filter(token_hash=_hash(raw), revoked_at__isnull=True)
-        .filter(Q(user__isnull=True) | Q(user__in=active_users))
+        ApiToken.objects.filter(Q(user__isnull=True) | Q(user__is_active=True), token_hash=_hash(raw), revoked_at__isnull=True)
         .only("id", "account", "user", "scopes", "last_used_at")[:1]
     )
     if not found:
