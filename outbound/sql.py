@@ -17,6 +17,7 @@ Only outbound imports this module; schedules and webhooks reach these
 statements through outbound's services, never directly.
 """
 
+import functools
 import uuid
 from datetime import datetime
 
@@ -90,6 +91,12 @@ def idempotency_key_live(*, account_id, key: str, now: datetime) -> tuple[str, d
     return (found[0].request_hash, found[0].response) if found else None
 
 
+@functools.cache
+def _insert_into(model: type[Model]) -> str:
+    """INSERT INTO the model's table (every concrete column): the same text for every insert of the model."""
+    return f"INSERT INTO {_quote(model._meta.db_table)} ({_columns(model)})"
+
+
 def rows_insert(objs: list[Model]) -> None:
     """INSERT instances exactly as built (every concrete field as they hold it): one statement for all of them.
 
@@ -105,8 +112,7 @@ def rows_insert(objs: list[Model]) -> None:
         return
     model = type(objs[0])
     fields = model._meta.concrete_fields
-    row = f"({_placeholders(fields)})"
-    sql = f"INSERT INTO {_quote(model._meta.db_table)} ({_columns(model)}) VALUES {', '.join([row] * len(objs))}"
+    sql = f"{_insert_into(model)} VALUES {', '.join([f'({_placeholders(fields)})'] * len(objs))}"
     # The rows of a send share most of their values (the send's id, its
     # timestamps, its limits): each distinct value of a field is prepared once.
     prepared, params = {}, []
