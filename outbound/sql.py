@@ -3,11 +3,12 @@
 Two kinds of statement live here, and each function says which and why:
 - statements the ORM cannot express at all (a claim that returns which rows
   it took, a conditional upsert, a delete without signals);
-- the reads every create-send request runs, which the ORM can express but
-  whose query building alone cost more CPU than the request may grow by
-  (issue 20's budget; the figures are in docs/benchmarks.md). They go
-  through QuerySet.raw(), so Django still makes the instances and converts
-  every value; only the SQL text is ours.
+- the reads and inserts every create-send request runs, which the ORM can
+  express but whose query building alone cost more CPU than the request
+  may grow by (issue 20's budget; the figures are in docs/benchmarks.md).
+  The reads go through QuerySet.raw(), so Django still makes the instances
+  and converts every value; the inserts prepare each value with its
+  field's get_db_prep_save. Only the SQL text is ours.
 They are written from the models' documented Options API (db_table,
 get_field, concrete_fields, column) and the fields' own get_db_prep_value,
 so they follow the models and run on PostgreSQL and SQLite (>= 3.35) alike.
@@ -50,7 +51,7 @@ def session_of_account(session_id, account_id) -> Session | None:
         f"SELECT {_columns(Session)} FROM {_quote(Session._meta.db_table)} "
         f"WHERE {_quote(Session._meta.pk.column)} = %s AND {_quote(Session._meta.get_field('account').column)} = %s"
     )
-    found = list(Session.objects.raw(sql, [_prep(Session, "id", session_id), _prep(Session, "id", account_id)]))
+    found = list(Session.objects.raw(sql, [_prep(Session, "id", session_id), _prep(Session, "account", account_id)]))
     return found[0] if found else None
 
 
@@ -71,7 +72,7 @@ def groups_with_membership(*, account_id, session_id, group_ids: list) -> list[t
         f"FROM {_quote(Group._meta.db_table)} g "
         f"WHERE g.{_quote(Group._meta.get_field('account').column)} = %s AND g.{pk} IN ({_placeholders(group_ids)})"
     )
-    params = [_prep(Session, "id", session_id), _prep(Group, "id", account_id)] + [_prep(Group, "id", g) for g in group_ids]
+    params = [_prep(Session, "id", session_id), _prep(Group, "account", account_id)] + [_prep(Group, "id", g) for g in group_ids]
     return [(group, bool(group.in_session)) for group in Group.objects.raw(sql, params)]
 
 

@@ -1,19 +1,41 @@
-"""outbound.sql: the statements the ORM cannot express, checked by what they do to the rows."""
+"""outbound.sql: its statements, checked by what they do to the rows, on PostgreSQL and on SQLite (marker `contract`)."""
 
 from datetime import timedelta
 
+import uuid
+
+import pytest
 from django.db.models.signals import post_delete, pre_delete
 from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, PeriodicTask, PeriodicTasks
 
 from outbound import sql
-from outbound.models import Delivery, IdempotencyKey
+from outbound.ids import new_id
+from outbound.models import Delivery, Event, IdempotencyKey
 from outbound.services.sends import send_create, send_targets_resolve
+
+pytestmark = pytest.mark.contract
 
 
 def make_deliveries(session, groups) -> list[Delivery]:
     targets = send_targets_resolve(account=session.account, session_id=session.id, group_ids=[g.id for g in groups])
     return send_create(targets=targets, text="Hello", media=[], actor_user=None).deliveries
+
+
+def test_it_inserts_rows_exactly_as_built_and_they_read_back_as_the_orm_reads_them(account):
+    now = timezone.now()
+    later = now + timedelta(seconds=5)
+    rows = [
+        Event(id=new_id(), account=account, type="message.notification.sent", data={"n": n, "ok": True, "ids": [str(account.id)]},
+              relayed=n == 1, created_at=when)
+        for n, when in enumerate((now, later, now))
+    ]
+    sql.rows_insert(rows)
+    saved = {e.pk: e for e in Event.objects.filter(pk__in=[r.pk for r in rows])}
+    for made in rows:
+        got = saved[made.pk]
+        assert isinstance(got.pk, uuid.UUID) and got.account_id == account.id
+        assert (got.type, got.data, got.relayed, got.created_at) == (made.type, made.data, made.relayed, made.created_at)
 
 
 def test_it_claims_a_batch_once_and_says_exactly_which_deliveries(session, make_groups):
