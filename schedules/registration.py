@@ -3,9 +3,9 @@
 The schedule row is the source of truth; beat fires from Schedule.next_run_at
 (schedules.beat). The PeriodicTask mirrors it so the django-celery-beat admin
 shows every schedule with its next run and whether it is still enabled.
-Every write here goes through bulk_create() or queryset.update(), which send
-no signal: django-celery-beat's change marker (PeriodicTasks.last_update) is
-not bumped, so a schedule created, fired or canceled never makes beat reload
+Every write here goes through bulk_create(), queryset.update() or a delete
+without signals (outbound.services.retention), none of which sends a signal:
+django-celery-beat's change marker (PeriodicTasks.last_update) is not bumped, so a schedule created, fired or canceled never makes beat reload
 its PeriodicTasks. Beat reads schedules from Schedule.next_run_at instead.
 
 Operators' changes to a mirror in django-celery-beat's admin are applied to
@@ -19,7 +19,7 @@ import json
 
 from django_celery_beat.models import ClockedSchedule, PeriodicTask
 
-from outbound import rawsql
+from outbound.services.retention import rows_delete_without_signals
 
 FIRE_TASK = "schedules.tasks.schedule_fire"
 # What beat publishes: the occurrences due in one tick, several to a message.
@@ -51,12 +51,12 @@ def periodic_task_sync(schedule) -> None:
         type(schedule).objects.filter(pk=schedule.pk).update(periodic_task=task)
         schedule.periodic_task = task
         return
-    # Plain SQL by primary key: every fire and every settle of a run ends here,
-    # and the ORM's join for the clocked schedule cost more than the rest of the sync.
-    changes = {"enabled": active, "last_run_at": schedule.last_run_at, "total_run_count": schedule.run_count}
-    clocked_id = rawsql.update_returning(PeriodicTask, schedule.periodic_task_id, changes, returning="clocked")
-    if clocked_id is not None:
-        rawsql.update(ClockedSchedule, clocked_id, {"clocked_time": clocked_time})
+    # Every fire and every settle of a run ends here: two UPDATEs by key, no
+    # load (save() would also bump beat's change marker through its signal).
+    PeriodicTask.objects.filter(pk=schedule.periodic_task_id).update(
+        enabled=active, last_run_at=schedule.last_run_at, total_run_count=schedule.run_count
+    )
+    ClockedSchedule.objects.filter(periodictask=schedule.periodic_task_id).update(clocked_time=clocked_time)
 
 
 def periodic_task_remove(schedule) -> None:
@@ -71,9 +71,9 @@ def periodic_task_remove(schedule) -> None:
     clocked_ids = list(PeriodicTask.objects.filter(pk=task_id).values_list("clocked_id", flat=True))
     type(schedule).objects.filter(pk=schedule.pk).update(periodic_task=None)
     schedule.periodic_task = None
-    PeriodicTask.objects.filter(pk=task_id)._raw_delete(PeriodicTask.objects.db)
+    rows_delete_without_signals(model=PeriodicTask, pks=[task_id])
     # Keep a clocked schedule an operator reused for another task.
     clocked_ids = set(clocked_ids) - {None} - set(
         PeriodicTask.objects.filter(clocked_id__in=clocked_ids).values_list("clocked_id", flat=True)
     )
-    ClockedSchedule.objects.filter(pk__in=clocked_ids)._raw_delete(ClockedSchedule.objects.db)
+    rows_delete_without_signals(model=ClockedSchedule, pks=list(clocked_ids))

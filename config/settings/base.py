@@ -107,9 +107,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # The same backend, with a health check that skips SELECT 1 while the socket is quiet.
-        DATABASES["default"]["ENGINE"] = "config.postgresql"
 
 # ------------------------------------------------------------------------------
 # Time: stored in UTC; the admin shows each operator's own zone.

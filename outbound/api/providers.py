@@ -28,7 +28,6 @@ from rest_framework import serializers
 
 from core.api.errors import error_body, errors_flatten
 from core.api.strict import json_type_errors
-from outbound import rawsql
 from outbound.models import ProviderEvent, Session
 from outbound.services.receipts import STATUS_FOR_ACK, NotReady, delivery_ack_record
 from outbound.services.sessions import session_status_set
@@ -162,8 +161,7 @@ def waha_webhook(request):
         return problem
     try:
         with transaction.atomic():
-            # Plain SQL (outbound/rawsql.py): every receipt comes through here.
-            rawsql.insert([ProviderEvent(id=event["id"], type=event["event"], received_at=timezone.now())])
+            ProviderEvent.objects.create(id=event["id"], type=event["event"], received_at=timezone.now())
             outcome = _apply(event)
     except IntegrityError:
         return JsonResponse({"status": "duplicate", "request_id": request.request_id})

@@ -15,7 +15,7 @@ from django.utils import timezone
 from core.ids import id_time, occurrence_delivery_id
 from core.models import Event
 from core.time import to_iso
-from outbound import rawsql
+from outbound import sql
 from outbound.models import Delivery, Group, Send, Session
 from outbound.signals import events_recorded
 from outbound.variants import variants_assign
@@ -250,9 +250,9 @@ def events_record(*, account_id, events: list[tuple[str, dict]]) -> list[Event]:
     awaiting_relay = _subscription_check(account_id)
     now = timezone.now()
     recorded = [
-        rawsql.instance(Event, account_id=account_id, type=type, data=data, relayed=not awaiting_relay, created_at=now)
+        Event(account_id=account_id, type=type, data=data, relayed=not awaiting_relay, created_at=now)
         for type, data in events
     ]
-    rawsql.insert(recorded)  # plain SQL (outbound/rawsql.py): every delivery writes events
+    sql.rows_insert(recorded)
     events_recorded.send(sender=Event, account_id=account_id, awaiting_relay=awaiting_relay)
     return recorded

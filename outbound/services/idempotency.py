@@ -4,13 +4,13 @@ from datetime import timedelta
 from typing import Callable
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError
 from core.locks import try_xact_lock
 from core.models import Account
-from outbound import rawsql
+from outbound import sql
 from outbound.models import IdempotencyKey
 from outbound.services.retention import rows_purge
 
@@ -42,18 +42,13 @@ def idempotent_replay(*, account: Account, key: str, fingerprint: str) -> dict |
     whatever has changed since (the clock, the session's status). A key used
     for a different request is refused.
     """
-    # Plain SQL (outbound/rawsql.py): every create-send request looks its key up first.
-    opts = IdempotencyKey._meta
-    by_account, by_key, live = (opts.get_field(name) for name in ("account", "key", "expires_at"))
-    where = f"{rawsql.quote(by_account.column)} = %s AND {rawsql.quote(by_key.column)} = %s AND {rawsql.quote(live.column)} > %s"
-    params = [by_account.get_db_prep_value(account.pk, connection), key, live.get_db_prep_value(timezone.now(), connection)]
-    fields = rawsql.columns(IdempotencyKey, ["request_hash", "response"])
-    found = rawsql.select(IdempotencyKey, where, params, fields)
-    if not found:
+    found = sql.idempotency_key_live(account_id=account.pk, key=key, now=timezone.now())
+    if found is None:
         return None
-    if found[0].request_hash != fingerprint:
+    request_hash, response = found
+    if request_hash != fingerprint:
         raise _key_reused()
-    return found[0].response
+    return response
 
 
 class _KeyTaken(Exception):
@@ -91,32 +86,12 @@ def idempotent_accept(*, account: Account, key: str, fingerprint: str, create: C
 
 
 def _key_store(*, account: Account, key: str, fingerprint: str, response: dict) -> bool:
-    """Insert the key, or take over an expired one; False if a live one is there (one statement).
-
-    Raw SQL because the ORM's upsert cannot say "only if the old row expired".
-    PostgreSQL and SQLite (>= 3.24) both take this form.
-    """
+    """Insert the key, or take over an expired one; False if a live one is there (outbound.sql says why in SQL)."""
     now = timezone.now()
-    opts = IdempotencyKey._meta
-    quote = connection.ops.quote_name
-    fields = {name: opts.get_field(name) for name in ("account", "key", "request_hash", "response", "created_at", "expires_at")}
-    values = {
-        "account": account.pk, "key": key, "request_hash": fingerprint, "response": response, "created_at": now,
-        "expires_at": now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
-    }
-    columns = [quote(f.column) for f in fields.values()]
-    table = quote(opts.db_table)
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT ({quote(fields['account'].column)}, {quote(fields['key'].column)}) DO UPDATE SET "
-        + ", ".join(f"{c} = excluded.{c}" for c in columns[2:])
-        + f" WHERE {table}.{quote(fields['expires_at'].column)} <= %s RETURNING 1"
+    return sql.idempotency_key_store(
+        account_id=account.pk, key=key, request_hash=fingerprint, response=response, now=now,
+        expires_at=now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
     )
-    params = [field.get_db_prep_save(values[name], connection) for name, field in fields.items()]
-    params.append(fields["expires_at"].get_db_prep_value(now, connection))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone() is not None
 
 
 def idempotency_keys_purge(*, batch: int = 1000, max_batches: int = 20) -> int:

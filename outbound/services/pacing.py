@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 
-from outbound import rawsql
 from outbound.models import Session
 
 # Slots are reserved at most this far ahead; later work is deferred without
@@ -49,16 +48,15 @@ def send_slot_reserve(*, session_id, messages: int, now: datetime) -> datetime |
     The slots run from the returned time on; the caller sends its messages
     from then (together, for the images of one delivery).
     """
-    # Plain SQL (outbound/rawsql.py): every paced delivery reserves here, and
-    # the ORM's two statements cost more to build than to run.
     with transaction.atomic():
-        session = rawsql.select_by_pk(
-            Session, session_id,
-            rawsql.columns(Session, ["id", "messages_per_minute", "send_delay_min_ms", "send_delay_max_ms", "next_send_slot_at"]),
-            for_update=True,
+        session = (
+            Session.objects.select_for_update()
+            .only("id", "messages_per_minute", "send_delay_min_ms", "send_delay_max_ms", "next_send_slot_at")
+            .get(pk=session_id)
         )
         slot = max(now, session.next_send_slot_at or now)
         if slot - now > RESERVE_HORIZON:
             return None
-        rawsql.update(Session, session.pk, {"next_send_slot_at": slot + sum((_gap(session) for _ in range(messages)), timedelta(0))})
+        next_slot = slot + sum((_gap(session) for _ in range(messages)), timedelta(0))
+        Session.objects.filter(pk=session.pk).update(next_send_slot_at=next_slot)
         return slot

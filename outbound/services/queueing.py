@@ -65,9 +65,9 @@ def deliveries_published_together():
 def deliveries_publish(*, delivery_ids: list, countdown: float | None = None) -> None:
     """Publish attempt tasks, OUTBOUND_DELIVERY_BATCH_SIZE deliveries per task; the caller noted enqueued_at.
 
-    Batches because a task costs more than the work of one delivery (measured:
-    publishing one message took about as long as sending one message);
-    parallelism is kept by spreading a send's batches over the workers.
+    Batches because a task costs about as much as the work of one delivery
+    (docs/benchmarks.md); parallelism is kept by spreading a send's batches
+    over the workers.
     """
     from outbound.tasks import deliveries_attempt  # tasks call services; import here breaks the cycle
 

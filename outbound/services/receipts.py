@@ -1,10 +1,9 @@
 """Delivery receipts from the gateway (WAHA message.ack): sent -> delivered -> read, never backwards."""
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from outbound import rawsql
-from outbound.models import Delivery, Send, Session
+from outbound.models import Delivery, Send
 from outbound.services.events import EVENT_FOR_STATUS, delivery_events_record
 
 # WAHA ack levels: -1 ERROR, 0 PENDING, 1 SERVER, 2 DEVICE, 3 READ, 4 PLAYED.
@@ -58,27 +57,19 @@ def delivery_ack_record(*, message_id: str, ack: int) -> str:
         elif delivery.status in Delivery.UNSUCCESSFUL:
             # It was on WhatsApp after all: the failure was an unconfirmed attempt.
             changes.update(error_code="", error_message="", unconfirmed=False, sent_at=delivery.sent_at or now)
-        rawsql.update(Delivery, delivery.pk, changes)
+        Delivery.objects.filter(pk=delivery.pk).update(**changes)
         for name, value in changes.items():
             setattr(delivery, name, value)
         delivery_events_record(send=_send_with_session(delivery.send_id), deliveries=[delivery], type=EVENT_FOR_STATUS[target])
         return "updated"
 
 
-# Every receipt runs these (three a message with receipts on): plain SQL, as the
-# other per-message statements (outbound/rawsql.py says why).
 def _delivery_locked(delivery_id) -> Delivery | None:
-    where = f"{rawsql.quote('id')} = %s"
-    if connection.features.has_select_for_update:  # SQLite (the embedded default) has no row locks: its writes take turns
-        where += " FOR UPDATE"
-    found = rawsql.select(Delivery, where, [Delivery._meta.pk.get_db_prep_value(delivery_id, connection)])
-    return found[0] if found else None
+    return Delivery.objects.select_for_update().filter(pk=delivery_id).first()
 
 
 def _send_with_session(send_id) -> Send:
-    [send] = rawsql.select(Send, f"{rawsql.quote('id')} = %s", [Send._meta.pk.get_db_prep_value(send_id, connection)])
-    [send.session] = rawsql.select(Session, f"{rawsql.quote('id')} = %s", [Session._meta.pk.get_db_prep_value(send.session_id, connection)])
-    return send
+    return Send.objects.select_related("session").get(pk=send_id)
 
 
 def _moves_forward(delivery: Delivery, target: str) -> bool:

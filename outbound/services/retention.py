@@ -18,11 +18,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.utils import timezone
 
 from core.models import Event
 from core.time import to_ms
+from outbound import sql
 from outbound.models import ProviderEvent, Send
 
 BATCH = 1000
@@ -47,6 +48,15 @@ def id_floor(moment: datetime) -> uuid.UUID:
 
 def cutoff(days: float) -> datetime:
     return timezone.now() - timedelta(days=days)
+
+
+def rows_delete_without_signals(*, model: type[Model], pks: list) -> int:
+    """Delete these rows of `model` without its delete signals or on_delete; how many (outbound.sql says why).
+
+    For django-celery-beat's rows (schedules' mirrors): their signals would
+    make beat reload. The caller lets go of rows pointing at these first.
+    """
+    return sql.rows_delete_without_signals(model, pks)
 
 
 def rows_purge(

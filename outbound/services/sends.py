@@ -4,15 +4,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from core.errors import ApplicationError
 from core.ids import new_id, occurrence_delivery_id
 from core.models import Account, Event
-from outbound import metrics
-from outbound import rawsql
+from outbound import metrics, sql
 from outbound.media import file_sha256
 from outbound.models import Delivery, Group, MediaFile, Send, Session, User
 from outbound.services.events import EventType, delivery_events_record
@@ -59,12 +58,10 @@ def send_targets_resolve(*, account: Account, session_id: uuid.UUID, group_ids: 
     Another account's session or group is reported exactly like a missing
     one, so ids never leak across accounts.
     """
-    where = f"{rawsql.quote('id')} = %s AND {rawsql.quote('account_id')} = %s"
-    prep = Session._meta.pk.get_db_prep_value
-    found = rawsql.select(Session, where, [prep(session_id, connection), prep(account.pk, connection)])
-    if not found:
+    session = sql.session_of_account(session_id, account.pk)
+    if session is None:
         raise ApplicationError("session_not_found", "No such session.", details={"session_id": str(session_id)})
-    return session_targets_resolve(session=found[0], group_ids=group_ids)
+    return session_targets_resolve(session=session, group_ids=group_ids)
 
 
 def session_targets_resolve(*, session: Session, group_ids: list[uuid.UUID]) -> SendTargets:
@@ -93,26 +90,8 @@ def session_groups_resolve(*, session: Session, group_ids: list[uuid.UUID]) -> l
 
 
 def _groups_with_membership(session: Session, group_ids: list) -> list[tuple[Group, bool]]:
-    """The session account's groups among `group_ids`, each with whether the session is a member (plain SQL)."""
-    if not group_ids:
-        return []
-    fields = rawsql.columns(Group, ["id", "account", "chat_id", "name", "created_at"])
-    through = Group.sessions.through._meta
-    prep = Group._meta.pk.get_db_prep_value
-    sql = (
-        f"SELECT {', '.join('g.' + rawsql.quote(f.column) for f in fields)}, EXISTS("
-        f"SELECT 1 FROM {rawsql.quote(through.db_table)} m WHERE m.{rawsql.quote(through.get_field('group').column)} = g.{rawsql.quote('id')} "
-        f"AND m.{rawsql.quote(through.get_field('session').column)} = %s) "
-        f"FROM {rawsql.quote(Group._meta.db_table)} g "
-        f"WHERE g.{rawsql.quote('account_id')} = %s AND g.{rawsql.quote('id')} IN ({rawsql.placeholders(group_ids)})"
-    )
-    params = [prep(session.pk, connection), prep(session.account_id, connection)]
-    params += [prep(g, connection) for g in group_ids]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    groups = rawsql.instances_from_rows(Group, fields, [row[:-1] for row in rows])
-    return [(group, bool(row[-1])) for group, row in zip(groups, rows)]
+    """The session account's groups among `group_ids`, each with whether the session is a member."""
+    return sql.groups_with_membership(account_id=session.account_id, session_id=session.pk, group_ids=group_ids)
 
 
 def media_file_store(*, account: Account, upload, mimetype: str) -> MediaFile:
@@ -161,7 +140,6 @@ def send_create(
     """
     now = timezone.now()
     variants = variants or []
-    # Written in plain SQL (outbound/rawsql.py), every field set here: this runs for every send.
     send = Send(
         account_id=targets.session.account_id,
         session=targets.session,
@@ -176,7 +154,7 @@ def send_create(
         created_at=now,
         updated_at=now,
     )
-    rawsql.insert([send])
+    sql.rows_insert([send])  # every field set here: nothing is filled in on the way
     group_ids = [g.id for g in targets.groups]
     seed = f"{schedule_id}:{occurrence_number}" if schedule_id else str(send.id)
     assignment = variants_assign(variants=variants, group_ids=group_ids, seed=seed) if variants else {}
@@ -186,8 +164,7 @@ def send_create(
     deliveries = []
     for group in targets.groups:
         variant = assignment.get(group.id, "")
-        delivery = rawsql.instance(
-            Delivery,
+        delivery = Delivery(
             id=_delivery_id(schedule_id, occurrence_number, group.id, due_at),
             send=send,
             group=group,
@@ -210,7 +187,7 @@ def send_create(
                 f"Got a message from this account {hours_ago:.1f} h ago (skip_within_hours is {skip_within_hours:g})."
             )
         deliveries.append(delivery)
-    rawsql.insert(deliveries)
+    sql.rows_insert(deliveries)
     queued = [] if announced else [d for d in deliveries if d.status == Delivery.Status.QUEUED]
     skipped = [d for d in deliveries if d.status == Delivery.Status.SKIPPED]
     events = delivery_events_record(send=send, deliveries=queued, type=EventType.MESSAGE_SCHEDULED)
@@ -280,28 +257,19 @@ def send_finish_if_done(*, send: Send) -> None:
     now = timezone.now()
     send.status = Send.Status.COMPLETED_WITH_FAILURES if failed else Send.Status.COMPLETED
     send.completed_at = send.updated_at = now
-    rawsql.update(Send, send.pk, {"status": send.status, "completed_at": now, "updated_at": now})
+    Send.objects.filter(pk=send.pk).update(status=send.status, completed_at=now, updated_at=now)
     send_finished.send(sender=Send, send=send)
 
 
 def _deliveries_left_and_failed(send: Send) -> tuple[bool, bool]:
-    """Whether any of the send's deliveries is unfinished, and whether any failed or expired.
+    """Whether any of the send's deliveries is unfinished, and whether any failed or expired: one query.
 
-    One plain-SQL query (outbound/rawsql.py): it runs after every batch of
-    deliveries a worker records, for each send in it.
+    The statuses present, at most a handful of rows: it runs after every batch
+    a worker records, for each send in it, and an aggregate of CASE
+    expressions costs several times as much CPU to build.
     """
-    q = rawsql.quote
-    status, send_fk = q(Delivery._meta.get_field("status").column), q(Delivery._meta.get_field("send").column)
-    sql = (
-        f"SELECT MAX(CASE WHEN {status} IN ({rawsql.placeholders(Delivery.UNFINISHED)}) THEN 1 ELSE 0 END), "
-        f"MAX(CASE WHEN {status} IN ({rawsql.placeholders(Delivery.UNSUCCESSFUL)}) THEN 1 ELSE 0 END) "
-        f"FROM {q(Delivery._meta.db_table)} WHERE {send_fk} = %s"
-    )
-    params = [*Delivery.UNFINISHED, *Delivery.UNSUCCESSFUL, Send._meta.pk.get_db_prep_value(send.pk, connection)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        unfinished, failed = cursor.fetchone()
-    return bool(unfinished), bool(failed)
+    statuses = set(Delivery.objects.filter(send_id=send.pk).values_list("status", flat=True).order_by().distinct())
+    return bool(statuses & set(Delivery.UNFINISHED)), bool(statuses & set(Delivery.UNSUCCESSFUL))
 
 
 def send_fan_out(*, send_id: uuid.UUID) -> int:

@@ -6,11 +6,10 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError
-from outbound import rawsql
 from outbound.models import Delivery, Send
 from outbound.services.queueing import deliveries_published_together
 from outbound.services.sends import send_create, send_finish_if_done, session_targets_resolve
@@ -90,7 +89,7 @@ def _run_start(
         run.send = created.send
         may_be_finished = any(d.status != Delivery.Status.QUEUED for d in created.deliveries)
     if claimed:
-        rawsql.insert([run])
+        Run.objects.bulk_create([run])  # no signals, as every row a fire writes
     else:
         run.save()
     run_events_record(schedule, [run])
@@ -102,17 +101,9 @@ def _run_start(
 
 
 def _schedule_group_ids(schedule: Schedule) -> list:
-    """The schedule's group ids, in id order (plain SQL: every fire reads them)."""
-    through = Schedule.groups.through._meta
-    group = through.get_field("group").column
-    sql = (
-        f"SELECT {rawsql.quote(group)} FROM {rawsql.quote(through.db_table)} "
-        f"WHERE {rawsql.quote(through.get_field('schedule').column)} = %s ORDER BY {rawsql.quote(group)}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [Schedule._meta.pk.get_db_prep_value(schedule.pk, connection)])
-        rows = cursor.fetchall()
-    return [rawsql.value_from_db(through.get_field("group").target_field, row[0]) for row in rows]
+    """The schedule's group ids, in id order."""
+    members = Schedule.groups.through.objects.filter(schedule_id=schedule.pk).order_by("group_id")
+    return list(members.values_list("group_id", flat=True))
 
 
 def schedule_occurrence_fire(

@@ -277,7 +277,7 @@ def schedule_preview_fires(*, schedule: Schedule, count: int) -> list[tuple[int,
     """
     if schedule.status in Schedule.ENDED:
         return []
-    draft = schedule.pk is None or schedule._state.adding
+    draft = schedule.pk is None or not Schedule.objects.filter(pk=schedule.pk).exists()  # never saved
     if draft:
         k, due = 1, schedule.first_run_at
     else:

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db.models import Q
 from django_celery_beat.models import ClockedSchedule, PeriodicTask
 
-from outbound.services.retention import BATCH, MAX_BATCHES, cutoff, id_floor, rows_purge
+from outbound.services.retention import BATCH, MAX_BATCHES, cutoff, id_floor, rows_delete_without_signals, rows_purge
 from schedules.models import Run, Schedule
 
 
@@ -38,11 +38,11 @@ def _mirrors_delete(schedule_ids: list) -> None:
     mirrors = list(Schedule.objects.filter(pk__in=schedule_ids).values_list("periodic_task_id", "periodic_task__clocked_id"))
     task_ids = [task_id for task_id, _ in mirrors]
     Schedule.objects.filter(pk__in=schedule_ids).update(periodic_task=None)
-    PeriodicTask.objects.filter(pk__in=task_ids)._raw_delete(PeriodicTask.objects.db)
+    rows_delete_without_signals(model=PeriodicTask, pks=task_ids)
     clocked_ids = {clocked_id for _, clocked_id in mirrors if clocked_id is not None}
     # Each mirror has a clocked schedule of its own; keep any an operator reused.
     clocked_ids -= set(PeriodicTask.objects.filter(clocked_id__in=clocked_ids).values_list("clocked_id", flat=True))
-    ClockedSchedule.objects.filter(pk__in=clocked_ids)._raw_delete(ClockedSchedule.objects.db)
+    rows_delete_without_signals(model=ClockedSchedule, pks=list(clocked_ids))
 
 
 def runs_purge(*, days: float | None = None, batch: int = BATCH, max_batches: int = MAX_BATCHES) -> int:

@@ -4,7 +4,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 
-from outbound import rawsql
 from outbound.services.events import EventType
 from schedules.models import Run, Schedule
 from schedules.registration import periodic_task_sync
@@ -38,12 +37,18 @@ def schedule_settle(schedule: Schedule, now: datetime, *, running: bool | None =
             schedule.status = Schedule.Status.COMPLETED_WITH_FAILURES if failed else Schedule.Status.COMPLETED
             schedule.completed_at = now
     next_occurrence_announce(schedule)
-    rawsql.save(schedule)  # every fire and every run's end saves it: plain SQL
+    schedule_save(schedule)
     periodic_task_sync(schedule)
     if schedule.status != before and schedule.status in (Schedule.Status.COMPLETED, Schedule.Status.COMPLETED_WITH_FAILURES):
         schedule_event_record(schedule, EventType.SCHEDULE_COMPLETED)
     elif schedule.status != before and schedule.status == Schedule.Status.PAUSED:
         schedule_event_record(schedule, EventType.SCHEDULE_PAUSED)
+
+
+def schedule_save(schedule: Schedule) -> None:
+    """Save every loaded field of a schedule that exists (the deferred ones are left as they are)."""
+    deferred = schedule.get_deferred_fields()
+    schedule.save(update_fields=[f.name for f in Schedule._meta.concrete_fields if not f.primary_key and f.attname not in deferred])
 
 
 def _auto_pause_if_failing(schedule: Schedule, now: datetime) -> None:

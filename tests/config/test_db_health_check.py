@@ -1,10 +1,9 @@
-"""The database health check (config/postgresql): no round trip while the connection is quiet, a new connection once the server closed it."""
+"""The database health check (Django's CONN_HEALTH_CHECKS): a live connection is kept, one the server closed is replaced before use."""
 
 import time
 
 import psycopg2
 from django.db import connection
-from django.db.backends.postgresql import base
 
 
 def _new_request():
@@ -12,14 +11,13 @@ def _new_request():
     connection.health_check_done = False
 
 
-def test_a_quiet_connection_passes_without_a_query(transactional_db, monkeypatch):
+def test_a_live_connection_passes_and_is_kept(transactional_db):
     connection.ensure_connection()
-    checks = []
-    monkeypatch.setattr(base.DatabaseWrapper, "is_usable", lambda self: checks.append(self) or True)
     before = connection.connection
     _new_request()
-    connection.close_if_health_check_failed()
-    assert checks == []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
     assert connection.connection is before and connection.health_check_done
 
 
@@ -30,8 +28,6 @@ def test_a_connection_the_server_closed_is_replaced_before_it_is_used(transactio
         cursor.execute("SELECT pg_terminate_backend(%s)", [dead.get_backend_pid()])
     time.sleep(0.2)  # the server's goodbye reaches the socket
     _new_request()
-    connection.close_if_health_check_failed()
-    assert connection.connection is None  # closed, not handed to the request
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         assert cursor.fetchone() == (1,)

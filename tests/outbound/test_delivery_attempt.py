@@ -98,7 +98,7 @@ def test_it_retries_a_transient_error_later(gateway, session, make_groups, setti
 
 
 def test_it_grows_the_backoff_and_caps_it(settings):
-    from outbound.services.deliveries import _backoff
+    from outbound.services.deliveries.retries import backoff_seconds as _backoff
 
     settings.OUTBOUND_RETRY_BASE_SECONDS = 5
     settings.OUTBOUND_RETRY_MAX_SECONDS = 60
@@ -393,11 +393,12 @@ def test_a_batch_costs_the_same_queries_whatever_its_size(gateway, session, make
 
 
 def test_a_batch_does_not_record_a_delivery_another_worker_took_over(gateway, session, make_groups, monkeypatch):
-    from outbound.services import deliveries
+    from outbound.services.deliveries import attempt
+    from outbound.services.deliveries import gateway as parts
 
     send = make_send(session, make_groups(3))
     ids = [d.id for d in send.deliveries.order_by("id")]
-    real_send_part = deliveries._send_part
+    real_send_part = parts.part_send
 
     def send_part_then_lose_the_first(delivery, part):
         provider_id = real_send_part(delivery, part)
@@ -408,9 +409,9 @@ def test_a_batch_does_not_record_a_delivery_another_worker_took_over(gateway, se
 
     from django.db.models import F
 
-    monkeypatch.setattr(deliveries, "FLUSH_SECONDS", 60)  # all three recorded together, at the end
-    monkeypatch.setattr(deliveries, "_send_part", send_part_then_lose_the_first)
-    deliveries.deliveries_attempt(delivery_ids=ids, budget_seconds=60)
+    monkeypatch.setattr(attempt, "FLUSH_SECONDS", 60)  # all three recorded together, at the end
+    monkeypatch.setattr(parts, "part_send", send_part_then_lose_the_first)
+    attempt.deliveries_attempt(delivery_ids=ids, budget_seconds=60)
     statuses = dict(Delivery.objects.filter(pk__in=ids).values_list("pk", "status"))
     assert statuses == {ids[0]: "sending", ids[1]: "sent", ids[2]: "sent"}
     assert not Event.objects.filter(type="message.notification.sent", data__id=str(ids[0])).exists()

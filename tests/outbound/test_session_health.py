@@ -142,16 +142,16 @@ def test_a_hold_read_before_a_release_is_not_left_behind_a_working_session(gatew
     # this delivery, the session came back and its held deliveries were released
     # (this one was being attempted, so it was not among them). Holding it now
     # would leave it stuck until it expires: it is retried at once instead.
-    from outbound.services import deliveries
+    from outbound.services.deliveries import attempt, claiming, retries
 
     delivery = make_send(session, make_groups(1)).deliveries.get()
     Session.objects.filter(pk=session.pk).update(status="STOPPED")
-    claimed = deliveries._claim_many([delivery.id], timezone.now())
+    claimed = claiming.deliveries_claim([delivery.id], timezone.now())
     stale, taken_over = claimed[delivery.id]
     assert stale.send.session.status == "STOPPED"
     session.status = "STOPPED"
     session_status_set(session=session, status="WORKING")
-    retry = deliveries._attempt_claimed(stale, taken_over)
-    assert isinstance(retry, deliveries.RetryAt)
+    retry = attempt.attempt_claimed(stale, taken_over)
+    assert isinstance(retry, retries.RetryAt)
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.error_code) == ("queued", 0, "")

@@ -1,11 +1,11 @@
-"""A schedule's state is saved in plain SQL on the hot path (outbound.rawsql.save): what it writes is what save() would."""
+"""A schedule's state is saved on every fire and every run's end (schedules.services.status.schedule_save): every loaded field, nothing deferred."""
 
 from datetime import timedelta
 
 from django.utils import timezone
 
-from outbound import rawsql
 from schedules.models import Schedule
+from schedules.services.status import schedule_save
 
 
 def test_it_writes_every_field_changed_and_touches_updated_at(make_schedule, clock):
@@ -15,7 +15,7 @@ def test_it_writes_every_field_changed_and_touches_updated_at(make_schedule, clo
     schedule.status, schedule.next_occurrence, schedule.run_count = Schedule.Status.RUNNING, 3, 2
     schedule.last_run_at = timezone.now()
     schedule.pause_reason = "why not"
-    rawsql.save(schedule)
+    schedule_save(schedule)
     saved = Schedule.objects.get(pk=schedule.pk)
     assert (saved.status, saved.next_occurrence, saved.run_count, saved.pause_reason) == (Schedule.Status.RUNNING, 3, 2, "why not")
     assert saved.last_run_at == schedule.last_run_at
@@ -28,6 +28,6 @@ def test_deferred_fields_are_left_as_they_are(make_schedule):
     Schedule.objects.filter(pk=schedule.pk).update(text="changed elsewhere")
     partial = Schedule.objects.defer("text").get(pk=schedule.pk)
     partial.run_count = 7
-    rawsql.save(partial)
+    schedule_save(partial)
     saved = Schedule.objects.get(pk=schedule.pk)
     assert (saved.text, saved.run_count) == ("changed elsewhere", 7)
