@@ -62,6 +62,7 @@ def world_env(clock_offset: str | None = None) -> dict:
         OUTBOUND_RETRY_BASE_SECONDS=0.5, OUTBOUND_RETRY_MAX_SECONDS=5,
         OUTBOUND_SWEEP_SECONDS=3, OUTBOUND_SWEEP_STALE_SECONDS=10, OUTBOUND_SESSION_REFRESH_SECONDS=3,
         CELERY_VISIBILITY_TIMEOUT=60, SCHEDULE_POLL_SECONDS=0.5, LOG_LEVEL="INFO",
+        CLOCK_FOLLOWS_DATABASE=1,  # as in production (tests turn it off for their frozen clock)
     )
 
 

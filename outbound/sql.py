@@ -2,7 +2,7 @@
 
 Two kinds of statement live here, and each function says which and why:
 - statements the ORM cannot express at all (a claim that returns which rows
-  it took, a conditional upsert, a delete without signals);
+  it took, a conditional upsert, a delete without signals, the database's clock);
 - the reads and inserts every create-send request runs, which the ORM can
   express but whose query building alone cost more CPU than the request
   may grow by (issue 20's budget; the figures are in docs/benchmarks.md).
@@ -204,3 +204,15 @@ def rows_delete_without_signals(model: type[Model], pks: list) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, [pk.get_db_prep_value(value, connection) for value in pks])
         return cursor.rowcount
+
+
+def database_now() -> datetime:
+    """PostgreSQL's clock, now (outbound/clock.py sets every host's "now" by it).
+
+    Cannot be said through the ORM: it selects from a model's table, and the
+    clock is no table's. clock_timestamp(), not now(): inside a transaction
+    now() is when the transaction began.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        return cursor.fetchone()[0]

@@ -31,8 +31,9 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, close_old_connections
-from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler
+
+from outbound import clock
 
 from .leader import Leadership
 from .models import Schedule
@@ -148,9 +149,9 @@ class OutboundScheduler(DatabaseScheduler):
         poll_seconds = settings.SCHEDULE_POLL_SECONDS
         if time.monotonic() >= self._next_poll:
             self._publish_held(everything=True)  # before the poll, which would read them as unpublished
-            self._poll(timezone.now() + timedelta(seconds=2 * poll_seconds))
+            self._poll(clock.now() + timedelta(seconds=2 * poll_seconds))
             self._next_poll = time.monotonic() + poll_seconds
-        now = timezone.now()
+        now = clock.now()
         # Paused since the last renewal: the next tick renews before anything goes out.
         if self._leadership.is_fresh():
             while self._due and self._due[0][0] <= now:
@@ -160,7 +161,7 @@ class OutboundScheduler(DatabaseScheduler):
             self._publish_held(everything=not self._behind)
         wait = self._next_poll - time.monotonic()
         if self._due:
-            wait = min(wait, (self._due[0][0] - timezone.now()).total_seconds())
+            wait = min(wait, (self._due[0][0] - clock.now()).total_seconds())
         return max(0.0, wait)
 
     def _poll(self, horizon: datetime) -> None:
@@ -178,7 +179,7 @@ class OutboundScheduler(DatabaseScheduler):
         }
         self._due = [(due, sid, k) for (sid, k), due in fresh.items() if (sid, k) not in self._published]
         heapq.heapify(self._due)
-        behind = timezone.now() - Schedule.FIRES_BEHIND
+        behind = clock.now() - Schedule.FIRES_BEHIND
         self._behind = any(fresh[key] < behind for key in self._published)
 
     @staticmethod

@@ -10,6 +10,7 @@ import time_machine
 import uuid6
 from django.conf import settings as django_settings
 from django.db import connection
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from core.models import Account
@@ -41,7 +42,8 @@ def clock(request):
         return
     marker = request.node.get_closest_marker("clock")
     start = datetime.fromisoformat(marker.args[0]) if marker else CLOCK_START
-    with time_machine.travel(start, tick=True) as traveller:
+    # The service's clock follows the database's (outbound/clock.py), which this one is months from.
+    with time_machine.travel(start, tick=True) as traveller, override_settings(CLOCK_FOLLOWS_DATABASE=False):
         # Ids carry the time they were made (UUIDv7), and uuid6 never makes one
         # older than its last: without this, ids would keep an earlier test's
         # (or the real) time instead of this clock's.

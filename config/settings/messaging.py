@@ -58,6 +58,10 @@ SCHEDULE_MIN_INTERVAL_MS = env.int("SCHEDULE_MIN_INTERVAL_MS", default=60_000)
 SCHEDULE_HORIZON_DAYS = env.int("SCHEDULE_HORIZON_DAYS", default=365)
 SCHEDULE_CLOCK_SKEW_MS = env.int("SCHEDULE_CLOCK_SKEW_MS", default=5_000)
 SCHEDULE_MISSED_GRACE_SECONDS = env.int("SCHEDULE_MISSED_GRACE_SECONDS", default=600)
+# Decisions about time (is it due? has it waited long enough?) read the
+# database's clock, measured by each process now and then (outbound/clock.py),
+# so a host whose clock is off decides as the others do. Off: each host's own.
+CLOCK_FOLLOWS_DATABASE = env.bool("CLOCK_FOLLOWS_DATABASE", default=True)
 # How often beat looks for schedules that fell due or changed.
 SCHEDULE_POLL_SECONDS = env.float("SCHEDULE_POLL_SECONDS", default=1.0)
 # The beat leader renews its lease every poll; one that stops (dead, hung,

@@ -5,12 +5,11 @@ from typing import Callable
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from core.errors import ApplicationError
 from core.locks import try_xact_lock
 from core.models import Account
-from outbound import sql
+from outbound import clock, sql
 from outbound.models import IdempotencyKey
 from outbound.services.retention import rows_purge
 
@@ -42,7 +41,7 @@ def idempotent_replay(*, account: Account, key: str, fingerprint: str) -> dict |
     whatever has changed since (the clock, the session's status). A key used
     for a different request is refused.
     """
-    found = sql.idempotency_key_live(account_id=account.pk, key=key, now=timezone.now())
+    found = sql.idempotency_key_live(account_id=account.pk, key=key, now=clock.now())
     if found is None:
         return None
     request_hash, response = found
@@ -87,7 +86,7 @@ def idempotent_accept(*, account: Account, key: str, fingerprint: str, create: C
 
 def _key_store(*, account: Account, key: str, fingerprint: str, response: dict) -> bool:
     """Insert the key, or take over an expired one; False if a live one is there (outbound.sql says why in SQL)."""
-    now = timezone.now()
+    now = clock.now()
     return sql.idempotency_key_store(
         account_id=account.pk, key=key, request_hash=fingerprint, response=response, now=now,
         expires_at=now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
@@ -96,5 +95,5 @@ def _key_store(*, account: Account, key: str, fingerprint: str, response: dict) 
 
 def idempotency_keys_purge(*, batch: int = 1000, max_batches: int = 20) -> int:
     """Delete expired keys (IDEMPOTENCY_KEY_TTL_HOURS), `batch` per short transaction, at most `max_batches` a run; how many."""
-    expired = IdempotencyKey.objects.filter(expires_at__lte=timezone.now()).order_by("expires_at")
+    expired = IdempotencyKey.objects.filter(expires_at__lte=clock.now()).order_by("expires_at")
     return rows_purge(queryset=expired, batch=batch, max_batches=max_batches)

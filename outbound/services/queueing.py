@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Q
-from django.utils import timezone
 
+from outbound import clock
 from outbound.models import Delivery
 
 logger = logging.getLogger(__name__)
@@ -18,7 +18,7 @@ def deliveries_enqueue(*, delivery_ids: list, countdown: float | None = None) ->
     """Queue attempts for these deliveries (and note when, for the sweeper)."""
     if not delivery_ids:
         return
-    Delivery.objects.filter(pk__in=delivery_ids).update(enqueued_at=timezone.now())
+    Delivery.objects.filter(pk__in=delivery_ids).update(enqueued_at=clock.now())
     deliveries_publish(delivery_ids=delivery_ids, countdown=countdown)
 
 
@@ -29,7 +29,7 @@ def deliveries_enqueue_each(*, when: dict) -> None:
     """
     if not when:
         return
-    now = timezone.now()
+    now = clock.now()
     Delivery.objects.filter(pk__in=list(when)).update(enqueued_at=now)
     for delivery_id, at in when.items():
         deliveries_publish(delivery_ids=[delivery_id], countdown=max(0.0, (at - now).total_seconds()))
@@ -92,7 +92,7 @@ def deliveries_sweep(*, stale_seconds: float, batch_size: int = 1000) -> int:
     enqueue, or a sending one whose lease ran out, gets a new task; the claim
     makes an extra task harmless.
     """
-    now = timezone.now()
+    now = clock.now()
     stale = now - timedelta(seconds=stale_seconds)
     ids = list(
         Delivery.objects.filter(

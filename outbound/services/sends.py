@@ -6,12 +6,11 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
-from django.utils import timezone
 
 from core.errors import ApplicationError
 from core.ids import new_id, occurrence_delivery_id
 from core.models import Account, Event
-from outbound import metrics, sql
+from outbound import clock, metrics, sql
 from outbound.media import file_sha256
 from outbound.models import Delivery, Group, MediaFile, Send, Session, User
 from outbound.services.events import EventType, delivery_events_record
@@ -138,7 +137,7 @@ def send_create(
        hears of the send. The caller owns the transaction, and calls
        send_finish_if_done if every delivery may have been skipped.
     """
-    now = timezone.now()
+    now = clock.now()
     variants = variants or []
     send = Send(
         account_id=targets.session.account_id,
@@ -254,7 +253,7 @@ def send_finish_if_done(*, send: Send) -> None:
     unfinished, failed = _deliveries_left_and_failed(send)
     if unfinished:
         return
-    now = timezone.now()
+    now = clock.now()
     send.status = Send.Status.COMPLETED_WITH_FAILURES if failed else Send.Status.COMPLETED
     send.completed_at = send.updated_at = now
     Send.objects.filter(pk=send.pk).update(status=send.status, completed_at=now, updated_at=now)

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.utils import timezone
 
 from core.errors import ApplicationError
 from core.time import to_ms
+from outbound import clock
 from outbound.models import User
 from schedules.models import Run, Schedule, ScheduleChange
 from schedules.rules import MAX_OCCURRENCES, CalendarRule
@@ -67,7 +67,7 @@ def schedule_backfill(
         schedule = Schedule.objects.select_for_update().get(pk=schedule.pk)
         if schedule.status == Schedule.Status.CANCELED:
             raise ApplicationError("schedule_canceled", "The schedule is canceled; nothing can run.", http_status=409)
-        now = timezone.now()
+        now = clock.now()
         end = min(end, now)
         candidates = sorted(
             _unsent_runs(schedule, start, end) + _prior_occurrences(schedule, start, end),

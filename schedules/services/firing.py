@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.utils import timezone
 
 from core.errors import ApplicationError
+from outbound import clock
 from outbound.models import Delivery, Send
 from outbound.services.queueing import deliveries_published_together
 from outbound.services.sends import send_create, send_finish_if_done, session_targets_resolve
@@ -121,7 +121,7 @@ def schedule_occurrence_fire(
        the claim of the due occurrence's Run (unique per occurrence), its send.
     5. Settle the status.
     """
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic():
         schedule = _schedule_locked(schedule_id)
         return _fire_locked(schedule, occurrence_number, trigger, now)
@@ -166,7 +166,7 @@ def occurrences_fire(*, occurrences: list[tuple[str, int]]) -> list[tuple[str, i
     published together. Returns those a little early (clock skew), to be
     fired again at their time.
     """
-    now = timezone.now()
+    now = clock.now()
     wanted = {str(schedule_id): occurrence for schedule_id, occurrence in occurrences}
     early = []
     with deliveries_published_together(), transaction.atomic():
@@ -215,7 +215,7 @@ def overdue_schedules_fire(*, limit: int = OVERDUE_BATCH) -> int:
     them fired and do nothing. Nothing is fired early: only what is due now.
     Schedules waiting for a run in progress (buffer_one) are left alone.
     """
-    now = timezone.now()
+    now = clock.now()
     due = Schedule.objects.filter(next_run_at__lte=now, status__in=Schedule.ACTIVE, buffered_at__isnull=True)
     if not due.filter(next_run_at__lte=now - Schedule.FIRES_BEHIND).exists():
         return 0
@@ -288,7 +288,7 @@ def run_settle_for_send(*, send: Send) -> None:
     run = Run.objects.filter(send=send).first()
     if schedule is None or run is None or run.status != Run.Status.RUNNING:
         return
-    now = timezone.now()
+    now = clock.now()
     failed = Counter(send.deliveries.filter(status__in=Delivery.UNSUCCESSFUL).values_list("error_code", flat=True))
     if failed:
         total = send.deliveries.count()
@@ -316,7 +316,7 @@ def schedule_waiting_start(*, schedule_id: uuid.UUID) -> Run | None:
     runs go in due order; one whose send cannot start fails, and the next
     one is tried.
     """
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic():
         schedule = _schedule_locked(schedule_id)
         if schedule is None or schedule.status in (Schedule.Status.PAUSED, Schedule.Status.CANCELED):

@@ -4,9 +4,9 @@ import hashlib
 from datetime import datetime
 
 from django.db import transaction
-from django.utils import timezone
 
 from core.errors import ApplicationError
+from outbound import clock
 from outbound.models import User
 from outbound.services.events import EventType
 from outbound.services.sends import SendTargets, session_groups_resolve
@@ -93,7 +93,7 @@ def schedule_cancel(*, schedule: Schedule) -> Schedule:
             return schedule
         _refuse_ended(schedule, "canceled")
         schedule.status = Schedule.Status.CANCELED
-        schedule.canceled_at = timezone.now()
+        schedule.canceled_at = clock.now()
         schedule.next_run_at = schedule.buffered_at = None
         # Backfilled runs not started yet never start.
         schedule.runs.filter(status=Run.Status.QUEUED).update(
@@ -115,7 +115,7 @@ def schedule_pause(*, schedule: Schedule) -> Schedule:
             return schedule
         _refuse_ended(schedule, "paused")
         schedule.status = Schedule.Status.PAUSED
-        schedule.paused_at = timezone.now()
+        schedule.paused_at = clock.now()
         # Beat only looks at schedules with a next run; resume computes it afresh.
         # Backfilled runs not started yet wait for the resume too.
         schedule.next_run_at = schedule.buffered_at = None
@@ -147,7 +147,7 @@ def schedule_resume(*, schedule: Schedule) -> Schedule:
         if schedule.status != Schedule.Status.PAUSED:
             _refuse_ended(schedule, "resumed")
             return schedule
-        now = timezone.now()
+        now = clock.now()
         k, due, _ = runs_record_unsent(
             schedule, schedule.next_occurrence, _first_from(schedule, now), now,
             status=Run.Status.SKIPPED, code="paused", message="Fell due while the schedule was paused.", now=now,
@@ -203,7 +203,7 @@ def schedule_update(
         schedule = _locked(schedule)
         if schedule.status in Schedule.ENDED:
             raise ApplicationError("schedule_not_editable", f"A {schedule.status} schedule cannot be edited.", http_status=409)
-        now = timezone.now()
+        now = clock.now()
         changes = {}
         for name, value in {**content, **(timing or {})}.items():
             if getattr(schedule, name) != value:
@@ -283,7 +283,7 @@ def schedule_preview_fires(*, schedule: Schedule, count: int) -> list[tuple[int,
     else:
         k, due = schedule.next_occurrence, schedule.next_due_at()
     if not draft and schedule.status == Schedule.Status.PAUSED:
-        now = timezone.now()
+        now = clock.now()
         due = _first_from(schedule, now)
         while due is not None and schedule.fire_at(k, due) <= now:
             k, due = k + 1, schedule.rule.next_due(k + 1, due)

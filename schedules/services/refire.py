@@ -8,8 +8,7 @@ ids and calls one function here.
 import uuid
 from datetime import datetime
 
-from django.utils import timezone
-
+from outbound import clock
 from schedules.models import Run
 
 from .firing import FireEarly, occurrences_fire, overdue_schedules_fire, schedule_occurrence_fire
@@ -48,5 +47,5 @@ def occurrences_fire_on_time(*, occurrences: list[list]) -> None:
 def _fire_again_when_due(schedule_id, occurrence_number: int | None, trigger: str, due_at: datetime) -> None:
     from schedules.tasks import schedule_fire  # tasks call services; import here breaks the cycle
 
-    countdown = max(0.0, (due_at - timezone.now()).total_seconds())
+    countdown = max(0.0, (due_at - clock.now()).total_seconds())
     schedule_fire.apply_async((schedule_id, occurrence_number, trigger), countdown=countdown)

@@ -3,9 +3,9 @@
 from datetime import timedelta
 
 from django.db import transaction
-from django.utils import timezone
 
 from core.errors import ApplicationError
+from outbound import clock
 from outbound.models import Delivery, Send
 from outbound.services.queueing import deliveries_enqueue
 from schedules.models import Run, Schedule
@@ -40,7 +40,7 @@ def run_retry_failed(*, schedule: Schedule, occurrence_number: int) -> tuple[Run
         failed = list(send.deliveries.filter(status__in=Delivery.UNSUCCESSFUL).values_list("pk", "message_expiration_seconds"))
         if not failed:
             raise ApplicationError("nothing_to_retry", "No delivery of this run failed.", http_status=409)
-        now = timezone.now()
+        now = clock.now()
         for pk, expiration in failed:
             Delivery.objects.filter(pk=pk).update(
                 status=Delivery.Status.QUEUED, attempts=0, next_attempt_at=now,

@@ -4,8 +4,7 @@ import logging
 import time
 import uuid
 
-from django.utils import timezone
-
+from outbound import clock
 from outbound.models import Delivery, Session
 from outbound.services.gateway_checks import content_over_limits, media_urls_check
 from outbound.services.sessions import session_status_set
@@ -35,7 +34,7 @@ def deliveries_attempt(*, delivery_ids: list, budget_seconds: float) -> tuple[di
        inside the task time limit.
     """
     deadline = time.monotonic() + budget_seconds
-    now = timezone.now()
+    now = clock.now()
     given = {uuid.UUID(str(i)): i for i in delivery_ids}  # to hand back ids as they came (str from a task)
     ids = list(given)
     claimed = deliveries_claim(ids, now)
@@ -80,7 +79,7 @@ def attempt_claimed(delivery: Delivery, taken_over: bool) -> RetryAt | Finish | 
        (permanent error, or out of attempts), held (the gateway says the
        session is not working) or requeued: recorded here.
     """
-    now = timezone.now()
+    now = clock.now()
     if taken_over and not delivery.unconfirmed:
         # The dead worker may have reached the gateway: unknown until we ask.
         fenced(delivery).update(unconfirmed=True)

@@ -6,9 +6,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import F
-from django.utils import timezone
 
-from outbound import sql
+from outbound import clock, sql
 from outbound.models import Delivery
 
 logger = logging.getLogger(__package__)
@@ -54,7 +53,7 @@ def claim_release(delivery: Delivery, **changes) -> bool:
             status=Delivery.Status.QUEUED,
             attempts=F("attempts") - 1,
             lease_expires_at=None,
-            updated_at=timezone.now(),
+            updated_at=clock.now(),
             **changes,
         )
     )

@@ -5,8 +5,8 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.utils import timezone
 
+from outbound import clock
 from outbound.models import Delivery, MediaFile, Send
 from outbound.services.events import delivery_content
 from outbound.transports import get_client
@@ -70,7 +70,7 @@ def _provider_id(message: dict) -> str | None:
 def part_record(delivery: Delivery, part: int, provider_id: str) -> None:
     """Note a part the gateway took (all but the last: that one is recorded with the final status)."""
     ids = list(delivery.provider_message_ids) + [provider_id]
-    lease = timezone.now() + timedelta(seconds=settings.OUTBOUND_SEND_LEASE_SECONDS)
+    lease = clock.now() + timedelta(seconds=settings.OUTBOUND_SEND_LEASE_SECONDS)
     if not fenced(delivery).update(parts_sent=part + 1, provider_message_ids=ids, lease_expires_at=lease):
         raise LeaseLost()
     delivery.parts_sent = part + 1

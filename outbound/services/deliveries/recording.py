@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.utils import timezone
 
-from outbound import metrics
+from outbound import clock, metrics
 from outbound.models import Delivery, Send
 from outbound.services.events import EVENT_FOR_STATUS, delivery_events_record
 from outbound.services.sends import send_finish_if_done
@@ -52,7 +51,7 @@ def deliveries_finish(finishes: list[Finish]) -> set:
     """
     if not finishes:
         return set()
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic():
         current = _sending_attempts_locked([f.delivery.pk for f in finishes])
         ours = [f for f in finishes if current.get(f.delivery.pk) == f.delivery.attempts]

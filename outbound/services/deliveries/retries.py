@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
+from outbound import clock
 from outbound.models import Delivery, Session
 from outbound.services.pacing import RESERVE_HORIZON, send_slot_reserve, session_is_paced
 from outbound.transports import TransportError
@@ -35,7 +35,7 @@ def backoff_seconds(attempts: int) -> float:
 
 def retry_after_transient(delivery: Delivery, error: TransportError) -> RetryAt | None:
     """Requeue after a transient error with backoff; fail or expire it instead when out of attempts or time."""
-    now = timezone.now()
+    now = clock.now()
     unconfirmed = delivery.unconfirmed or error.maybe_delivered
     if delivery.attempts >= delivery.max_send_attempts:
         delivery_finish(
@@ -80,7 +80,7 @@ def delivery_hold(delivery: Delivery, reason: str) -> RetryAt | None:
         status = Session.objects.select_for_update().filter(pk=delivery.send.session_id).values_list("status", flat=True).first()
         if status == Session.Status.WORKING:
             released = claim_release(delivery)
-            return RetryAt(timezone.now()) if released else None
+            return RetryAt(clock.now()) if released else None
         claim_release(
             delivery,
             next_attempt_at=delivery.expires_at,
