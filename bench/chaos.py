@@ -44,7 +44,9 @@ class Stack:
         self.env, self.redis_port = env, redis_port
         self.processes = Processes()
         self.workers, self.beats, self.redis = [], [], None
+        self.retired: set[int] = set()  # workers stopped on purpose
         self.events: list[str] = []
+        self._lock = threading.Lock()
 
     def log(self, what: str) -> None:
         self.events.append(f"{time.strftime('%H:%M:%S')} {what}")
@@ -60,13 +62,34 @@ class Stack:
         )
 
     def start_worker(self) -> None:
-        self.workers.append(self.processes.worker(self.env, 2, name=f"chaos-worker-{len(self.workers)}"))
+        with self._lock:
+            name = f"chaos-worker-{len(self.workers)}"
+            self.workers.append(None)  # the slot, so two starts never share a name
+        worker = self.processes.worker(self.env, 2, name=name)
+        with self._lock:
+            self.workers[self.workers.index(None)] = worker
+
+    def supervise(self, stop: threading.Event) -> None:
+        """Restart a worker that exited on its own, as production's supervisor (systemd, Kubernetes) does.
+
+        Celery 5.7.0 exits with "Unrecoverable error: AttributeError('NoneType'
+        object has no attribute 'hostname')" when the broker's connection drops
+        while it holds unacknowledged tasks (docs/reliability.md, "Known
+        upstream faults"); what it held is found again by the sweeper.
+        """
+        while not stop.wait(1.0):
+            with self._lock:
+                exited = [w for w in self.workers if w is not None and w.poll() is not None and w.pid not in self.retired]
+                self.retired.update(w.pid for w in exited)
+            for worker in exited:
+                self.log(f"worker {worker.pid} exited on its own (code {worker.returncode}); the supervisor starts another")
+                self.start_worker()
 
     def start_beat(self) -> None:
         self.beats.append(self.processes.beat(self.env, name=f"chaos-beat-{len(self.beats)}"))
 
     def live(self, processes):
-        return [p for p in processes if p.poll() is None]
+        return [p for p in processes if p is not None and p.poll() is None]
 
     def kill_worker_process(self, rng: random.Random) -> None:
         """SIGKILL a worker: its main process (then start another) or one of its pool children."""
@@ -76,6 +99,8 @@ class Stack:
             subprocess.run(["kill", "-9", rng.choice(children)])
             self.log(f"SIGKILL a pool process of worker {worker.pid}")
         else:
+            with self._lock:
+                self.retired.add(worker.pid)
             self.processes.stop(worker, sig=9)
             self.log(f"SIGKILL worker {worker.pid}; starting another")
             self.start_worker()
@@ -147,13 +172,13 @@ def submit_workload(profile: dict, sessions, groups_by_session, rng: random.Rand
         time.sleep(rng.uniform(0.2, 1.5))
 
 
-def post_with_retry(client, body) -> None:
-    """Post with the client's own retry: a request that failed mid-chaos is retried with the same key."""
+def post_with_retry(client, body) -> dict:
+    """Post with the client's own retry: a request that failed mid-chaos is retried with the same key. The 202's body."""
     for _ in range(20):
         try:
             response = client.post("/v2/outbound/sends", body, format="json")
             if response.status_code == 202:
-                return
+                return response.json()
         except Exception as error:  # the broker may be down for a moment
             print(f"  post failed ({error!r}); retrying", flush=True)
         time.sleep(1)
@@ -269,6 +294,8 @@ def main():
     stack.start_worker()
     stack.start_beat()
 
+    supervising = threading.Event()
+    threading.Thread(target=stack.supervise, args=(supervising,), daemon=True).start()
     started = time.monotonic()
     chaos = threading.Thread(target=unleash, args=(stack, env["WAHA_BASE_URL"], sessions[0], profile["chaos_seconds"], rng))
     chaos.start()
@@ -281,6 +308,7 @@ def main():
         time.sleep(2)
     elapsed = time.monotonic() - started
     result = verdict(env["WAHA_BASE_URL"])
+    supervising.set()
     stack.processes.stop_all()
 
     result.update({"seed": seed, "seconds": round(elapsed, 1), "settled": settled(), "events": stack.events})

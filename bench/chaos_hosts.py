@@ -203,7 +203,7 @@ def ticker_schedule(session, groups_by_session, profile: dict) -> None:
     })
 
 
-def immediate_sends(session, groups_by_session, profile: dict, stop) -> None:
+def immediate_sends(session, groups_by_session, profile: dict, stop, accepted: list) -> None:
     """Immediate sends from `session`, one every send_every_s, until `stop`: work waits all through the failure."""
     from django.db import connections
     from rest_framework.test import APIClient
@@ -216,8 +216,9 @@ def immediate_sends(session, groups_by_session, profile: dict, stop) -> None:
     group_ids = [str(group.id) for group in groups_by_session[session.id][: profile["groups"]]]
     number = 0
     while not stop.wait(profile["send_every_s"]):
-        post_with_retry(client, {"session_id": str(session.id), "group_ids": group_ids,
-                                 "idempotency_key": f"hosts-{number}", "text": f"Immediate {number}"})
+        body = post_with_retry(client, {"session_id": str(session.id), "group_ids": group_ids,
+                                        "idempotency_key": f"hosts-{number}", "text": f"Immediate {number}"})
+        accepted.append(body["send"]["send_id"])
         number += 1
     connections.close_all()
 
@@ -277,8 +278,8 @@ def run_scenario(scenario: str, profile: dict, settle_timeout: float) -> dict:
         gateway_url = world.env["WAHA_BASE_URL"]
         submit_workload({**profile, "sends": 0}, sessions, groups_by_session, rng)  # the schedules
         ticker_schedule(sessions[1], groups_by_session, profile)
-        stop = threading.Event()
-        submitter = threading.Thread(target=immediate_sends, args=(sessions[0], groups_by_session, profile, stop))
+        stop, accepted = threading.Event(), []
+        submitter = threading.Thread(target=immediate_sends, args=(sessions[0], groups_by_session, profile, stop, accepted))
         submitter.start()
         time.sleep(4)  # work in flight before the failure
         fault_started = time.time()
@@ -302,6 +303,11 @@ def run_scenario(scenario: str, profile: dict, settle_timeout: float) -> dict:
         result = verdict(gateway_url)
         times = ledger_times(gateway_url)
         lateness = fire_lateness(gateway_url)
+        from outbound.models import Send
+
+        # A send answered 202 must exist after any failover (the database's replication mode decides).
+        result["accepted_lost"] = len(set(accepted) - {str(pk) for pk in Send.objects.values_list("id", flat=True)})
+        result["lost"] += result["accepted_lost"]
         result.update({
             "scenario": scenario, "settled": settled(), "fires": len(lateness),
             "late_s": round(max(lateness, default=0.0), 2), "early_s": round(max([-x for x in lateness] + [0.0]), 2),

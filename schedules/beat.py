@@ -218,7 +218,8 @@ class OutboundScheduler(DatabaseScheduler):
     def _publish(self, occurrences: list[tuple[str, int]]) -> None:
         """One fire message for these (schedule_id, occurrence) pairs; marked published if it went out."""
         try:
-            self.app.send_task(FIRES_TASK, args=(occurrences,))
+            # The lease term fences the message: a worker drops it if another beat has led since.
+            self.app.send_task(FIRES_TASK, args=(occurrences,), kwargs={"term": self._leadership.term})
         except Exception:  # the broker is down: leave them unpublished for the next poll
             logger.exception("beat: could not publish %s fire(s), from schedule %s", len(occurrences), occurrences[0][0])
             return

@@ -97,6 +97,11 @@ def lease_term(*, name: str, holder: str) -> int | None:
     return BeatLease.objects.filter(name=name, holder=holder).values_list("term", flat=True).first()
 
 
+def term_is_current(*, name: str, term: int) -> bool:
+    """Whether `term` is the lease's term now: False once another holder took it (a fencing token's check)."""
+    return BeatLease.objects.filter(name=name, term=term).exists()
+
+
 def lease_release(*, name: str, holder: str) -> None:
     """Let a standby take over at its next poll instead of when the lease runs out."""
     BeatLease.objects.filter(name=name, holder=holder).update(expires_at=Now())

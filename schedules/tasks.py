@@ -13,9 +13,9 @@ def schedule_fire(schedule_id: str, occurrence_number: int | None = None, trigge
 
 
 @shared_task(name="schedules.tasks.schedules_fire")
-def schedules_fire(occurrences: list[list]) -> None:
-    """Beat's fires for one tick: [[schedule_id, occurrence], ...], fired in one transaction."""
-    refire.occurrences_fire_on_time(occurrences=occurrences)
+def schedules_fire(occurrences: list[list], term: int | None = None) -> None:
+    """Beat's fires for one tick: [[schedule_id, occurrence], ...], fired in one transaction; `term`: the leader's lease term."""
+    refire.occurrences_fire_on_time(occurrences=occurrences, term=term)
 
 
 @shared_task(name="schedules.tasks.schedule_advance")

@@ -5,13 +5,17 @@ what the task does next with its outcome, so schedules/tasks.py only takes
 ids and calls one function here.
 """
 
+import logging
 import uuid
 from datetime import datetime
 
 from outbound import clock
-from schedules.models import Run
+from schedules.leader import term_is_current
+from schedules.models import BeatLease, Run
 
 from .firing import FireEarly, occurrences_fire, overdue_schedules_fire, schedule_occurrence_fire
+
+logger = logging.getLogger(__name__)
 
 
 def schedule_fire_on_time(
@@ -32,13 +36,20 @@ def schedule_fire_on_time(
     overdue_schedules_fire()
 
 
-def occurrences_fire_on_time(*, occurrences: list[list]) -> None:
+def occurrences_fire_on_time(*, occurrences: list[list], term: int | None = None) -> None:
     """Fire beat's occurrences for one tick ([[schedule_id, occurrence], ...]) in one transaction.
 
-    1. Fire them together (occurrences_fire).
-    2. Each one beat sent early comes back alone, as a single fire, when it is due.
-    3. Take a batch of the overdue ones.
+    1. A message from a beat that has since been replaced as leader (its
+       lease `term` is not the current one: it was hung or cut off when it
+       published) is dropped: the new leader fires what is due. Messages
+       without a term (published before terms were carried) are fired.
+    2. Fire them together (occurrences_fire).
+    3. Each one beat sent early comes back alone, as a single fire, when it is due.
+    4. Take a batch of the overdue ones.
     """
+    if term is not None and not term_is_current(name=BeatLease.BEAT, term=term):
+        logger.warning("fire message from a replaced beat leader (term %s) dropped: %s occurrence(s)", term, len(occurrences))
+        return
     for schedule_id, occurrence_number, outcome in occurrences_fire(occurrences=occurrences):
         _fire_again_when_due(schedule_id, occurrence_number, Run.Trigger.BEAT, outcome.due_at)
     overdue_schedules_fire()

@@ -6,7 +6,7 @@ import pytest
 
 from outbound.models import Delivery, Send
 from schedules import tasks
-from schedules.models import Run, Schedule
+from schedules.models import BeatLease, Run, Schedule
 from schedules.services import occurrences_fire, schedule_occurrence_fire
 
 # Committed for real: deliveries are published from their sends' on_commit hooks.
@@ -64,3 +64,16 @@ def test_nothing_is_fired_early_and_a_little_early_comes_back_on_time(make_sched
     assert not Run.objects.exists()
     again = [args for name, args, _ in queued_tasks() if name == "schedules.tasks.schedule_fire"]
     assert again == [[str(schedule.id), 1, "beat"]]
+
+
+def test_a_message_from_a_replaced_leader_is_dropped_and_the_current_leaders_is_fired(make_schedule, clock, queued_tasks):
+    from schedules.leader import lease_renew
+
+    assert lease_renew(name="beat", holder="host-a:1:aa", seconds=30)  # term 1
+    BeatLease.objects.filter(name="beat").update(holder="host-b:2:bb", term=2)  # host-b took over
+    schedule = make_schedule()
+    clock.move_to(schedule.next_run_at)
+    tasks.schedules_fire([[str(schedule.id), 1]], term=1)  # published by host-a before it knew
+    assert not Run.objects.exists()
+    tasks.schedules_fire([[str(schedule.id), 1]], term=2)
+    assert Run.objects.filter(schedule=schedule, occurrence_number=1).count() == 1
