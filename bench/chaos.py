@@ -149,14 +149,11 @@ def submit_workload(profile: dict, sessions, groups_by_session, rng: random.Rand
     """Immediate sends from session A and scheduled ones from session B, through the API."""
     from django.conf import settings
     from django.utils import timezone
-    from rest_framework.test import APIClient
 
-    from core.services.tokens import api_token_create
     from core.time import to_ms
 
     settings.SCHEDULE_MIN_INTERVAL_MS = 1000
-    client = APIClient(SERVER_NAME="127.0.0.1")
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(account=sessions[0].account)[1]}")
+    client = api_client(sessions[0].account)
     session_a, session_b = sessions
     now_ms = to_ms(timezone.now())
     for i in range(profile["schedules"]):
@@ -170,6 +167,17 @@ def submit_workload(profile: dict, sessions, groups_by_session, rng: random.Rand
         post_with_retry(client, {"session_id": str(session_a.id), "group_ids": [str(g.id) for g in groups],
                        "idempotency_key": f"chaos-{i}", "text": f"Immediate {i}"})
         time.sleep(rng.uniform(0.2, 1.5))
+
+
+def api_client(account):
+    """The API in this process (DRF's test client), with a new token of `account`."""
+    from rest_framework.test import APIClient
+
+    from core.services.tokens import api_token_create
+
+    client = APIClient(SERVER_NAME="127.0.0.1")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(account=account)[1]}")
+    return client
 
 
 def post_with_retry(client, body) -> dict:

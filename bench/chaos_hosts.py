@@ -187,13 +187,10 @@ def pg_ctl(host: str, *args: str) -> None:
 def ticker_schedule(session, groups_by_session, profile: dict) -> None:
     """A schedule due every second from just before the failure to past its end: how late does any occurrence fire?"""
     from django.utils import timezone
-    from rest_framework.test import APIClient
 
-    from bench.chaos import post_with_retry
-    from core.services.tokens import api_token_create
+    from bench.chaos import api_client, post_with_retry
 
-    client = APIClient(SERVER_NAME="127.0.0.1")
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(account=session.account)[1]}")
+    client = api_client(session.account)
     seconds = 4 + profile["fault_seconds"] + profile["after_s"]
     post_with_retry(client, {
         "session_id": str(session.id), "group_ids": [str(group.id) for group in groups_by_session[session.id][:2]],
@@ -206,13 +203,10 @@ def ticker_schedule(session, groups_by_session, profile: dict) -> None:
 def immediate_sends(session, groups_by_session, profile: dict, stop, accepted: list) -> None:
     """Immediate sends from `session`, one every send_every_s, until `stop`: work waits all through the failure."""
     from django.db import connections
-    from rest_framework.test import APIClient
 
-    from bench.chaos import post_with_retry
-    from core.services.tokens import api_token_create
+    from bench.chaos import api_client, post_with_retry
 
-    client = APIClient(SERVER_NAME="127.0.0.1")
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(account=session.account)[1]}")
+    client = api_client(session.account)
     group_ids = [str(group.id) for group in groups_by_session[session.id][: profile["groups"]]]
     number = 0
     while not stop.wait(profile["send_every_s"]):

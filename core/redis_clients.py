@@ -25,7 +25,7 @@ def broker_redis(**options) -> redis.Redis | None:
 
 def sentinel_primary(url: str, master_name: str, **options) -> redis.Redis:
     """The primary named master_name, as the Sentinels in kombu's sentinel:// url know it."""
-    addresses = [urlsplit(part.strip()) for part in url.split(";") if part.strip()]
+    addresses = sentinel_addresses(url)
     first = addresses[0]  # kombu reads the password and the database from the first address, as here
     if first.password:
         options.setdefault("password", unquote(first.password))
@@ -37,12 +37,17 @@ def sentinel_primary(url: str, master_name: str, **options) -> redis.Redis:
     return sentinel.master_for(master_name, **options)
 
 
+def sentinel_addresses(url: str) -> list:
+    """The Sentinels of kombu's sentinel://h1:26379;sentinel://h2:26379 form, each parsed (urllib's SplitResult)."""
+    return [urlsplit(part.strip()) for part in url.split(";") if part.strip()]
+
+
 def limits_storage_url(broker_url: str, master_name: str | None) -> str:
     """The `limits` library's storage for the API's rate limits, on the broker's Redis when there is one."""
     if broker_url.startswith(("redis://", "rediss://")):
         return broker_url
     if broker_url.startswith("sentinel://") and master_name:
-        addresses = [urlsplit(part.strip()) for part in broker_url.split(";") if part.strip()]
+        addresses = sentinel_addresses(broker_url)
         hosts = ",".join(f"{address.hostname}:{address.port or 26379}" for address in addresses)
         return f"redis+sentinel://{hosts}/{master_name}"
     return "memory://"

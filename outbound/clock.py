@@ -46,8 +46,3 @@ def offset_measure() -> timedelta:
     _offset = database - (before + (after - before) / 2)
     _measured_at = time.monotonic()
     return _offset
-
-
-def offset() -> timedelta:
-    """The last measured offset: the database's clock minus this host's."""
-    return _offset
