@@ -291,3 +291,44 @@ def test_an_unauthenticated_body_trickled_past_the_proxys_buffer_holds_no_worker
         stop.set()
         for client in held:
             client.close()
+
+
+def test_authenticated_uploads_trickled_past_the_proxys_buffer_never_hold_every_worker(start_web, token, session):
+    """A body larger than HAProxy's buffer streams to a worker at the client's pace.
+
+    HAProxy 2.6 cannot spool such a body to disk, so a customer trickling
+    large uploads holds the workers that read them: at most WEB_UPLOAD_SLOTS
+    of them at once, so the API still answers everyone else.
+    """
+    web = start_web(WEB_BUFFER_SIZE="65536")
+    held, stop = [], threading.Event()
+    length = 2_000_000
+
+    def trickle(client):
+        boundary = b"b0undary"
+        head = (b"--" + boundary + b"\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.png\"\r\n"
+                b"Content-Type: image/png\r\n\r\n")
+        client.sendall(
+            b"POST /v2/outbound/sends HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token.encode()
+            + b"\r\nContent-Type: multipart/form-data; boundary=" + boundary
+            + b"\r\nContent-Length: " + str(length).encode() + b"\r\n\r\n" + head + b"\0" * 100_000
+        )  # more than HAProxy holds: the request goes to a worker with its body still coming
+        while not stop.wait(0.2):
+            try:
+                client.sendall(b"\0" * 100)
+            except OSError:
+                return
+
+    for _ in range(3):  # more uploads than there are workers
+        client = socket.create_connection(("127.0.0.1", web.port))
+        held.append(client)
+        threading.Thread(target=trickle, args=(client,), daemon=True).start()
+    time.sleep(1)  # the uploads have reached what they can reach
+    try:
+        for _ in range(3):
+            sessions = timed_get(f"{web.url}/v2/sessions", headers={"Authorization": f"Bearer {token}"})
+            assert sessions[0] == 200 and sessions[1] < 1, sessions
+    finally:
+        stop.set()
+        for client in held:
+            client.close()
