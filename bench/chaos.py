@@ -145,15 +145,15 @@ def gateway_config(url: str, **config) -> None:
     httpx.post(f"{url}/_fake/config", json=config, timeout=10).raise_for_status()
 
 
-def submit_workload(profile: dict, sessions, groups_by_session, rng: random.Random) -> None:
-    """Immediate sends from session A and scheduled ones from session B, through the API."""
+def submit_workload(profile: dict, sessions, groups_by_session, rng: random.Random, client=None) -> None:
+    """Immediate sends from session A and scheduled ones from session B, through the API (in this process unless `client`)."""
     from django.conf import settings
     from django.utils import timezone
 
     from core.time import to_ms
 
     settings.SCHEDULE_MIN_INTERVAL_MS = 1000
-    client = api_client(sessions[0].account)
+    client = client or api_client(sessions[0].account)
     session_a, session_b = sessions
     now_ms = to_ms(timezone.now())
     for i in range(profile["schedules"]):

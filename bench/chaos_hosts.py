@@ -7,11 +7,14 @@
 Each scenario gets a new world (bin/hosts up: PostgreSQL primary and
 streaming standby, Redis primary and replica under three Sentinels), a
 migrated database, the fake gateway on oc-gw, and on each of oc-app1 and
-oc-app2 a worker and a beat (one leads, one stands by). The app hosts reach
+oc-app2 the Procfile's three processes: web (bin/web: HAProxy and gunicorn),
+a worker and a beat (one leads, one stands by). The app hosts reach
 PostgreSQL through a libpq multi-host string (target_session_attrs=read-write)
 and Redis through Sentinel, as docs/operations.md tells an operator to. The
-driver, on this machine, submits immediate and scheduled sends through the
-API while the scenario's failure happens, waits for everything to settle,
+driver, on this machine, submits immediate and scheduled sends over HTTP to
+the app hosts' web processes, as a client behind a load balancer would (the
+next host when one does not answer, the same idempotency key on a retry),
+while the scenario's failure happens; then it waits for everything to settle
 and checks every delivery in the database against the gateway's ledger.
 
 Figures per scenario: deliveries expected, delivered once, duplicates,
@@ -33,6 +36,8 @@ import httpx
 from bench.common import ROOT, Processes, bench_env, machine, table
 
 DATA1, DATA2, GATEWAY = "10.77.0.11", "10.77.0.12", "10.77.0.31"
+APP_ADDRESSES = {"app1": "10.77.0.21", "app2": "10.77.0.22"}
+WEB_PORT = 8000
 WORLD = os.environ.get("HOSTS_DIR", "/tmp/outbound-hosts")
 GATEWAY_PORT = 3000
 SCENARIOS = ["leader-cut", "leader-kill", "leader-stop", "redis-failover", "postgres-failover", "worker-host-cut", "clock-skew"]
@@ -63,6 +68,8 @@ def world_env(clock_offset: str | None = None) -> dict:
         OUTBOUND_SWEEP_SECONDS=3, OUTBOUND_SWEEP_STALE_SECONDS=10, OUTBOUND_SESSION_REFRESH_SECONDS=3,
         CELERY_VISIBILITY_TIMEOUT=60, SCHEDULE_POLL_SECONDS=0.5, LOG_LEVEL="INFO",
         CLOCK_FOLLOWS_DATABASE=1,  # as in production (tests turn it off for their frozen clock)
+        DJANGO_ALLOWED_HOSTS=",".join(APP_ADDRESSES.values()),
+        SCHEDULE_MIN_INTERVAL_MS=1000,  # the ticker schedule fires every second
     )
 
 
@@ -74,6 +81,7 @@ class World:
         self.env = world_env()
         self.beats: dict[str, subprocess.Popen] = {}
         self.workers: dict[str, subprocess.Popen] = {}
+        self.webs: dict[str, subprocess.Popen] = {}
 
     def log(self, what: str) -> None:
         self.events.append(f"{time.strftime('%H:%M:%S')} {what}")
@@ -92,9 +100,15 @@ class World:
                                                      "--port", str(GATEWAY_PORT)), self.env, ready="listening")
         for host in ("app1", "app2"):
             self.start_app_host(host, self.env)
+        self.app_hosts_answer()
 
     def start_app_host(self, host: str, env: dict, prefix: tuple = ()) -> None:
-        """A worker and a beat on `host` (under `prefix`, e.g. faketime)."""
+        """The Procfile's web, worker and beat on `host` (under `prefix`, e.g. faketime)."""
+        web_env = {**env, "PORT": str(WEB_PORT), "WEB_BIND_HOST": APP_ADDRESSES[host], "WEB_CONCURRENCY": "2",
+                   "VAR_DIR": f"{WORLD}/{host}-var",
+                   "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{env.get('PATH', '')}"}
+        self.webs[host] = self.processes.start(f"hosts-{host}-web", netns(host, *prefix, "bin/web"), web_env,
+                                               ready="Booting worker")
         self.workers[host] = self.processes.start(
             f"hosts-{host}-worker",
             netns(host, *prefix, sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "INFO", "-c", "2",
@@ -107,6 +121,20 @@ class World:
                   "-s", f"{WORLD}/{host}-beat-schedule"),
             env, ready="beat: Starting",
         )
+
+    def app_hosts_answer(self, timeout: float = 60) -> None:
+        """Until every app host's web process answers /healthz from this machine."""
+        deadline = time.monotonic() + timeout
+        for address in APP_ADDRESSES.values():
+            while True:
+                try:
+                    if httpx.get(f"http://{address}:{WEB_PORT}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the web process at {address} does not answer")
+                time.sleep(0.2)
 
     def leader_host(self) -> str:
         """The app host whose beat holds the lease (holder is host:pid:random)."""
@@ -184,13 +212,43 @@ def pg_ctl(host: str, *args: str) -> None:
           "-D", f"{WORLD}/{host}/pg", *args)
 
 
+class AppHostsApi:
+    """The API over HTTP through the app hosts' web processes, the way a client behind a load balancer sees it.
+
+    Requests go to the hosts in turn; one that does not answer (cut off,
+    its web process down) is skipped for the next. Answers are httpx
+    responses, so bench.chaos.post_with_retry retries them with the same
+    idempotency key like any client.
+    """
+
+    def __init__(self, account):
+        from core.services.tokens import api_token_create
+
+        self.headers = {"Authorization": f"Bearer {api_token_create(account=account)[1]}"}
+        self.urls = [f"http://{address}:{WEB_PORT}" for address in APP_ADDRESSES.values()]
+        self.turn = 0
+        self.failovers = 0  # requests a host did not answer, sent on to the next
+
+    def post(self, path: str, body: dict, format: str = "json") -> httpx.Response:
+        error = None
+        for _ in self.urls:
+            url = self.urls[self.turn % len(self.urls)]
+            self.turn += 1
+            try:
+                return httpx.post(url + path, json=body, headers=self.headers, timeout=5)
+            except httpx.HTTPError as failed:
+                error = failed
+                self.failovers += 1
+        raise error
+
+
 def ticker_schedule(session, groups_by_session, profile: dict) -> None:
     """A schedule due every second from just before the failure to past its end: how late does any occurrence fire?"""
     from django.utils import timezone
 
-    from bench.chaos import api_client, post_with_retry
+    from bench.chaos import post_with_retry
 
-    client = api_client(session.account)
+    client = AppHostsApi(session.account)
     seconds = 4 + profile["fault_seconds"] + profile["after_s"]
     post_with_retry(client, {
         "session_id": str(session.id), "group_ids": [str(group.id) for group in groups_by_session[session.id][:2]],
@@ -200,13 +258,12 @@ def ticker_schedule(session, groups_by_session, profile: dict) -> None:
     })
 
 
-def immediate_sends(session, groups_by_session, profile: dict, stop, accepted: list) -> None:
+def immediate_sends(client, session, groups_by_session, profile: dict, stop, accepted: list) -> None:
     """Immediate sends from `session`, one every send_every_s, until `stop`: work waits all through the failure."""
     from django.db import connections
 
-    from bench.chaos import api_client, post_with_retry
+    from bench.chaos import post_with_retry
 
-    client = api_client(session.account)
     group_ids = [str(group.id) for group in groups_by_session[session.id][: profile["groups"]]]
     number = 0
     while not stop.wait(profile["send_every_s"]):
@@ -264,16 +321,20 @@ def run_scenario(scenario: str, profile: dict, settle_timeout: float) -> dict:
     try:
         if scenario == "clock-skew":
             # app2's worker and beat run 30 s ahead (libfaketime): no decision may follow its clock.
-            world.processes.stop(world.workers["app2"]), world.processes.stop(world.beats["app2"])
+            for process in (world.webs["app2"], world.workers["app2"], world.beats["app2"]):
+                world.processes.stop(process)
             world.start_app_host("app2", world.env, prefix=("faketime", "-f", "+30s"))
-            world.log("app2's worker and beat restarted 30 s ahead of the other hosts")
+            world.app_hosts_answer()
+            world.log("app2's web, worker and beat restarted 30 s ahead of the other hosts")
         sessions, groups_by_session = chaos_accounts(profile)
         rng = random.Random(1)
         gateway_url = world.env["WAHA_BASE_URL"]
-        submit_workload({**profile, "sends": 0}, sessions, groups_by_session, rng)  # the schedules
+        submit_workload({**profile, "sends": 0}, sessions, groups_by_session, rng,  # the schedules
+                        client=AppHostsApi(sessions[0].account))
         ticker_schedule(sessions[1], groups_by_session, profile)
         stop, accepted = threading.Event(), []
-        submitter = threading.Thread(target=immediate_sends, args=(sessions[0], groups_by_session, profile, stop, accepted))
+        client = AppHostsApi(sessions[0].account)
+        submitter = threading.Thread(target=immediate_sends, args=(client, sessions[0], groups_by_session, profile, stop, accepted))
         submitter.start()
         time.sleep(4)  # work in flight before the failure
         fault_started = time.time()
@@ -308,6 +369,7 @@ def run_scenario(scenario: str, profile: dict, settle_timeout: float) -> dict:
             # Sends kept coming all along: a long gap is the service not delivering what waited.
             "recover_s": round(longest_gap(times, fault_started, submitted_until), 2),
             "fault_s": round(fault_over - fault_started, 1), "events": world.events,
+            "accepted": len(accepted), "api_failovers": client.failovers,
         })
         return result
     finally:
@@ -345,7 +407,7 @@ def main() -> None:
     print()
     print(f"Machine: {machine()}")
     columns = ["scenario", "expected", "delivered once", "duplicates", "lost", "ambiguous", "fires", "late_s", "early_s",
-               "recover_s", "settled"]
+               "recover_s", "accepted", "api_failovers", "settled"]
     print(table(columns, [[result.get(column, result.get("error", "")) for column in columns] for result in results]))
     if args.json:
         with open(args.json, "w") as fh:

@@ -45,6 +45,13 @@ logger = logging.getLogger(__name__)
 # A fire whose schedule has not moved on after this long is sent again: its
 # message may have been lost with the broker.
 REPUBLISH_AFTER_SECONDS = 60.0
+# The oldest such fires, one message's worth per poll, are sent again much
+# sooner: a fire message held by a worker whose host was cut off, or lost in
+# a broker failover, would otherwise leave its occurrence a minute late
+# whenever no other fire comes to catch it up. One message a poll at most,
+# so a herd still being worked through is not flooded with copies (a copy
+# of a fire that happened is a no-op).
+REPUBLISH_OLDEST_AFTER_SECONDS = 5.0
 POLL_BATCH = 5000
 # A herd (more due at once than one page) is read page by page, up to this
 # many in all: the rest are fired by the workers' overdue batches, or seen
@@ -173,10 +180,13 @@ class OutboundScheduler(DatabaseScheduler):
             logger.exception("beat: could not poll schedules; keeping the previous view")
             return
         fresh = {(str(sid), k): due for sid, k, due in rows}
-        stale_before = time.monotonic() - REPUBLISH_AFTER_SECONDS
-        self._published = {
-            key: at for key, at in self._published.items() if key in fresh and at > stale_before
-        }
+        monotonic = time.monotonic()
+        stale_before = monotonic - REPUBLISH_AFTER_SECONDS
+        published = {key: at for key, at in self._published.items() if key in fresh and at > stale_before}
+        oldest = sorted((at, key) for key, at in published.items() if at <= monotonic - REPUBLISH_OLDEST_AFTER_SECONDS)
+        for _, key in oldest[:FIRE_CHUNK]:
+            del published[key]
+        self._published = published
         self._due = [(due, sid, k) for (sid, k), due in fresh.items() if (sid, k) not in self._published]
         heapq.heapify(self._due)
         behind = clock.now() - Schedule.FIRES_BEHIND

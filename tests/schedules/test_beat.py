@@ -71,6 +71,23 @@ def test_it_fires_each_occurrence_once_until_it_may_have_been_lost(scheduler, ma
     assert fires(queued_tasks)[:2] == [(str(schedule.id), 1)] * 2
 
 
+def test_a_fire_still_due_a_few_seconds_on_is_sent_again_one_message_a_poll(scheduler, make_schedule, queued_tasks, monkeypatch):
+    """A worker cut off with the fire message, or a broker that lost it: the occurrence must not wait a minute."""
+    monkeypatch.setattr(beat, "FIRE_CHUNK", 2)
+    made = [make_schedule() for _ in range(3)]
+    for schedule in made:
+        make_due_now(schedule)
+    tick_for(scheduler, 0.5)
+    assert sorted(fires(queued_tasks)) == sorted((str(s.id), 1) for s in made)  # once each, no worker ran them
+    monkeypatch.setattr(beat, "REPUBLISH_OLDEST_AFTER_SECONDS", 0.0)
+    before = len(queued_tasks())
+    scheduler._next_poll = 0  # one poll now
+    scheduler.tick_schedules()
+    again = [tuple(pair) for name, args, _ in queued_tasks()[before:] if name == FIRES for pair in args[0]]
+    assert len(again) == 2  # the oldest, one message's worth, not the whole set
+    assert set(again) < {(str(s.id), 1) for s in made}
+
+
 def test_it_picks_up_a_new_schedule_within_a_poll(scheduler, make_schedule, queued_tasks):
     tick_for(scheduler, 0.3)
     schedule = make_schedule()
