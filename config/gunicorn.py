@@ -29,3 +29,24 @@ def child_exit(server, worker):
     from config import metrics
 
     metrics.process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    """In each worker, before its first request: load what that request would load on first use.
+
+    The URLconf with every view, and the modules the API imports only when
+    first needed (to keep beat small): without this the first request a
+    worker serves after a start or a restart takes seconds on a busy host,
+    long enough for requests queued behind it in HAProxy to time out.
+    """
+    import time
+
+    started = time.monotonic()
+    import cryptography.fernet  # noqa: F401  (core/secretbox.py)
+    import jwt  # noqa: F401  (core/services/credentials.py)
+    import limits.storage  # noqa: F401  (core/api/throttling.py)
+    import limits.strategies  # noqa: F401
+    from django.urls import resolve
+
+    resolve("/v2/outbound/sends")  # builds the whole URLconf, importing every view
+    worker.log.info("Worker warmed up (URLconf, views, the API's modules) in %.0f ms", (time.monotonic() - started) * 1000)

@@ -146,6 +146,14 @@ def test_it_answers_within_a_second_while_slow_and_idle_clients_hold_connections
             client.close()
 
 
+def test_each_worker_is_warmed_up_before_its_first_request(web):
+    """A cold first request took seconds on a busy host: long enough for requests queued behind it to time out."""
+    deadline = time.monotonic() + 10
+    while web.log.read_text().count("Worker warmed up") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert web.log.read_text().count("Worker warmed up") == 2, web.log.read_text()[-3000:]
+
+
 def test_a_request_head_not_sent_within_the_header_timeout_is_closed_without_a_worker(start_web):
     web = start_web(WEB_HEADER_TIMEOUT="1s")
     with socket.create_connection(("127.0.0.1", web.port), timeout=5) as client:
