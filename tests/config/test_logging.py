@@ -83,3 +83,60 @@ def test_text_lines_show_the_same_fields(settings):
     record = logging.LogRecord("celery.app.trace", logging.INFO, __file__, 1, "Task succeeded", (), None)
     record.__dict__.update(data={"args": "()"}, request_id="req-9")
     assert formatter.format(record).endswith("INFO celery.app.trace Task succeeded request_id=req-9")
+
+
+# What the LOGGING setting makes of Celery's per-task lines and of an operator's line, in a process of its
+# own (dictConfig replaces the root logger's handlers, pytest's among them). The messages are Celery's own.
+_LOG_SOME_LINES = """
+import logging.config, os
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+from django.conf import settings
+from celery.app import trace
+logging.config.dictConfig(settings.LOGGING)
+task = {"id": "t-1", "name": "webhooks.tasks.events_relay", "args": "()", "kwargs": "{}", "eta": None}
+logging.getLogger("celery.worker.strategy").info(trace.LOG_RECEIVED, task, extra={"data": task})
+trace.info(trace.LOG_SUCCESS, {**task, "return_value": 0, "runtime": 0.004})
+logging.getLogger("celery.beat").info("beat: Starting...")
+logging.getLogger("celery.beat").info("Scheduler: Sending due task %s (%s)", "webhooks-relay-events", task["name"])
+logging.getLogger("celery.app.trace").error("Task %s[%s] raised unexpected: %s", task["name"], "t-2", "boom")
+logging.getLogger("outbound.services.deliveries").info("delivery sent", extra={"event": "delivery.sent", "delivery_id": "d-1"})
+"""
+
+
+def _lines_logged(**env) -> list[str]:
+    import os
+    import subprocess
+    import sys
+
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("LOG_")}
+    result = subprocess.run(
+        [sys.executable, "-c", _LOG_SOME_LINES], env={**environment, "DJANGO_DEBUG": "1", **env},
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    return result.stderr.splitlines()
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_by_default_celery_per_task_lines_are_not_logged_and_an_operators_lines_are(log_format):
+    lines = _lines_logged(LOG_FORMAT=log_format)
+    text = "\n".join(lines)
+    assert "received" not in text and "succeeded in" not in text and "Sending due task" not in text
+    assert "beat: Starting..." in text  # process managers and the e2e tests wait for it
+    assert "raised unexpected: boom" in text  # a task failing is an operator's line
+    assert "delivery sent" in text
+    assert len(lines) == 3
+    if log_format == "json":
+        assert [json.loads(line)["level"] for line in lines] == ["INFO", "ERROR", "INFO"]
+
+
+@pytest.mark.parametrize("env", [{"LOG_LEVEL": "DEBUG"}, {"LOG_LEVEL": "debug"}, {"LOG_CELERY_TASKS": "1"}], ids=["DEBUG", "debug", "LOG_CELERY_TASKS"])
+def test_celery_per_task_lines_are_debug_lines_shown_when_asked_for(env):
+    lines = [json.loads(line) for line in _lines_logged(LOG_FORMAT="json", **env)]
+    by_message = {line["message"].split(":")[0].split("[")[0]: line for line in lines}
+    received = [line for line in lines if line["message"].endswith("received")]
+    succeeded = [line for line in lines if "succeeded in" in line["message"]]
+    sending = [line for line in lines if line["message"].startswith("Scheduler: Sending due task webhooks-relay-events")]
+    assert len(received) == len(succeeded) == len(sending) == 1
+    assert {received[0]["level"], succeeded[0]["level"], sending[0]["level"]} == {"DEBUG"}
+    assert received[0]["logger"] == "celery.worker.strategy" and succeeded[0]["logger"] == "celery.app.trace"
+    assert by_message["beat"]["level"] == "INFO" and by_message["delivery sent"]["level"] == "INFO"
