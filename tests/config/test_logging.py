@@ -64,6 +64,28 @@ def test_a_fire_is_a_json_line_with_its_schedule_and_occurrence(make_schedule, j
     assert fired["send_id"] == str(run.send_id) and fired["trigger"] == "beat" and fired["request_id"] == schedule.request_id
 
 
+def test_each_change_to_a_schedule_is_one_line_with_its_request(api, make_schedule, json_lines, django_capture_on_commit_callbacks):  # noqa: F811
+    with django_capture_on_commit_callbacks(execute=True):
+        schedule = make_schedule(interval_ms=3_600_000, max_occurrences=3, text="Old")
+        for path, request_id in (("pause", "req-p"), ("resume", "req-r")):
+            api.post(f"/v2/outbound/schedules/{schedule.id}/{path}", HTTP_X_REQUEST_ID=request_id)
+        api.patch(f"/v2/outbound/schedules/{schedule.id}", {"text": "New"}, format="json", HTTP_X_REQUEST_ID="req-e")
+        api.post(f"/v2/outbound/schedules/{schedule.id}/cancel", HTTP_X_REQUEST_ID="req-c")
+    lines = [line for line in json_lines() if line.get("event", "").startswith("schedule.")]
+    assert [(line["event"], line["message"], line["status"]) for line in lines] == [
+        ("schedule.created", "schedule created", "scheduled"),
+        ("schedule.paused", "schedule paused", "paused"),
+        ("schedule.resumed", "schedule resumed", "scheduled"),
+        ("schedule.updated", "schedule updated", "scheduled"),
+        ("schedule.canceled", "schedule canceled", "canceled"),
+    ]
+    assert {line["schedule_id"] for line in lines} == {str(schedule.id)}
+    assert [line["request_id"] for line in lines[1:]] == ["req-p", "req-r", "req-e", "req-c"]
+    assert lines[0]["kind"] == "interval" and lines[0]["next_run_at"]
+    assert lines[3]["changed"] == ["text"] and "New" not in json.dumps(lines[3])  # names, not texts
+    assert {line["level"] for line in lines} == {"INFO"}
+
+
 @override_settings(CELERY_BROKER_URL="redis://127.0.0.1:1/0")
 def test_a_line_logged_while_serving_a_request_carries_its_id(json_lines):
     APIClient().get("/readyz", HTTP_X_REQUEST_ID="req-probe-7")  # the broker check fails and says so
