@@ -64,6 +64,22 @@ def test_a_fire_is_a_json_line_with_its_schedule_and_occurrence(make_schedule, j
     assert fired["send_id"] == str(run.send_id) and fired["trigger"] == "beat" and fired["request_id"] == schedule.request_id
 
 
+def test_a_delivery_the_gateway_failed_is_a_warning_line_with_when_it_is_tried_again(session, make_groups, gateway, json_lines):
+    import httpx
+
+    from outbound.services.sends import send_create, send_targets_resolve
+
+    httpx.post(f"{gateway.base_url}/_fake/config", json={"error_rate": 1.0}).raise_for_status()
+    targets = send_targets_resolve(account=session.account, session_id=session.id, group_ids=[make_groups(1)[0].id])
+    send = send_create(targets=targets, text="Hi", media=[], actor_user=None).send
+    delivery = send.deliveries.get()
+    delivery_attempt(delivery_id=delivery.id)
+    [retrying] = [line for line in json_lines() if line.get("event") == "delivery.retrying"]
+    assert retrying["level"] == "WARNING" and retrying["message"] == "delivery retrying: gateway_error"
+    assert (retrying["delivery_id"], retrying["send_id"], retrying["attempt"]) == (str(delivery.id), str(send.id), 1)
+    assert retrying["error_code"] == "gateway_error" and 0 < retrying["retry_in_s"] <= 10
+
+
 def test_each_change_to_a_schedule_is_one_line_with_its_request(api, make_schedule, json_lines, django_capture_on_commit_callbacks):  # noqa: F811
     with django_capture_on_commit_callbacks(execute=True):
         schedule = make_schedule(interval_ms=3_600_000, max_occurrences=3, text="Old")
