@@ -8,7 +8,8 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
+# (hashed by Python: macOS has no sha256sum)
+want=$("$PYTHON" -c 'import hashlib; print(hashlib.sha256(open("requirements.txt", "rb").read()).hexdigest())')
 if [ "$(cat .venv/.requirements.sha256 2>/dev/null)" != "$want" ]; then
   echo "Installing requirements into .venv ..." >&2
   # Some machines' pip configs list local indexes that may be absent: their

@@ -7,6 +7,7 @@ TextFormatter appends them as key=value for a person reading a terminal.
 """
 
 import logging
+from collections.abc import Iterable
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 
@@ -45,3 +46,32 @@ class TextFormatter(logging.Formatter):
         # Keep a traceback (added by super()) after the fields, at the end where readers look for it.
         first, newline, rest = line.partition("\n")
         return f"{first} {fields}{newline}{rest}"
+
+
+class RoutineAtDebug(logging.Filter):
+    """Celery's per-task lines as DEBUG lines, shown only when asked for (LOG_LEVEL=DEBUG or LOG_CELERY_TASKS).
+
+    Celery logs each task received, each task succeeded (the worker) and each
+    periodic task sent (beat) at INFO: the same short tasks every 5 s, three
+    quarters of a quiet service's lines. Celery has no setting for their
+    level, and beat's "beat: Starting..." (which process managers and the e2e
+    tests wait for) shares its logger with "Sending due task", so a logger's
+    level alone cannot do it. Attached to the logger itself (LOGGING
+    "loggers"), this filter sees each record that logger makes, before any
+    handler: an INFO record whose message starts with one of `prefixes` (any
+    INFO record, without prefixes) becomes a DEBUG record, dropped unless
+    `shown`. Warnings and errors (a task failing) pass as they are.
+    """
+
+    def __init__(self, shown: bool = False, prefixes: Iterable[str] = ()):
+        super().__init__()
+        self.shown = shown
+        self.prefixes = tuple(prefixes)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        if self.prefixes and not str(record.msg).startswith(self.prefixes):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return self.shown

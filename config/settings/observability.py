@@ -34,10 +34,28 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
 if LOG_FORMAT not in ("json", "text"):
     raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use json or text.")
+# INFO: one line per thing an operator acts on (a send accepted, an occurrence
+# fired, a delivery finished, a schedule paused, a webhook failing or an
+# endpoint disabled). DEBUG adds Celery's per-task lines (received, succeeded,
+# beat's "Sending due task") and every library's detail.
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+# Celery's per-task lines, as DEBUG lines: on with LOG_LEVEL=DEBUG, or alone
+# (without every library's DEBUG detail) with LOG_CELERY_TASKS=1.
+LOG_CELERY_TASKS = env.bool("LOG_CELERY_TASKS", default=LOG_LEVEL == "DEBUG")
+# Celery builds its per-task lines only when these loggers allow INFO: when
+# nothing shows them (config.logging.RoutineAtDebug), spare the work.
+_CELERY_PER_TASK_LEVEL = "DEBUG" if LOG_CELERY_TASKS else "WARNING"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "config.logging.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "config.logging.RequestIdFilter"},
+        # Celery's per-task lines at DEBUG (config/logging.py says why a filter and not a level).
+        "celery_per_task": {"()": "config.logging.RoutineAtDebug", "shown": LOG_CELERY_TASKS},
+        "beat_sending_due": {
+            "()": "config.logging.RoutineAtDebug", "shown": LOG_CELERY_TASKS, "prefixes": ["Scheduler: Sending due task"],
+        },
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -48,7 +66,7 @@ LOGGING = {
         "text": {"()": "config.logging.TextFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
-    "root": {"handlers": ["stderr"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
     "loggers": {
         # One line per gateway request is noise at INFO; failures are logged by us.
         "httpx": {"level": "WARNING"},
@@ -56,6 +74,9 @@ LOGGING = {
         # "<worker> ready." and "beat: Starting...": process managers, the e2e
         # tests and the benchmarks wait for them, whatever LOG_LEVEL says.
         "celery.apps.worker": {"level": "INFO"},
-        "celery.beat": {"level": "INFO"},
+        "celery.beat": {"level": "INFO", "filters": ["beat_sending_due"]},
+        # "Task ... received" (worker.strategy), "Task ... succeeded in" (app.trace).
+        "celery.worker.strategy": {"level": _CELERY_PER_TASK_LEVEL, "filters": ["celery_per_task"]},
+        "celery.app.trace": {"level": _CELERY_PER_TASK_LEVEL, "filters": ["celery_per_task"]},
     },
 }

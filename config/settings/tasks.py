@@ -9,7 +9,9 @@ from .environment import VAR_DIR, env
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
 # Why each reliability setting is what it is: docs/operations.md.
 # ------------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+# The filesystem transport has no host; naming one spares kombu's warning
+# ("No hostname was supplied") on every connection.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="outbound")
 # Schedule fires go to a queue of their own that workers always serve first
 # (queue_order_strategy "priority" below): a fire waiting behind a backlog of
@@ -42,12 +44,15 @@ if CELERY_BROKER_URL.startswith("sentinel://"):
     CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = env.str("CELERY_BROKER_MASTER_NAME")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Where kombu keeps its exchange-to-queue bindings; its default is
+        # `control` in the working directory, left behind in the repository.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
         "queue_order_strategy": "priority",
     }

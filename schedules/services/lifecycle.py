@@ -1,11 +1,14 @@
 """A schedule's life: create, edit (audited), pause, resume, cancel, run now, preview."""
 
 import hashlib
+import logging
 from datetime import datetime
 
 from django.db import transaction
 
 from core.errors import ApplicationError
+from core.middleware import current_request_id
+from core.time import to_iso
 from outbound import clock
 from outbound.models import User
 from outbound.services.events import EventType
@@ -17,6 +20,8 @@ from schedules.rules import iterate
 from .announcements import announcement_forget, next_occurrence_announce
 from .events import schedule_event_record
 from .status import runs_record_unsent, schedule_settle, waiting_runs_start_later
+
+logger = logging.getLogger(__name__)
 
 # Model fields that make up the timing of a schedule (its rule).
 TIMING_FIELDS = (
@@ -66,7 +71,20 @@ def schedule_create(
     schedule.save(force_insert=True)
     schedule.groups.set(targets.groups)
     periodic_task_sync(schedule)
+    _changed_log(schedule, "schedule.created", kind=schedule.kind, next_run_at=to_iso(schedule.next_run_at))
     return schedule
+
+
+def _changed_log(schedule: Schedule, event: str, **fields) -> None:
+    """One line for an operator once the change is committed ("schedule paused"), with the ids to find it by."""
+    extra = {
+        "event": event, "schedule_id": str(schedule.pk), "account_id": str(schedule.account_id),
+        "status": schedule.status, **fields,
+    }
+    # The request making the change (not the one that created the schedule), read now: the commit may come after it.
+    if request_id := current_request_id.get():
+        extra["request_id"] = request_id
+    transaction.on_commit(lambda: logger.info(event.replace(".", " "), extra=extra))
 
 
 def _locked(schedule: Schedule) -> Schedule:
@@ -104,6 +122,7 @@ def schedule_cancel(*, schedule: Schedule) -> Schedule:
         schedule.save()
         periodic_task_sync(schedule)
         schedule_event_record(schedule, EventType.SCHEDULE_CANCELED)
+        _changed_log(schedule, "schedule.canceled")
         return schedule
 
 
@@ -125,6 +144,7 @@ def schedule_pause(*, schedule: Schedule) -> Schedule:
         schedule.save()
         periodic_task_sync(schedule)
         schedule_event_record(schedule, EventType.SCHEDULE_PAUSED)
+        _changed_log(schedule, "schedule.paused")
         return schedule
 
 
@@ -157,6 +177,7 @@ def schedule_resume(*, schedule: Schedule) -> Schedule:
         schedule.consecutive_failed_runs = 0  # an operator chose to go on: count afresh
         schedule_settle(schedule, now)
         waiting_runs_start_later(schedule)  # backfilled runs held by the pause
+        _changed_log(schedule, "schedule.resumed", next_run_at=to_iso(schedule.next_run_at))
         return schedule
 
 
@@ -225,6 +246,8 @@ def schedule_update(
             announcement_forget(schedule)
         ScheduleChange.objects.create(schedule=schedule, actor_user=actor_user, source=source, changes=changes)
         schedule_settle(schedule, now)
+        # The field names only: texts are long, and the values are in the audit trail.
+        _changed_log(schedule, "schedule.updated", changed=sorted(changes), source=source)
         return schedule
 
 

@@ -63,7 +63,11 @@ def _auto_pause_if_failing(schedule: Schedule, now: datetime) -> None:
     schedule.pause_reason = (
         f"Paused automatically after {schedule.consecutive_failed_runs} failed runs in a row (last: {last}). Resume when fixed."
     )
-    logger.warning("schedule %s: %s", schedule.id, schedule.pause_reason)
+    logger.warning(
+        "schedule %s: %s", schedule.id, schedule.pause_reason,
+        extra={"event": "schedule.paused", "schedule_id": str(schedule.id), "account_id": str(schedule.account_id),
+               "status": schedule.status, "error_code": last, "consecutive_failed_runs": schedule.consecutive_failed_runs},
+    )
 
 
 def run_fail(run: Run, *, code: str, message: str, now: datetime) -> None:

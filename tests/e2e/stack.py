@@ -45,6 +45,8 @@ class Stack:
             "OUTBOUND_RETRY_MAX_SECONDS": "1",
             "SCHEDULE_POLL_SECONDS": "0.2",
             "PYTHONUNBUFFERED": "1",
+            # Celery's per-task lines (DEBUG lines, off by default): some tests read "received" from a worker's log.
+            "LOG_CELERY_TASKS": "1",
             **{key: str(value) for key, value in env.items()},
         }
 

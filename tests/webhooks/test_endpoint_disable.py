@@ -166,3 +166,18 @@ def test_it_is_disabled_after_days_of_failure_however_few_the_attempts(account, 
     assert endpoint.status == "disabled" and endpoint.disabled_reason.endswith("(more than 1 days).")
     assert len(down.requests) == 3
     assert Event.objects.filter(type=ENDPOINT_DISABLED, data__endpoint_id=str(endpoint.id)).count() == 1
+
+
+def test_a_webhook_delivered_is_a_debug_line_and_an_endpoint_receiving_again_an_info_line(account, down, caplog, clock):
+    endpoint = endpoint_create(account=account, url=down.url, events=["*"])
+    record(account, 2)
+    with caplog.at_level(logging.DEBUG, logger="webhooks.services.dispatch"):
+        relay_and_dispatch(endpoint)  # both fail
+        clock.shift(10)  # their retries are due
+        down.answers = [200, 200]
+        relay_and_dispatch(endpoint)
+    lines = [(r.levelname, r.event) for r in caplog.records if hasattr(r, "event")]
+    assert lines == [
+        ("INFO", "webhook.retrying"), ("DEBUG", "webhook.retrying"),  # the 2nd failure in a row is quiet
+        ("DEBUG", "webhook.succeeded"), ("DEBUG", "webhook.succeeded"), ("INFO", "webhook.endpoint.recovered"),
+    ]

@@ -232,11 +232,13 @@ def _post(endpoint: WebhookEndpoint, message: WebhookMessage, refusal: UrlRefuse
 
 def _count(endpoint: WebhookEndpoint, message: WebhookMessage, attempt: WebhookAttempt, result: str) -> None:
     metrics.webhook_attempt_count(result)
-    # A receiver that is down fails every attempt until it is back or turned
-    # off: one line for its 1st, 10th, 100th, ... failure in a row, not one
-    # per attempt (the attempts are all in the delivery log and the metrics).
+    # A success is routine (three per message sent: sent, delivered, read),
+    # a DEBUG line; an operator reads failures and an endpoint receiving
+    # again (webhook.endpoint.recovered). A receiver that is down fails every attempt until it is back or
+    # turned off: one line for its 1st, 10th, 100th, ... failure in a row, not
+    # one per attempt (the attempts are all in the delivery log and the metrics).
     failures = endpoint.consecutive_failures
-    quiet = result != "succeeded" and failures > 1 and not _is_power_of_ten(failures)
+    quiet = result == "succeeded" or (failures > 1 and not _is_power_of_ten(failures))
     logger.log(
         logging.DEBUG if quiet else logging.INFO, "webhook %s", result,
         extra={

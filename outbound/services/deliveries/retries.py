@@ -1,5 +1,6 @@
 """When a claimed delivery is tried again: backoff after a transient error, holds, pacing slots, early tasks."""
 
+import logging
 import random
 import uuid
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from outbound.transports import TransportError
 
 from .claiming import claim_release, fenced
 from .recording import delivery_finish
+
+logger = logging.getLogger(__name__)
 
 # A slot this close is "now": not worth a trip through the queue.
 SLOT_TOLERANCE = timedelta(milliseconds=20)
@@ -60,6 +63,17 @@ def retry_after_transient(delivery: Delivery, error: TransportError) -> RetryAt 
         error_message=error.message[:2000],
         updated_at=now,
     )
+    if requeued:  # a gateway error, the thing an operator looks for when messages are late: one line per attempt
+        send = delivery.send  # loaded with the claim
+        logger.warning(
+            "delivery retrying: %s", error.code,
+            extra={
+                "event": "delivery.retrying", "delivery_id": str(delivery.pk), "send_id": str(send.pk),
+                "schedule_id": send.schedule_id and str(send.schedule_id), "occurrence": send.occurrence_number,
+                "request_id": send.request_id, "error_code": error.code, "attempt": delivery.attempts,
+                "retry_in_s": round((next_at - now).total_seconds(), 1),
+            },
+        )
     return RetryAt(next_at) if requeued else None
 
 
