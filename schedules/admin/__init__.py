@@ -127,7 +127,7 @@ class ScheduleAdmin(ScheduleOperationsMixin, admin.ModelAdmin):
         ("Timing (times in your time zone)", {"fields": [
             "rule_summary", "upcoming", "kind", "first_run_at", "interval_ms", "max_occurrences",
             "days_of_week", "days_of_month", "send_time", "send_times", "timezone", "start_date", "end_date",
-            "skip_dates", "next_occurrence", "next_run_at",
+            "skip_dates", "dst_gap_policy", "dst_overlap_policy", "next_occurrence", "next_run_at",
         ]}),
         ("Policies", {"fields": ["overlap_policy", "catchup_window_ms", "jitter_ms", "buffered_at"]}),
         ("Message", {"fields": ["text", "groups", "skip_within_hours", "variants"]}),

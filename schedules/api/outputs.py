@@ -54,6 +54,12 @@ class CalendarOutput(serializers.Serializer):
     timezone = serializers.CharField()
     start_date = serializers.DateField()
     end_date = serializers.DateField(allow_null=True)
+    dst_gap_policy = serializers.ChoiceField(
+        choices=Schedule.DstGapPolicy.choices, help_text="A send time in a spring-forward gap: next_valid_time, shift_forward or skip."
+    )
+    dst_overlap_policy = serializers.ChoiceField(
+        choices=Schedule.DstOverlapPolicy.choices, help_text="A send time that exists twice (fall back): first, second or both."
+    )
 
     def get_send_time(self, schedule) -> str:
         return _clock(schedule.rule.times[0])
@@ -163,7 +169,8 @@ class ScheduleDetailOutput(ScheduleOutput):
 
 def preview_body(schedule: Schedule, occurrences) -> dict:
     """The preview of (occurrence, due, fire) triples (schedules.services.schedule_preview_fires)."""
-    zone = schedule.rule.zone if schedule.kind == Schedule.Kind.CALENDAR else None
+    rule = schedule.rule
+    zone = rule.zone if schedule.kind == Schedule.Kind.CALENDAR else None
 
     def iso(moment):
         if moment is None:
@@ -184,6 +191,7 @@ def preview_body(schedule: Schedule, occurrences) -> dict:
                 "fire_at_ms": to_ms(fire) if fire is not None else None,
                 "fire_at": iso(fire),
                 "jitter_offset_ms": to_ms(fire) - to_ms(due) if fire is not None else None,
+                "dst": rule.dst_effect(due) if zone else None,
             }
             for k, due, fire in occurrences
         ],
@@ -201,6 +209,11 @@ class PreviewOccurrenceOutput(serializers.Serializer):
     )
     fire_at = serializers.CharField(allow_null=True, help_text="fire_at_ms in ISO 8601, in the schedule's time zone.")
     jitter_offset_ms = serializers.IntegerField(allow_null=True, help_text="0 <= offset <= jitter_ms; null with fire_at_ms.")
+    dst = serializers.CharField(
+        allow_null=True,
+        help_text="Calendar rules: what the DST policy did to this occurrence: gap_next_valid_time or gap_shift_forward "
+        "(its time did not exist that day), overlap_first or overlap_second (its time existed twice); null otherwise.",
+    )
 
 
 class PreviewOutput(serializers.Serializer):

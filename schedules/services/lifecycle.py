@@ -21,7 +21,7 @@ from .status import runs_record_unsent, schedule_settle, waiting_runs_start_late
 # Model fields that make up the timing of a schedule (its rule).
 TIMING_FIELDS = (
     "kind", "first_run_at", "interval_ms", "max_occurrences", "days_of_week", "send_time", "timezone",
-    "start_date", "end_date", "days_of_month", "send_times", "skip_dates",
+    "start_date", "end_date", "days_of_month", "send_times", "skip_dates", "dst_gap_policy", "dst_overlap_policy",
 )
 # How it fires: jitter moves fire times (the next run is recomputed); the others apply from the next fire.
 POLICY_FIELDS = ("jitter_ms", "overlap_policy", "catchup_window_ms")
