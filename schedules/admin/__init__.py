@@ -121,6 +121,7 @@ class ScheduleAdmin(ScheduleOperationsMixin, admin.ModelAdmin):
         "id", "account", "session", "actor_user", "status", "status_help", "rule_summary", "upcoming",
         "next_occurrence", "next_run_at", "run_count", "failed_run_count", "last_run_at", "completed_at",
         "canceled_at", "paused_at", "periodic_task_link", "created_at", "updated_at", "buffered_at",
+        "late_run_count", "pause_reason", "pause_source",
     ]
     fieldsets = [
         (None, {"fields": ["name", "id", "account", "session", "actor_user", "status", "status_help"]}),
@@ -132,8 +133,8 @@ class ScheduleAdmin(ScheduleOperationsMixin, admin.ModelAdmin):
         ("Policies", {"fields": ["overlap_policy", "catchup_window_ms", "jitter_ms", "buffered_at"]}),
         ("Message", {"fields": ["text", "groups", "skip_within_hours", "variants"]}),
         ("Progress", {"fields": [
-            "run_count", "failed_run_count", "last_run_at", "completed_at", "canceled_at", "paused_at",
-            "periodic_task_link",
+            "run_count", "failed_run_count", "late_run_count", "last_run_at", "completed_at", "canceled_at", "paused_at",
+            "pause_reason", "pause_source", "periodic_task_link",
         ]}),
     ]
     filter_horizontal = ["groups"]

@@ -114,7 +114,11 @@ class ScheduleOutput(TextDigestMixin):
     completed_at_ms = MillisecondsField(source="completed_at", allow_null=True)
     canceled_at_ms = MillisecondsField(source="canceled_at", allow_null=True)
     paused_at_ms = MillisecondsField(source="paused_at", allow_null=True)
-    pause_reason = serializers.CharField(help_text="Why the system paused it (failure policy); empty otherwise.")
+    pause_reason = serializers.CharField(help_text="Why the system paused it (failure policy, unhealthy session); empty otherwise.")
+    pause_source = serializers.CharField(
+        help_text='Who paused it: "" (an operator or the API), "failed_runs" or "session_unhealthy" '
+        "(a resume then still runs what fell due within catchup_window_ms)."
+    )
     consecutive_failed_runs = serializers.IntegerField()
     workflow_id = serializers.CharField()
     kind = serializers.ChoiceField(choices=Schedule.Kind.choices)
@@ -146,6 +150,13 @@ class ScheduleOutput(TextDigestMixin):
         return int(schedule.catchup_window.total_seconds() * 1000)
 
 
+class ScheduleStatsOutput(serializers.Serializer):
+    missed = serializers.IntegerField(help_text="Runs recorded missed: found later than the catch-up window, not sent.")
+    skipped = serializers.IntegerField(help_text="Runs skipped: fell due while paused, or while a run was sending (overlap).")
+    late = serializers.IntegerField(help_text="Runs beat started more than late_after_ms after their fire time (not those buffer_one held).")
+    late_after_ms = serializers.IntegerField(help_text="SCHEDULE_LATE_AFTER_SECONDS in ms, e.g. 5000.")
+
+
 class ScheduleDetailOutput(ScheduleOutput):
     """A schedule with the runs of its last 100 occurrences; `runs_next` pages back through the others."""
 
@@ -157,6 +168,10 @@ class ScheduleDetailOutput(ScheduleOutput):
     runs_total = serializers.IntegerField(
         help_text="How many runs the schedule has (counted from the runs: what /runs pages through). "
         "run_count counts the same runs: every occurrence that got one, sent, failed, missed or skipped."
+    )
+    stats = ScheduleStatsOutput(
+        help_text="Occurrences that did not go as due: missed (past the catch-up window), skipped (paused, overlap), "
+        "late (started more than late_after_ms after their fire time)."
     )
     runs_next = serializers.SerializerMethodField(
         help_text="URL of the page of /runs (newest first) with the runs before those in `runs`; null when `runs` holds them all."

@@ -272,6 +272,18 @@ class Schedule(MessageContent):
     pause_reason = models.CharField(
         "pause reason", max_length=300, blank=True, help_text="Why it is paused, when the system paused it, e.g. 3 failed runs in a row."
     )
+    pause_source = models.CharField(
+        "paused by",
+        max_length=32,
+        blank=True,
+        help_text="Who paused it: empty for an operator or the API, failed_runs (the failure policy) or session_unhealthy "
+        "(its session; a resume then still sends what fell due within the catch-up window), e.g. session_unhealthy.",
+    )
+    late_run_count = models.PositiveIntegerField(
+        "late runs",
+        default=0,
+        help_text="Runs beat started more than SCHEDULE_LATE_AFTER_SECONDS after their fire time, e.g. 2.",
+    )
     consecutive_failed_runs = models.PositiveIntegerField(
         "failed runs in a row",
         default=0,
