@@ -122,3 +122,4 @@ def test_a_delivered_message_breaks_the_run(gateway, session, make_groups, setti
     session.refresh_from_db()
     assert session.ack_error_streak == 1 and session.unhealthy_since is None and heard == []
     assert Delivery.objects.filter(status="failed", error_code="gateway_ack_error").count() == 2
+

@@ -187,3 +187,27 @@ def test_a_policy_outside_a_calendar_is_refused(post_schedule):
     response = post_schedule(dst_gap_policy="skip")
     assert response.status_code == 400
     assert "schedule.dst_gap_policy" in str(response.json()), response.json()
+
+
+# In the admin -------------------------------------------------------------------------------------------------
+
+
+def test_an_operator_sets_the_policies_in_the_admin(client, make_schedule):
+    from tests.schedules.test_admin import change_page, edit_form
+    from outbound.models import User
+
+    client.force_login(User.objects.create_superuser("dst-operator", "dst@example.com", "pw", time_zone="UTC"))
+    schedule = make_schedule(calendar={"days_of_week": ["sunday"], "send_time": "01:30", "timezone": "Europe/London"})
+    page = change_page(client, schedule)
+    assert 'name="dst_gap_policy"' in page and 'name="dst_overlap_policy"' in page
+    form = edit_form(
+        client, schedule, days_of_week=["sunday"], send_time="01:30", timezone="Europe/London",
+        start_date=schedule.start_date.isoformat(), first_run_at_0="", first_run_at_1="",
+        dst_gap_policy="skip", dst_overlap_policy="both",
+    )
+    response = client.post(f"/admin/schedules/schedule/{schedule.id}/change/", form)
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    schedule.refresh_from_db()
+    assert (schedule.dst_gap_policy, schedule.dst_overlap_policy) == ("skip", "both")
+    assert set(schedule.changes.get().changes) >= {"dst_gap_policy", "dst_overlap_policy"}
+    assert schedule.rule_summary.endswith("times in a DST gap skipped, repeated times at both instances")
