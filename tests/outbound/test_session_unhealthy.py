@@ -1,6 +1,5 @@
 """A session is judged unhealthy: not WORKING for too long, or ack ERRORs in a row while WORKING (issue 22, item 6)."""
 
-from datetime import timedelta
 
 import pytest
 

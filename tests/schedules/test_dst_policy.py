@@ -193,8 +193,8 @@ def test_a_policy_outside_a_calendar_is_refused(post_schedule):
 
 
 def test_an_operator_sets_the_policies_in_the_admin(client, make_schedule):
-    from tests.schedules.test_admin import change_page, edit_form
     from outbound.models import User
+    from tests.schedules.test_admin import change_page, edit_form
 
     client.force_login(User.objects.create_superuser("dst-operator", "dst@example.com", "pw", time_zone="UTC"))
     schedule = make_schedule(calendar={"days_of_week": ["sunday"], "send_time": "01:30", "timezone": "Europe/London"})
