@@ -22,7 +22,7 @@ class SessionAdmin(admin.ModelAdmin):
     list_select_related = ["account"]
     list_filter = ["status", "role", "account"]
     search_fields = ["name", "label", "id"]
-    readonly_fields = ["status_changed_at", "next_send_slot_at", "created_at", "updated_at"]
+    readonly_fields = ["status_changed_at", "next_send_slot_at", "created_at", "updated_at", "unhealthy_since", "unhealthy_reason", "ack_error_streak"]
     actions = ["refresh_status"]
 
     def save_model(self, request, obj, form, change):

@@ -7,7 +7,7 @@ task whose worker died): each one claims its work with a conditional UPDATE.
 from celery import shared_task
 from django.conf import settings
 
-from outbound.services import deliveries, idempotency, queueing, retention, sends, sessions
+from outbound.services import deliveries, idempotency, queueing, retention, sends, session_health, sessions
 
 
 @shared_task(name="outbound.tasks.send_fan_out")
@@ -54,3 +54,9 @@ def events_purge() -> int:
 @shared_task(name="outbound.tasks.sends_purge")
 def sends_purge() -> int:
     return retention.sends_purge()
+
+
+@shared_task(name="outbound.tasks.sessions_health_check")
+def sessions_health_check() -> int:
+    """Sessions not WORKING for too long are judged unhealthy (their schedules pause)."""
+    return session_health.sessions_health_check()

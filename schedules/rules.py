@@ -5,9 +5,11 @@ occurrence k given that occurrence k-1 was due at `after` (None for k = 1),
 or None when the rule has no occurrence k.
 
 Calendar rules are computed with zoneinfo (never celery's crontab, which has
-open DST bugs). A local time that does not exist on a day (spring forward)
-is sent at the first valid minute after it; one that exists twice (fall
-back) is sent once, at its first instance.
+open DST bugs). What a local time that does not exist on a day (spring
+forward: a gap) or exists twice (fall back: an overlap) does is the rule's
+DST policy (GAP_POLICIES, OVERLAP_POLICIES). By default, as before there
+was a choice: a gap's time is sent at the first valid minute after it, an
+overlap's once, at its first instance.
 """
 
 import calendar
@@ -51,12 +53,51 @@ class IntervalRule:
         return f"Every {_duration(self.interval_ms)}, {self.max_occurrences} times from {self.first_run_at:%Y-%m-%d %H:%M:%S} UTC"
 
 
+# A local time in a spring-forward gap: sent at the first minute that exists after it (the default,
+# e.g. 02:30 -> 03:00 in New York), moved forward by the gap's length (02:30 -> 03:30, as PEP 495 reads
+# it), or not sent that day.
+GAP_NEXT_VALID_TIME = "next_valid_time"
+GAP_SHIFT_FORWARD = "shift_forward"
+GAP_SKIP = "skip"
+GAP_POLICIES = (GAP_NEXT_VALID_TIME, GAP_SHIFT_FORWARD, GAP_SKIP)
+# A local time that exists twice (fall back): sent at its first instance (the default, still summer
+# time), its second (winter time), or at both.
+OVERLAP_FIRST = "first"
+OVERLAP_SECOND = "second"
+OVERLAP_BOTH = "both"
+OVERLAP_POLICIES = (OVERLAP_FIRST, OVERLAP_SECOND, OVERLAP_BOTH)
+
+
+def _exists(aware: datetime, zone: zoneinfo.ZoneInfo) -> bool:
+    """Does this wall time (with its fold) round-trip through UTC, i.e. is it a real local time?"""
+    return aware.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None) == aware.replace(tzinfo=None)
+
+
+def local_dues(
+    day: date, send_time: time, zone: zoneinfo.ZoneInfo, gap: str = GAP_NEXT_VALID_TIME, overlap: str = OVERLAP_FIRST
+) -> list[datetime]:
+    """The UTC instants (0, 1 or 2, in order) of `send_time` on `day` in `zone` under the DST policies."""
+    wall = datetime.combine(day, send_time)
+    first, second = wall.replace(tzinfo=zone, fold=0), wall.replace(tzinfo=zone, fold=1)
+    if not _exists(first, zone):  # a spring-forward gap
+        if gap == GAP_SKIP:
+            return []
+        if gap == GAP_SHIFT_FORWARD:
+            # fold=0 reads the wall time with the offset from before the change: later by the gap.
+            return [first.astimezone(timezone.utc)]
+        return [local_due(day, send_time, zone)]
+    if first.utcoffset() != second.utcoffset() and _exists(second, zone):  # exists twice: fall back
+        instants = {OVERLAP_FIRST: [first], OVERLAP_SECOND: [second], OVERLAP_BOTH: [first, second]}[overlap]
+        return [at.astimezone(timezone.utc) for at in instants]
+    return [first.astimezone(timezone.utc)]
+
+
 def local_due(day: date, send_time: time, zone: zoneinfo.ZoneInfo) -> datetime:
-    """The UTC instant of `send_time` on `day` in `zone`, by the DST rules above."""
+    """The UTC instant of `send_time` on `day` in `zone`, by the default DST policies above."""
     wall = datetime.combine(day, send_time)
     # fold=0 is the first instance of an ambiguous (fall back) wall time.
     candidate = wall.replace(tzinfo=zone, fold=0)
-    if candidate.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None) == wall:
+    if _exists(candidate, zone):
         return candidate.astimezone(timezone.utc)
     # The wall time falls in a spring-forward gap: walk to the first minute that exists.
     probe = wall.replace(second=0, microsecond=0)
@@ -91,6 +132,12 @@ class CalendarRule:
     days_of_month: tuple[int, ...] = ()  # 1-31 and -1 (the last day); empty: any day of the month
     send_times: tuple[time, ...] = ()  # every time of a day; empty: (send_time,)
     skip_dates: frozenset[date] = frozenset()  # local days that never run
+    dst_gap_policy: str = GAP_NEXT_VALID_TIME  # a time that does not exist that day (GAP_POLICIES)
+    dst_overlap_policy: str = OVERLAP_FIRST  # a time that exists twice that day (OVERLAP_POLICIES)
+
+    @property
+    def dst_default(self) -> bool:
+        return self.dst_gap_policy == GAP_NEXT_VALID_TIME and self.dst_overlap_policy == OVERLAP_FIRST
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -112,12 +159,28 @@ class CalendarRule:
 
     def instants(self, day: date) -> list[datetime]:
         """The UTC instants of the day's times, in order, each once (a matching day is assumed)."""
-        zone, out = self.zone, []
-        for at in self.times:
-            due = local_due(day, at, zone)
-            if not out or due > out[-1]:
-                out.append(due)
-        return out
+        zone = self.zone
+        # A set: two times may land on one instant (in a gap), and with the policies a later time
+        # may come first (02:30 shifted to 03:30 is after 03:00; a repeated 01:30's second instance
+        # is after 01:45's first).
+        return sorted({due for at in self.times for due in local_dues(day, at, zone, self.dst_gap_policy, self.dst_overlap_policy)})
+
+    def dst_effect(self, due: datetime) -> str | None:
+        """What a DST policy did to this instant of the rule: "gap_<policy>", "overlap_<first|second>", or None.
+
+        For previews: an instant whose local time is not one of the rule's
+        times was moved out of a gap; one whose local time exists twice that
+        day is the first or the second instance.
+        """
+        zone = self.zone
+        local = due.astimezone(zone)
+        if local.time().replace(tzinfo=None) not in self.times:
+            return f"gap_{self.dst_gap_policy}"
+        wall = local.replace(tzinfo=None)
+        first, second = wall.replace(tzinfo=zone, fold=0), wall.replace(tzinfo=zone, fold=1)
+        if first.utcoffset() != second.utcoffset() and _exists(first, zone) and _exists(second, zone):
+            return "overlap_second" if local.fold else "overlap_first"
+        return None
 
     def next_due(self, k: int, after: datetime | None = None) -> datetime | None:
         """Occurrence k: the first time of a matching local day that is after `after`."""
@@ -205,6 +268,10 @@ class CalendarRule:
             text += f" except {_and([f'{d.day} {d:%b %Y}' for d in skipped])}" if len(skipped) <= 3 else f" except {len(skipped)} dates"
         if self.end_date is not None:
             text += f" until {self.end_date.day} {self.end_date:%b %Y}"
+        if self.dst_gap_policy != GAP_NEXT_VALID_TIME:
+            text += ", times in a DST gap " + ("skipped" if self.dst_gap_policy == GAP_SKIP else "shifted forward by the gap")
+        if self.dst_overlap_policy != OVERLAP_FIRST:
+            text += ", repeated times " + ("at both instances" if self.dst_overlap_policy == OVERLAP_BOTH else "at the second instance")
         if first is None and first_day is not None:
             first = local_due(first_day, time(0), self.zone)
         if self.max_occurrences < MAX_OCCURRENCES and self.max_occurrences < self.count_through_end(self.max_occurrences + 1, first):
@@ -289,7 +356,7 @@ def _count_days(rule: CalendarRule, first: date, last: date, limit: int) -> int:
         days = _weekday_count(first, (last - first).days + 1, rule.days_of_week)
         days -= sum(1 for d in rule.skip_dates if first <= d <= last and d.weekday() in rule.days_of_week)
         count = days * per_day
-    elif per_day == 1 and last - first > GREGORIAN_CYCLE:
+    elif per_day == 1 and rule.dst_default and last - first > GREGORIAN_CYCLE:
         # Days of the month and weekdays repeat every 400 years: count one cycle, multiply, then the rest.
         cycles = (last - first) // GREGORIAN_CYCLE
         pattern = CalendarRule(rule.days_of_week, rule.send_time, "UTC", first, first + GREGORIAN_CYCLE - timedelta(days=1), 1, rule.days_of_month)
@@ -304,14 +371,16 @@ def _count_days(rule: CalendarRule, first: date, last: date, limit: int) -> int:
             end = min(last, date(day.year, day.month, calendar.monthrange(day.year, day.month)[1]))
             count += per_day * sum(1 for d in _month_days(day.year, day.month, rule.days_of_month) if day <= d <= end and rule.matches(d))
             day = end + timedelta(days=1)
-    # Up to four DST changes a year (Morocco has had four) can each merge per_day - 1 times into one.
-    if per_day > 1 and count - (per_day - 1) * 4 * ((last - first).days // 365 + 1) < limit:
+    # Up to four DST changes a year (Morocco has had four) can each merge per_day - 1 times into one
+    # (or, with the policies, drop per_day times, or add as many).
+    if (per_day > 1 or not rule.dst_default) and count - per_day * 4 * ((last - first).days // 365 + 1) < limit:
         count -= _collapsed(rule, first, last, per_day)
     return count
 
 
 def _collapsed(rule: CalendarRule, first: date, last: date, per_day: int) -> int:
-    """How many of a day's times merge into an instant already counted, on DST days first..last.
+    """How many of a day's times merge into an instant already counted (or are skipped; negative: are
+    sent twice), on DST days first..last.
 
     Month by month: a month whose offset differs at its two ends has a DST
     change, whose day is found by bisection. (Two changes within one month

@@ -32,7 +32,18 @@ def schedule_get_with_latest_runs(*, account: Account, schedule_id: uuid.UUID, c
     schedule = schedule_get(account=account, schedule_id=schedule_id)
     if schedule is not None:
         schedule.latest_runs = runs_latest(schedule=schedule, count=count)
-        schedule.runs_total = schedule.runs.count()
+        counts = schedule.runs.aggregate(
+            total=Count("id"),
+            missed=Count("id", filter=Q(status=Run.Status.FAILED, error_code="missed")),
+            skipped=Count("id", filter=Q(status=Run.Status.SKIPPED)),
+        )
+        schedule.runs_total = counts["total"]
+        schedule.stats = {
+            "missed": counts["missed"],
+            "skipped": counts["skipped"],
+            "late": schedule.late_run_count,
+            "late_after_ms": int(settings.SCHEDULE_LATE_AFTER_SECONDS * 1000),
+        }
     return schedule
 
 
@@ -148,6 +159,18 @@ def runs_failed_since(*, since: datetime) -> FailedRuns:
         for row in failed.annotate(hour=TruncHour("failed_at")).values("hour").annotate(n=Count("id")).order_by("hour")
     }
     return FailedRuns(latest, sum(n for _, n in by_code), by_code, by_hour)
+
+
+def sessions_unhealthy() -> QuerySet[Session]:
+    """Sessions judged unhealthy (outbound.services.session_health), longest first, each with
+    `paused_schedules`: how many of its schedules that pause still holds."""
+    return (
+        Session.objects.filter(unhealthy_since__isnull=False)
+        .select_related("account")
+        .annotate(paused_schedules=Count("schedules", filter=Q(
+            schedules__status=Schedule.Status.PAUSED, schedules__pause_source="session_unhealthy")))
+        .order_by("unhealthy_since", "name")
+    )
 
 
 def sessions_not_working() -> QuerySet[Session]:

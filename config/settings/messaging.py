@@ -62,6 +62,9 @@ SCHEDULE_MISSED_GRACE_SECONDS = env.int("SCHEDULE_MISSED_GRACE_SECONDS", default
 # database's clock, measured by each process now and then (outbound/clock.py),
 # so a host whose clock is off decides as the others do. Off: each host's own.
 CLOCK_FOLLOWS_DATABASE = env.bool("CLOCK_FOLLOWS_DATABASE", default=True)
+# Tests only: moves the service's clock (outbound/clock.py) this many seconds, so end-to-end tests can
+# run worker and beat processes "hours later" without waiting. Never set in production.
+OUTBOUND_CLOCK_OFFSET_S = env.float("OUTBOUND_CLOCK_OFFSET_S", default=0.0)
 # How often beat looks for schedules that fell due or changed.
 SCHEDULE_POLL_SECONDS = env.float("SCHEDULE_POLL_SECONDS", default=1.0)
 # The beat leader renews its lease every poll; one that stops (dead, hung,
@@ -72,6 +75,16 @@ if SCHEDULE_LEADER_LEASE_SECONDS < 2 * SCHEDULE_POLL_SECONDS:
     raise ImproperlyConfigured("SCHEDULE_LEADER_LEASE_SECONDS must be at least twice SCHEDULE_POLL_SECONDS.")
 # A schedule whose runs fail this many times in a row pauses itself (0: never).
 SCHEDULE_AUTO_PAUSE_AFTER_FAILED_RUNS = env.int("SCHEDULE_AUTO_PAUSE_AFTER_FAILED_RUNS", default=3)
+# A session is unhealthy, and every schedule on it pauses (outbound/services/session_health.py), when it
+# has not been WORKING for this long (0: never on this ground) ...
+OUTBOUND_SESSION_UNHEALTHY_AFTER_SECONDS = env.int("OUTBOUND_SESSION_UNHEALTHY_AFTER_SECONDS", default=600)
+# ... or when this many deliveries in a row come back with ack ERROR (-1) while it says WORKING (0: never).
+OUTBOUND_SESSION_UNHEALTHY_ACK_ERRORS = env.int("OUTBOUND_SESSION_UNHEALTHY_ACK_ERRORS", default=5)
+# An occurrence that starts more than this after its fire time counts as late in a schedule's stats (and it is in the fire-lag metric).
+SCHEDULE_LATE_AFTER_SECONDS = env.float("SCHEDULE_LATE_AFTER_SECONDS", default=5.0)
+# The fire-lag histogram's `account` label names this many accounts (those with the most active schedules);
+# the rest are "other", so the metric's series stay bounded however many accounts there are.
+SCHEDULE_FIRE_LAG_TOP_ACCOUNTS = env.int("SCHEDULE_FIRE_LAG_TOP_ACCOUNTS", default=20)
 
 # ------------------------------------------------------------------------------
 # URLs customers give us: webhook endpoints and media (core/addresses.py,

@@ -71,6 +71,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "outbound.tasks.sessions_refresh",
         "schedule": env.float("OUTBOUND_SESSION_REFRESH_SECONDS", default=60.0),
     },
+    # Sessions not WORKING for longer than OUTBOUND_SESSION_UNHEALTHY_AFTER_SECONDS pause their schedules.
+    "outbound-check-session-health": {
+        "task": "outbound.tasks.sessions_health_check",
+        "schedule": env.float("OUTBOUND_SESSION_HEALTH_CHECK_SECONDS", default=30.0),
+    },
     # Backstops: events are relayed right after their commit, retries are found here.
     "webhooks-relay-events": {"task": "webhooks.tasks.events_relay", "schedule": 5.0},
     "webhooks-dispatch-due": {"task": "webhooks.tasks.webhooks_dispatch_due", "schedule": 5.0},

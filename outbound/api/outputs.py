@@ -24,6 +24,11 @@ class SessionOutput(serializers.Serializer):
     role = serializers.CharField()
     status = serializers.CharField()
     status_changed_at_ms = MillisecondsField(source="status_changed_at", allow_null=True)
+    unhealthy_since_ms = MillisecondsField(
+        source="unhealthy_since", allow_null=True,
+        help_text="When the service judged it unhealthy and paused its schedules (session.unhealthy); null: healthy.",
+    )
+    unhealthy_reason = serializers.CharField(help_text='Why, e.g. "STOPPED since ... (over 600 s)"; "" when healthy.')
     messages_per_minute = serializers.IntegerField(allow_null=True, help_text="Pacing: at most this many per minute; null: no limit.")
     send_delay_min_ms = serializers.IntegerField()
     send_delay_max_ms = serializers.IntegerField()

@@ -102,6 +102,28 @@ class Session(models.Model):
         default=default_send_delay_max_ms,
         help_text="...and at most this, e.g. 2000: WhatsApp flags numbers that send in a steady burst.",
     )
+    ack_error_streak = models.PositiveIntegerField(
+        "ack errors in a row",
+        default=0,
+        editable=False,
+        help_text="Deliveries in a row the gateway reported failed (ack ERROR, -1) since one was delivered, e.g. 3; "
+        "OUTBOUND_SESSION_UNHEALTHY_ACK_ERRORS of them while WORKING make the session unhealthy.",
+    )
+    unhealthy_since = models.DateTimeField(
+        "unhealthy since",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the service judged the session unhealthy and paused its schedules (UTC), e.g. 2026-03-01 09:40. "
+        "Empty: healthy. Cleared when it is WORKING again or a message is delivered.",
+    )
+    unhealthy_reason = models.CharField(
+        "unhealthy reason",
+        max_length=300,
+        blank=True,
+        editable=False,
+        help_text="Why, e.g. STOPPED for over 600 s, or 5 deliveries in a row failed (ack ERROR) while WORKING.",
+    )
     next_send_slot_at = models.DateTimeField(
         "next send slot",
         null=True,

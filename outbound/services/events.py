@@ -35,12 +35,13 @@ class EventType:
     SCHEDULE_COMPLETED = "schedule.completed"
     SCHEDULE_CANCELED = "schedule.canceled"
     SCHEDULE_PAUSED = "schedule.paused"
+    SESSION_UNHEALTHY = "session.unhealthy"
 
     ALL = (
         "message.notification.scheduled", "message.notification.sent", "message.notification.delivered",
         "message.notification.read", "message.notification.failed", "message.notification.expired",
         "message.notification.skipped", "schedule.run.started", "schedule.run.completed", "schedule.run.failed",
-        "schedule.completed", "schedule.canceled", "schedule.paused",
+        "schedule.completed", "schedule.canceled", "schedule.paused", "session.unhealthy",
     )
 
 

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from outbound.models import Delivery, Send
 from outbound.services.events import EVENT_FOR_STATUS, delivery_events_record
+from outbound.services.session_health import session_ack_error_count, session_healthy_mark
 
 # WAHA ack levels: -1 ERROR, 0 PENDING, 1 SERVER, 2 DEVICE, 3 READ, 4 PLAYED.
 STATUS_FOR_ACK = {
@@ -60,8 +61,18 @@ def delivery_ack_record(*, message_id: str, ack: int) -> str:
         Delivery.objects.filter(pk=delivery.pk).update(**changes)
         for name, value in changes.items():
             setattr(delivery, name, value)
-        delivery_events_record(send=_send_with_session(delivery.send_id), deliveries=[delivery], type=EVENT_FOR_STATUS[target])
+        send = _send_with_session(delivery.send_id)
+        delivery_events_record(send=send, deliveries=[delivery], type=EVENT_FOR_STATUS[target])
+        _session_health_note(send, target)
         return "updated"
+
+
+def _session_health_note(send: Send, target: str) -> None:
+    """A run of ack ERRORs makes the session unhealthy; a delivered message ends the run."""
+    if target == Delivery.Status.FAILED:
+        session_ack_error_count(session_id=send.session_id)
+    elif target in (Delivery.Status.DELIVERED, Delivery.Status.READ):
+        session_healthy_mark(session_id=send.session_id)
 
 
 def _delivery_locked(delivery_id) -> Delivery | None:

@@ -9,8 +9,10 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from outbound import clock
 from outbound.models import Delivery, Session
 from outbound.services.queueing import deliveries_enqueue
+from outbound.services.session_health import session_healthy_mark
 from outbound.transports import SessionInfo, TransportError, get_client
 
 logger = logging.getLogger(__name__)
@@ -19,9 +21,11 @@ logger = logging.getLogger(__name__)
 def session_status_set(*, session: Session, status: str) -> bool:
     """Record a session's status; True if it changed. Conditional, so racing writers agree.
 
-    Back to WORKING releases the deliveries held while it was not.
+    Back to WORKING releases the deliveries held while it was not, and
+    makes the session healthy again (its paused schedules wait for a resume).
     """
-    now = timezone.now()
+    # The service's clock: the health check compares status_changed_at with it.
+    now = clock.now()
     changed = (
         Session.objects.filter(pk=session.pk)
         .exclude(status=status)
@@ -31,6 +35,7 @@ def session_status_set(*, session: Session, status: str) -> bool:
         session.status, session.status_changed_at = status, now
         logger.warning("session %s is now %s", session.name, status)
         if status == Session.Status.WORKING:
+            session_healthy_mark(session_id=session.pk)
             session_deliveries_release(session=session)
     return bool(changed)
 

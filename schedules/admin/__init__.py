@@ -121,19 +121,20 @@ class ScheduleAdmin(ScheduleOperationsMixin, admin.ModelAdmin):
         "id", "account", "session", "actor_user", "status", "status_help", "rule_summary", "upcoming",
         "next_occurrence", "next_run_at", "run_count", "failed_run_count", "last_run_at", "completed_at",
         "canceled_at", "paused_at", "periodic_task_link", "created_at", "updated_at", "buffered_at",
+        "late_run_count", "pause_reason", "pause_source",
     ]
     fieldsets = [
         (None, {"fields": ["name", "id", "account", "session", "actor_user", "status", "status_help"]}),
         ("Timing (times in your time zone)", {"fields": [
             "rule_summary", "upcoming", "kind", "first_run_at", "interval_ms", "max_occurrences",
             "days_of_week", "days_of_month", "send_time", "send_times", "timezone", "start_date", "end_date",
-            "skip_dates", "next_occurrence", "next_run_at",
+            "skip_dates", "dst_gap_policy", "dst_overlap_policy", "next_occurrence", "next_run_at",
         ]}),
         ("Policies", {"fields": ["overlap_policy", "catchup_window_ms", "jitter_ms", "buffered_at"]}),
         ("Message", {"fields": ["text", "groups", "skip_within_hours", "variants"]}),
         ("Progress", {"fields": [
-            "run_count", "failed_run_count", "last_run_at", "completed_at", "canceled_at", "paused_at",
-            "periodic_task_link",
+            "run_count", "failed_run_count", "late_run_count", "last_run_at", "completed_at", "canceled_at", "paused_at",
+            "pause_reason", "pause_source", "periodic_task_link",
         ]}),
     ]
     filter_horizontal = ["groups"]

@@ -1,7 +1,7 @@
 """The operators' dashboard (Admin → Dashboard): what sends soon, what failed, what is stuck, who fires.
 
 One page, read-only, a handful of queries: occurrences due in the next hour,
-runs failed in the last 24 hours, sessions not WORKING, the Celery queues'
+runs failed in the last 24 hours, sessions not WORKING, unhealthy sessions, the Celery queues'
 depths and the beat leader. Bars are inline SVG (schedules.admin.timeline).
 """
 
@@ -74,6 +74,7 @@ def dashboard_view(model_admin, request):
             label="Runs failed in the last 24 hours, per hour",
         ),
         "sessions": list(selectors.sessions_not_working()),
+        "unhealthy_sessions": list(selectors.sessions_unhealthy()),
         "queues": selectors.queue_depths(),
         "leader": leader,
         # On the database's clock, as the lease itself (a web host's clock may differ from it).

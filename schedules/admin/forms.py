@@ -51,9 +51,17 @@ def to_millisecond(value):
 # one that changes only policies leaves the rule, and so every due time, as it is.
 RULE_FORM_FIELDS = (
     "kind", "first_run_at", "interval_ms", "max_occurrences", "days_of_week", "days_of_month", "send_time",
-    "send_times", "timezone", "start_date", "end_date", "skip_dates",
+    "send_times", "timezone", "start_date", "end_date", "skip_dates", "dst_gap_policy", "dst_overlap_policy",
 )
 POLICY_FORM_FIELDS = ("overlap_policy", "catchup_window_ms", "jitter_ms")
+DST_FORM_FIELDS = ("dst_gap_policy", "dst_overlap_policy")
+
+
+class KeptIfEmptyChoiceField(forms.TypedChoiceField):
+    """A choice that, left out of a post, is no change (and keeps the stored value), not an error."""
+
+    def has_changed(self, initial, data):
+        return data not in (None, "") and super().has_changed(initial, data)
 TIMING_FORM_FIELDS = RULE_FORM_FIELDS + POLICY_FORM_FIELDS
 
 
@@ -86,6 +94,11 @@ class ScheduleForm(forms.ModelForm):
         )
         # Shown, and compared on save, at the precision the form shows.
         self.initial["first_run_at"] = to_millisecond(self.instance.first_run_at)
+        for name in DST_FORM_FIELDS:
+            field = self.fields[name]
+            self.fields[name] = KeptIfEmptyChoiceField(
+                choices=field.choices, required=False, label=field.label, help_text=field.help_text, initial=field.initial,
+            )
         self.fields["kind"].help_text = (
             "interval: first run + (k-1) x interval. calendar: matching days (weekdays, days of the month) at local times."
         )
@@ -115,6 +128,9 @@ class ScheduleForm(forms.ModelForm):
                 calendar["start_date"] = data["start_date"].isoformat()
             if data.get("end_date"):
                 calendar["end_date"] = data["end_date"].isoformat()
+            for policy in DST_FORM_FIELDS:
+                # A form posted without them (a script, an older page) keeps the schedule's own.
+                calendar[policy] = data.get(policy) or getattr(self.instance, policy)
             cap = {"max_occurrences": data["max_occurrences"]} if data.get("max_occurrences") else {}
             return {"calendar": calendar, **cap, **policies}
         rule = {"interval_ms": data.get("interval_ms"), "max_occurrences": data.get("max_occurrences") or 1}
@@ -129,6 +145,8 @@ class ScheduleForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         schedule = self.instance
+        for name in DST_FORM_FIELDS:
+            data[name] = data.get(name) or getattr(schedule, name)
         if schedule.status in Schedule.ENDED:
             raise forms.ValidationError(f"A {schedule.status} schedule cannot be edited.")
         rule = ScheduleRuleInput(data=self._rule_input(data), context={"schedule": schedule})

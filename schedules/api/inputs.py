@@ -120,6 +120,18 @@ class CalendarInput(StrictSerializer):
     timezone = TimeZoneField(help_text="IANA zone, e.g. Africa/Cairo.")
     start_date = serializers.DateField(required=False, help_text="First local day, e.g. 2025-06-01. Default: today.")
     end_date = serializers.DateField(required=False, allow_null=True, help_text="Last local day, inclusive.")
+    dst_gap_policy = serializers.ChoiceField(
+        choices=Schedule.DstGapPolicy.choices,
+        required=False,
+        help_text="A send time that does not exist that day (clocks spring forward, e.g. 02:30 in New York on "
+        "8 March 2026): next_valid_time (default: at 03:00), shift_forward (by the gap: at 03:30) or skip.",
+    )
+    dst_overlap_policy = serializers.ChoiceField(
+        choices=Schedule.DstOverlapPolicy.choices,
+        required=False,
+        help_text="A send time that exists twice that day (clocks fall back, e.g. 01:30 in New York on "
+        "1 November 2026): first (default: summer time), second (winter time) or both.",
+    )
 
     def validate_days_of_week(self, value):
         if isinstance(value, dict):
@@ -298,6 +310,7 @@ def interval_timing(attrs: dict, base: Schedule | None) -> dict:
         "kind": Schedule.Kind.INTERVAL, "first_run_at": first, "interval_ms": interval, "max_occurrences": count,
         "days_of_week": [], "send_time": None, "timezone": "", "start_date": None, "end_date": None,
         "days_of_month": [], "send_times": [], "skip_dates": [],
+        "dst_gap_policy": Schedule.DstGapPolicy.NEXT_VALID_TIME, "dst_overlap_policy": Schedule.DstOverlapPolicy.FIRST,
     }
 
 
@@ -307,10 +320,13 @@ def calendar_timing(calendar: dict, max_occurrences: int | None) -> dict:
     weekdays = calendar.get("days_of_week", [])
     times = calendar.get("send_times") or [calendar["send_time"]]
     skip_dates = sorted(calendar.get("skip_dates", []))
+    gap_policy = calendar.get("dst_gap_policy", Schedule.DstGapPolicy.NEXT_VALID_TIME)
+    overlap_policy = calendar.get("dst_overlap_policy", Schedule.DstOverlapPolicy.FIRST)
     probe = CalendarRule(
         days_of_week=tuple(DAY_NAMES.index(d) for d in weekdays), send_time=times[0], timezone=calendar["timezone"],
         start_date=calendar["start_date"], end_date=calendar.get("end_date"), max_occurrences=MAX_OCCURRENCES,
         days_of_month=tuple(calendar.get("days_of_month", [])), send_times=tuple(times), skip_dates=frozenset(skip_dates),
+        dst_gap_policy=gap_policy, dst_overlap_policy=overlap_policy,
     )
     first = probe.next_due(1, now)
     if first is None:
@@ -327,6 +343,7 @@ def calendar_timing(calendar: dict, max_occurrences: int | None) -> dict:
         # Kept only when several were given: a single time lives in send_time, as before.
         "send_times": [_clock(t) for t in times] if "send_times" in calendar else [],
         "skip_dates": [d.isoformat() for d in skip_dates],
+        "dst_gap_policy": gap_policy, "dst_overlap_policy": overlap_policy,
     }
 
 

@@ -54,6 +54,12 @@ class CalendarOutput(serializers.Serializer):
     timezone = serializers.CharField()
     start_date = serializers.DateField()
     end_date = serializers.DateField(allow_null=True)
+    dst_gap_policy = serializers.ChoiceField(
+        choices=Schedule.DstGapPolicy.choices, help_text="A send time in a spring-forward gap: next_valid_time, shift_forward or skip."
+    )
+    dst_overlap_policy = serializers.ChoiceField(
+        choices=Schedule.DstOverlapPolicy.choices, help_text="A send time that exists twice (fall back): first, second or both."
+    )
 
     def get_send_time(self, schedule) -> str:
         return _clock(schedule.rule.times[0])
@@ -108,7 +114,11 @@ class ScheduleOutput(TextDigestMixin):
     completed_at_ms = MillisecondsField(source="completed_at", allow_null=True)
     canceled_at_ms = MillisecondsField(source="canceled_at", allow_null=True)
     paused_at_ms = MillisecondsField(source="paused_at", allow_null=True)
-    pause_reason = serializers.CharField(help_text="Why the system paused it (failure policy); empty otherwise.")
+    pause_reason = serializers.CharField(help_text="Why the system paused it (failure policy, unhealthy session); empty otherwise.")
+    pause_source = serializers.CharField(
+        help_text='Who paused it: "" (an operator or the API), "failed_runs" or "session_unhealthy" '
+        "(a resume then still runs what fell due within catchup_window_ms)."
+    )
     consecutive_failed_runs = serializers.IntegerField()
     workflow_id = serializers.CharField()
     kind = serializers.ChoiceField(choices=Schedule.Kind.choices)
@@ -140,6 +150,13 @@ class ScheduleOutput(TextDigestMixin):
         return int(schedule.catchup_window.total_seconds() * 1000)
 
 
+class ScheduleStatsOutput(serializers.Serializer):
+    missed = serializers.IntegerField(help_text="Runs recorded missed: found later than the catch-up window, not sent.")
+    skipped = serializers.IntegerField(help_text="Runs skipped: fell due while paused, or while a run was sending (overlap).")
+    late = serializers.IntegerField(help_text="Runs beat started more than late_after_ms after their fire time (not those buffer_one held).")
+    late_after_ms = serializers.IntegerField(help_text="SCHEDULE_LATE_AFTER_SECONDS in ms, e.g. 5000.")
+
+
 class ScheduleDetailOutput(ScheduleOutput):
     """A schedule with the runs of its last 100 occurrences; `runs_next` pages back through the others."""
 
@@ -152,6 +169,10 @@ class ScheduleDetailOutput(ScheduleOutput):
         help_text="How many runs the schedule has (counted from the runs: what /runs pages through). "
         "run_count counts the same runs: every occurrence that got one, sent, failed, missed or skipped."
     )
+    stats = ScheduleStatsOutput(
+        help_text="Occurrences that did not go as due: missed (past the catch-up window), skipped (paused, overlap), "
+        "late (started more than late_after_ms after their fire time)."
+    )
     runs_next = serializers.SerializerMethodField(
         help_text="URL of the page of /runs (newest first) with the runs before those in `runs`; null when `runs` holds them all."
     )
@@ -163,7 +184,8 @@ class ScheduleDetailOutput(ScheduleOutput):
 
 def preview_body(schedule: Schedule, occurrences) -> dict:
     """The preview of (occurrence, due, fire) triples (schedules.services.schedule_preview_fires)."""
-    zone = schedule.rule.zone if schedule.kind == Schedule.Kind.CALENDAR else None
+    rule = schedule.rule
+    zone = rule.zone if schedule.kind == Schedule.Kind.CALENDAR else None
 
     def iso(moment):
         if moment is None:
@@ -184,6 +206,7 @@ def preview_body(schedule: Schedule, occurrences) -> dict:
                 "fire_at_ms": to_ms(fire) if fire is not None else None,
                 "fire_at": iso(fire),
                 "jitter_offset_ms": to_ms(fire) - to_ms(due) if fire is not None else None,
+                "dst": rule.dst_effect(due) if zone else None,
             }
             for k, due, fire in occurrences
         ],
@@ -201,6 +224,11 @@ class PreviewOccurrenceOutput(serializers.Serializer):
     )
     fire_at = serializers.CharField(allow_null=True, help_text="fire_at_ms in ISO 8601, in the schedule's time zone.")
     jitter_offset_ms = serializers.IntegerField(allow_null=True, help_text="0 <= offset <= jitter_ms; null with fire_at_ms.")
+    dst = serializers.CharField(
+        allow_null=True,
+        help_text="Calendar rules: what the DST policy did to this occurrence: gap_next_valid_time or gap_shift_forward "
+        "(its time did not exist that day), overlap_first or overlap_second (its time existed twice); null otherwise.",
+    )
 
 
 class PreviewOutput(serializers.Serializer):

@@ -28,8 +28,9 @@ class ScheduleChange(models.Model):
     )
     source = models.CharField(
         "source",
-        max_length=16,
-        help_text="api, admin, or periodic_task (an operator acting on the schedule's PeriodicTask), e.g. admin.",
+        max_length=32,
+        help_text="api, admin, periodic_task (an operator acting on the schedule's PeriodicTask), or "
+        "session_unhealthy (the system paused it: its session was unhealthy), e.g. admin.",
     )
     changes = models.JSONField(
         "changes",

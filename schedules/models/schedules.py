@@ -13,7 +13,7 @@ from core.zones import zone_name_validate
 from outbound.models import Group, Session
 from outbound.models.content import MessageContent
 
-from ..rules import DAY_NAMES, CalendarRule, IntervalRule, jitter_offset_ms
+from ..rules import DAY_NAMES, GAP_NEXT_VALID_TIME, OVERLAP_FIRST, CalendarRule, IntervalRule, jitter_offset_ms
 
 
 class Schedule(MessageContent):
@@ -36,6 +36,16 @@ class Schedule(MessageContent):
     class Kind(models.TextChoices):
         INTERVAL = "interval"  # first run + (k-1) * interval
         CALENDAR = "calendar"  # matching local days (weekdays, days of the month) at local times
+
+    class DstGapPolicy(models.TextChoices):
+        NEXT_VALID_TIME = "next_valid_time"  # 02:30 in a 02:00-03:00 gap is sent at 03:00 (as before the choice)
+        SHIFT_FORWARD = "shift_forward"  # ... at 03:30: moved forward by the gap's length
+        SKIP = "skip"  # ... not sent that day
+
+    class DstOverlapPolicy(models.TextChoices):
+        FIRST = "first"  # a repeated 01:30 is sent at its first instance (summer time; as before the choice)
+        SECOND = "second"  # ... at its second (winter time)
+        BOTH = "both"  # ... at both
 
     class OverlapPolicy(models.TextChoices):
         SKIP = "skip"  # recorded as a skipped run (error_code overlap)
@@ -148,6 +158,23 @@ class Schedule(MessageContent):
     skip_dates = models.JSONField(
         "skip dates", default=list, blank=True, help_text='Calendar schedules: local days that never run, e.g. ["2026-12-25"].'
     )
+    dst_gap_policy = models.CharField(
+        "DST gap policy",
+        max_length=16,
+        choices=DstGapPolicy.choices,
+        default=GAP_NEXT_VALID_TIME,
+        help_text="Calendar schedules: a local time that does not exist that day (clocks spring forward) is sent at the "
+        "first valid minute after it (next_valid_time), moved forward by the gap (shift_forward), or not at all (skip), "
+        "e.g. skip.",
+    )
+    dst_overlap_policy = models.CharField(
+        "DST overlap policy",
+        max_length=16,
+        choices=DstOverlapPolicy.choices,
+        default=OVERLAP_FIRST,
+        help_text="Calendar schedules: a local time that exists twice that day (clocks fall back) is sent at its first "
+        "instance, its second, or both, e.g. both.",
+    )
     jitter_ms = models.BigIntegerField(
         "jitter (ms)",
         default=0,
@@ -245,6 +272,18 @@ class Schedule(MessageContent):
     pause_reason = models.CharField(
         "pause reason", max_length=300, blank=True, help_text="Why it is paused, when the system paused it, e.g. 3 failed runs in a row."
     )
+    pause_source = models.CharField(
+        "paused by",
+        max_length=32,
+        blank=True,
+        help_text="Who paused it: empty for an operator or the API, failed_runs (the failure policy) or session_unhealthy "
+        "(its session; a resume then still sends what fell due within the catch-up window), e.g. session_unhealthy.",
+    )
+    late_run_count = models.PositiveIntegerField(
+        "late runs",
+        default=0,
+        help_text="Runs beat started more than SCHEDULE_LATE_AFTER_SECONDS after their fire time, e.g. 2.",
+    )
     consecutive_failed_runs = models.PositiveIntegerField(
         "failed runs in a row",
         default=0,
@@ -308,6 +347,8 @@ class Schedule(MessageContent):
                 days_of_month=tuple(self.days_of_month),
                 send_times=tuple(time.fromisoformat(t) for t in self.send_times),
                 skip_dates=frozenset(date.fromisoformat(d) for d in self.skip_dates),
+                dst_gap_policy=self.dst_gap_policy,
+                dst_overlap_policy=self.dst_overlap_policy,
             )
         return IntervalRule(
             first_run_at=self.first_run_at, interval_ms=self.interval_ms, max_occurrences=self.max_occurrences

@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 
 from core.errors import ApplicationError
@@ -93,7 +94,11 @@ def _run_start(
     else:
         run.save()
     run_events_record(schedule, [run])
-    metrics.fire_lag_observe(trigger=trigger, seconds=(now - due).total_seconds())
+    lag = (now - due).total_seconds()
+    metrics.fire_lag_observe(trigger=trigger, seconds=lag, account_id=schedule.account_id)
+    if trigger == Run.Trigger.BEAT and schedule.buffered_at is None and lag > settings.SCHEDULE_LATE_AFTER_SECONDS:
+        # Late for a reason of ours (beat or workers behind, a resume's catch-up), not by design (buffer_one waits).
+        schedule.late_run_count += 1
     logger.info("occurrence fired", extra={
         "event": "occurrence.fired", "schedule_id": str(schedule.id), "occurrence": k, "run_id": str(run.id), "run_status": run.status,
         "trigger": trigger, "send_id": run.send_id and str(run.send_id), "request_id": schedule.request_id, "error_code": run.error_code})

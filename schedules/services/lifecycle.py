@@ -19,14 +19,14 @@ from schedules.rules import iterate
 
 from .announcements import announcement_forget, next_occurrence_announce
 from .events import schedule_event_record
-from .status import runs_record_unsent, schedule_settle, waiting_runs_start_later
+from .status import PAUSE_SOURCE_SESSION_UNHEALTHY, runs_record_unsent, schedule_settle, waiting_runs_start_later
 
 logger = logging.getLogger(__name__)
 
 # Model fields that make up the timing of a schedule (its rule).
 TIMING_FIELDS = (
     "kind", "first_run_at", "interval_ms", "max_occurrences", "days_of_week", "send_time", "timezone",
-    "start_date", "end_date", "days_of_month", "send_times", "skip_dates",
+    "start_date", "end_date", "days_of_month", "send_times", "skip_dates", "dst_gap_policy", "dst_overlap_policy",
 )
 # How it fires: jitter moves fire times (the next run is recomputed); the others apply from the next fire.
 POLICY_FIELDS = ("jitter_ms", "overlap_policy", "catchup_window_ms")
@@ -126,8 +126,11 @@ def schedule_cancel(*, schedule: Schedule) -> Schedule:
         return schedule
 
 
-def schedule_pause(*, schedule: Schedule) -> Schedule:
-    """Pause: no occurrence starts until resumed (an occurrence already sending finishes). Idempotent."""
+def schedule_pause(*, schedule: Schedule, reason: str = "", source: str = "") -> Schedule:
+    """Pause: no occurrence starts until resumed (an occurrence already sending finishes). Idempotent.
+
+    `reason` and `source` when the system pauses it (e.g. session_unhealthy); empty for an operator.
+    """
     with transaction.atomic():
         schedule = _locked(schedule)
         if schedule.status == Schedule.Status.PAUSED:
@@ -135,6 +138,7 @@ def schedule_pause(*, schedule: Schedule) -> Schedule:
         _refuse_ended(schedule, "paused")
         schedule.status = Schedule.Status.PAUSED
         schedule.paused_at = clock.now()
+        schedule.pause_reason, schedule.pause_source = reason[:300], source
         # Beat only looks at schedules with a next run; resume computes it afresh.
         # Backfilled runs not started yet wait for the resume too.
         schedule.next_run_at = schedule.buffered_at = None
@@ -168,12 +172,19 @@ def schedule_resume(*, schedule: Schedule) -> Schedule:
             _refuse_ended(schedule, "resumed")
             return schedule
         now = clock.now()
+        # Paused by its session, not by choice: what fell due within the catch-up window still goes
+        # (beat fires it at once, one run after another); only what is older is skipped.
+        catch_up = schedule.pause_source == PAUSE_SOURCE_SESSION_UNHEALTHY
         k, due, _ = runs_record_unsent(
-            schedule, schedule.next_occurrence, _first_from(schedule, now), now,
-            status=Run.Status.SKIPPED, code="paused", message="Fell due while the schedule was paused.", now=now,
+            schedule, schedule.next_occurrence, _first_from(schedule, now),
+            now - schedule.catchup_window if catch_up else now,
+            status=Run.Status.SKIPPED, code="paused",
+            message="Fell due while the schedule was paused" + (", beyond its catch-up window." if catch_up else "."),
+            now=now,
         )
         schedule.next_occurrence, schedule.next_run_at = k, schedule.fire_at(k, due)
         schedule.status, schedule.paused_at, schedule.pause_reason = Schedule.Status.SCHEDULED, None, ""
+        schedule.pause_source = ""
         schedule.consecutive_failed_runs = 0  # an operator chose to go on: count afresh
         schedule_settle(schedule, now)
         waiting_runs_start_later(schedule)  # backfilled runs held by the pause

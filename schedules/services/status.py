@@ -51,6 +51,10 @@ def schedule_save(schedule: Schedule) -> None:
     schedule.save(update_fields=[f.name for f in Schedule._meta.concrete_fields if not f.primary_key and f.attname not in deferred])
 
 
+PAUSE_SOURCE_FAILED_RUNS = "failed_runs"
+PAUSE_SOURCE_SESSION_UNHEALTHY = "session_unhealthy"
+
+
 def _auto_pause_if_failing(schedule: Schedule, now: datetime) -> None:
     limit = settings.SCHEDULE_AUTO_PAUSE_AFTER_FAILED_RUNS
     if not limit or schedule.consecutive_failed_runs < limit:
@@ -60,6 +64,7 @@ def _auto_pause_if_failing(schedule: Schedule, now: datetime) -> None:
     last = schedule.runs.filter(status=Run.Status.FAILED).order_by("-occurrence_number").values_list("error_code", flat=True).first()
     schedule.status, schedule.paused_at, schedule.next_run_at = Schedule.Status.PAUSED, now, None
     schedule.buffered_at = None
+    schedule.pause_source = PAUSE_SOURCE_FAILED_RUNS
     schedule.pause_reason = (
         f"Paused automatically after {schedule.consecutive_failed_runs} failed runs in a row (last: {last}). Resume when fixed."
     )

@@ -48,7 +48,9 @@ def scrape() -> dict:
 
 
 def value(samples: dict, name: str, **labels) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
+    """The sum of the samples of `name` whose labels include these (labels not named are summed over)."""
+    wanted = set(labels.items())
+    return sum(v for (n, sample_labels), v in samples.items() if n == name and wanted <= sample_labels)
 
 
 def test_it_counts_deliveries_by_final_status_and_fire_lag(api, session, make_groups, gateway, make_schedule, django_capture_on_commit_callbacks):  # noqa: F811

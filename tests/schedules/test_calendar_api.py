@@ -48,6 +48,7 @@ def test_it_creates_a_calendar_schedule(post_schedule, api, weeks_of_days):
         "days_of_week": ["friday", "saturday", "sunday"], "send_time": "14:30", "timezone": "Africa/Cairo",
         "start_date": today.isoformat(), "end_date": end.isoformat(),
         "days_of_month": [], "send_times": ["14:30"], "skip_dates": [],
+        "dst_gap_policy": "next_valid_time", "dst_overlap_policy": "first",  # the defaults: as before the choice
     }
     # No cap was set, so the summary claims none, whether or not today's occurrence had passed.
     assert detail["rule_summary"] == f"Fri, Sat, Sun at 14:30 Africa/Cairo until {end.day} {end:%b %Y}"

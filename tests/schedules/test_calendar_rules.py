@@ -166,6 +166,7 @@ def test_it_creates_a_schedule_with_days_of_month_times_and_skipped_dates(post_s
     assert detail["calendar"] == {
         "days_of_week": [], "days_of_month": [1, 15, -1], "send_time": "09:00", "send_times": ["09:00", "17:30"],
         "skip_dates": ["2026-05-15"], "timezone": "Africa/Cairo", "start_date": "2026-04-01", "end_date": "2026-06-30",
+        "dst_gap_policy": "next_valid_time", "dst_overlap_policy": "first",
     }
     assert detail["rule_summary"] == "Day 1, 15 and the last day of the month at 09:00, 17:30 Africa/Cairo except 15 May 2026 until 30 Jun 2026"
     preview = api.get(f"/v2/outbound/schedules/{schedule.id}/preview?count=7").json()["occurrences"]

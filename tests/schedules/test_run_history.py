@@ -147,9 +147,9 @@ def test_the_detail_takes_as_many_queries_for_300_runs_as_for_2_and_never_reads_
         captured[schedule.id] = [q["sql"] for q in queries.captured_queries]
     # The token, the schedule with its session, its groups, its latest runs, their count.
     assert len(captured[few.id]) == len(captured[many.id]) == 5, captured[many.id]
-    # The runs are read 100 at most, and counted.
+    # The runs are read 100 at most, and counted (with the stats: missed, skipped) in one query.
     run_reads = [sql for sql in captured[many.id] if '"schedules_run"' in sql]
-    assert len(run_reads) == 2 and all("LIMIT 100" in sql or "COUNT(*)" in sql for sql in run_reads), run_reads
+    assert len(run_reads) == 2 and all("LIMIT 100" in sql or "COUNT(" in sql for sql in run_reads), run_reads
 
 
 def test_the_schema_documents_the_runs_list_as_a_page_and_the_detail_s_runs_fields(db):
