@@ -12,9 +12,10 @@ back on the queue for that moment, keeping its attempt and its slot, so it
 blocks no other session's deliveries.
 
 Where a slot starts also obeys the session's quiet hours and daily cap
-(sending_windows.py): a slot inside quiet hours moves to the window's end,
-and one over the local day's cap to the next local day. Slots after it
-continue from there at the session's gap, so a window's end is no burst.
+(sending_windows.py): a delivery whose slot would fall inside quiet hours,
+or over the local day's cap, is deferred to the window's end or the next
+local day. The deferred come back then and reserve slots one after another
+from there at the session's gap, so a window's end is no burst.
 The cap counts messages given a slot, on the session row, under the same
 lock (cap_day, cap_day_count): exact across any number of workers, one
 row write that the reservation makes anyway. Counting sent deliveries
@@ -69,8 +70,8 @@ def send_slot_reserve(*, session_id, messages: int, now: datetime) -> datetime |
 
     The slots run from the returned time on; the caller sends its messages
     from then (together, for the images of one delivery). A Deferral (the
-    first allowed slot is beyond the horizon because of quiet hours or the
-    daily cap) reserves nothing and counts nothing.
+    next slot falls in quiet hours or over the day's cap: not before
+    `not_before`) reserves nothing and counts nothing.
     """
     with transaction.atomic():
         session = (
@@ -80,8 +81,13 @@ def send_slot_reserve(*, session_id, messages: int, now: datetime) -> datetime |
         )
         slot = max(now, session.next_send_slot_at or now)
         slot, reason, day, used = _slot_allowed(session, slot, messages)
+        if reason:
+            # Not reserved ahead: the deferred come back at `slot` and reserve
+            # then, one after another under this lock, so they leave at the
+            # session's gap from there, and the new day's count starts then.
+            return Deferral(slot, reason)
         if slot - now > RESERVE_HORIZON:
-            return Deferral(slot, reason) if reason else None
+            return None
         next_slot = slot + sum((_gap(session) for _ in range(messages)), timedelta(0))
         changes = {"next_send_slot_at": next_slot}
         if day is not None:

@@ -103,12 +103,13 @@ def test_the_cap_counts_slots_per_local_day_and_defers_the_rest_to_the_next(sess
     assert (session.cap_day, session.cap_day_count) == (date(2026, 3, 5), 1)
 
 
-def test_a_cap_near_midnight_gives_the_next_days_first_slot_at_once(session):
+def test_a_cap_near_midnight_defers_to_midnight_and_counts_nothing_ahead(session):
     configure(session, daily_message_cap=1, messages_per_minute=60, send_delay_max_ms=0)
     now = utc(2026, 3, 4, 23, 59, 58)
     assert send_slot_reserve(session_id=session.id, messages=1, now=now) == now
-    # Within the pacing horizon: a slot at midnight, not a deferral.
-    assert send_slot_reserve(session_id=session.id, messages=1, now=now) == utc(2026, 3, 5)
+    assert send_slot_reserve(session_id=session.id, messages=1, now=now) == Deferral(utc(2026, 3, 5), "daily_cap")
+    session.refresh_from_db()
+    assert (session.cap_day, session.cap_day_count) == (date(2026, 3, 4), 1)
 
 
 def test_warm_up_day_one_caps_a_new_number(session):
@@ -118,11 +119,13 @@ def test_warm_up_day_one_caps_a_new_number(session):
     assert slots[:2] == [now, now] and isinstance(slots[2], Deferral)
 
 
-def test_quiet_hours_move_the_slot_to_their_end_and_pacing_continues_from_there(session):
+def test_quiet_hours_defer_to_their_end_and_pacing_spreads_what_comes_back(session):
     configure(session, messages_per_minute=60, send_delay_max_ms=0, quiet_hours_start=time(22), quiet_hours_end=time(8), time_zone="Europe/Berlin")
     now = utc(2026, 3, 5, 6, 55)  # 07:55 in Berlin, five minutes before the end
-    slots = [send_slot_reserve(session_id=session.id, messages=1, now=now) for _ in range(3)]
     end = utc(2026, 3, 5, 7)
+    assert [send_slot_reserve(session_id=session.id, messages=1, now=now) for _ in range(3)] == [Deferral(end, "quiet_hours")] * 3
+    # At the end they come back and leave one gap apart: no burst at 08:00.
+    slots = [send_slot_reserve(session_id=session.id, messages=1, now=end) for _ in range(3)]
     assert slots == [end, end + timedelta(seconds=1) + GUARD, end + 2 * (timedelta(seconds=1) + GUARD)]
 
 
@@ -193,13 +196,14 @@ def test_a_delivery_over_the_cap_waits_queued_with_its_reason_then_goes_the_next
     assert len(ledger(gateway)) == 2
 
 
-def test_a_window_ending_within_the_horizon_gives_a_slot_at_its_end(gateway, session, make_groups, clock):
+def test_a_deferral_near_its_end_comes_back_on_its_own(gateway, session, make_groups, clock):
     clock.move_to(utc(2026, 3, 4, 7, 58))
     configure(session, quiet_hours_start=time(22), quiet_hours_end=time(8))
     delivery = make_send(session, make_groups(1)).deliveries.get()
+    # Within the pacing horizon: queued for 08:00 at once, the sweeper not needed.
     assert delivery_attempt(delivery_id=delivery.id) == RetryAt(utc(2026, 3, 4, 8))
     delivery.refresh_from_db()
-    assert (delivery.status, delivery.slot_at, delivery.attempts) == ("queued", utc(2026, 3, 4, 8), 0)
+    assert (delivery.status, delivery.error_code, delivery.attempts, delivery.slot_at) == ("queued", "quiet_hours", 0, None)
     assert not ledger(gateway)
 
 
