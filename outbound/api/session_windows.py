@@ -5,6 +5,7 @@ session already has, so a request that would leave it misconfigured is
 refused with the field named (400), and nothing is changed.
 """
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api.strict import UniqueListField
@@ -16,6 +17,14 @@ WINDOW_FIELDS = (
     "time_zone", "daily_message_cap", "warmup_first_day_cap", "warmup_days", "warmup_started_on",
     "quiet_hours_start", "quiet_hours_end", "quiet_hours_days",
 )
+
+
+@extend_schema_field({"type": "string", "format": "time", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "maxLength": 5, "example": "22:00"})
+class LocalTimeField(serializers.TimeField):
+    """A local time of day, HH:MM (minutes: quiet hours need no finer)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%H:%M", input_formats=["%H:%M"], **kwargs)
 
 
 def _error(field: str, message: str, code: str) -> serializers.ValidationError:
@@ -43,12 +52,12 @@ class SessionWindowsInputMixin(serializers.Serializer):
         required=False, allow_null=True,
         help_text="Local date of warm-up day 1, e.g. 2026-03-01; omitted when a warm-up is set: today (session zone).",
     )
-    quiet_hours_start = serializers.TimeField(
-        format="%H:%M", input_formats=["%H:%M"], required=False, allow_null=True,
+    quiet_hours_start = LocalTimeField(
+        required=False, allow_null=True,
         help_text="Local time quiet hours start, e.g. 22:00; null (with quiet_hours_end): the account's apply.",
     )
-    quiet_hours_end = serializers.TimeField(
-        format="%H:%M", input_formats=["%H:%M"], required=False, allow_null=True,
+    quiet_hours_end = LocalTimeField(
+        required=False, allow_null=True,
         help_text="Local time they end, e.g. 08:00; earlier than the start: the window crosses midnight.",
     )
     quiet_hours_days = UniqueListField(
@@ -101,8 +110,8 @@ class SessionWindowsOutputMixin(serializers.Serializer):
     warmup_first_day_cap = serializers.IntegerField(allow_null=True, help_text="Warm-up day 1's cap; null: no warm-up.")
     warmup_days = serializers.IntegerField()
     warmup_started_on = serializers.DateField(source="warmup_started_at", allow_null=True)
-    quiet_hours_start = serializers.TimeField(format="%H:%M", allow_null=True)
-    quiet_hours_end = serializers.TimeField(format="%H:%M", allow_null=True)
+    quiet_hours_start = LocalTimeField(allow_null=True)
+    quiet_hours_end = LocalTimeField(allow_null=True)
     quiet_hours_days = serializers.ListField(child=serializers.IntegerField())
     messages_today = serializers.SerializerMethodField(help_text="Messages given a send slot on the session's current local day.")
     cap_today = serializers.SerializerMethodField(help_text="Today's cap (the warm-up's while it lasts); null: no cap.")

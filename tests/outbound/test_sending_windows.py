@@ -221,3 +221,17 @@ def test_a_delivery_deferred_past_its_expiry_expires_as_any_other(gateway, sessi
     second.refresh_from_db()
     assert (second.status, second.error_code) == ("expired", "expired")
     assert len(ledger(gateway)) == 1
+
+
+def test_each_deferral_is_counted_by_reason(gateway, session, make_groups, django_capture_on_commit_callbacks):
+    from outbound import metrics
+
+    configure(session, quiet_hours_start=time(8), quiet_hours_end=time(10))  # the clock reads 09:00 UTC
+    counter = metrics.DEFERRED.labels("quiet_hours")
+    before = counter._value.get()
+    send = make_send(session, make_groups(2))
+    with django_capture_on_commit_callbacks(execute=True):
+        for delivery in send.deliveries.all():
+            delivery_attempt(delivery_id=delivery.id)
+    assert counter._value.get() - before == 2
+    assert set(send.deliveries.values_list("status", "error_code")) == {("queued", "quiet_hours")}
