@@ -24,6 +24,8 @@ ACCOUNT_QUIET_HOURS_FIELDS = ["time_zone", "quiet_hours_start", "quiet_hours_end
 class AccountAdminForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
+        if "quiet_hours_days" in data and data["quiet_hours_days"] is None:
+            data["quiet_hours_days"] = []  # an emptied box: every day (the column is not nullable)
         start, end, days = data.get("quiet_hours_start"), data.get("quiet_hours_end"), data.get("quiet_hours_days")
         if (start is None) != (end is None):
             self.add_error("quiet_hours_end" if end is None else "quiet_hours_start", "Quiet hours need both a start and an end.")

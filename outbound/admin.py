@@ -34,6 +34,8 @@ class SessionAdminForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        if "quiet_hours_days" in data and data["quiet_hours_days"] is None:
+            data["quiet_hours_days"] = []  # an emptied box: every day (the column is not nullable)
         cap, first = data.get("daily_message_cap"), data.get("warmup_first_day_cap")
         if first is not None:
             if cap is None:

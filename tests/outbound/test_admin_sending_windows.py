@@ -68,3 +68,11 @@ def test_account_quiet_hours_are_checked_too(account):
     assert form.is_valid(), form.errors
     form.save()
     assert Account.objects.get(pk=account.pk).quiet_hours_end.hour == 9
+
+
+def test_an_emptied_days_box_means_every_day(session):
+    form = form_for(Session, session, quiet_hours_start="22:00", quiet_hours_end="07:00")
+    form.data["quiet_hours_days"] = ""
+    assert form.is_valid(), form.errors
+    form.save()
+    assert Session.objects.get(pk=session.pk).quiet_hours_days == []

@@ -13,7 +13,7 @@ from outbound.models import Delivery, Session
 from outbound.services import queueing
 from outbound.services.deliveries import RetryAt, delivery_attempt
 from outbound.services.pacing import GUARD, Deferral, send_slot_reserve
-from outbound.services.sending_windows import QuietHours, daily_cap_on, wall_reached
+from outbound.services.sending_windows import QuietHours, daily_cap_on, day_start, wall_reached
 
 from .test_delivery_attempt import ledger, make_send
 
@@ -53,6 +53,13 @@ def test_it_reads_a_plain_local_time_in_its_zone():
 )
 def test_a_local_time_is_reached_the_first_time_the_wall_clock_shows_it(zone, day, at, expected):
     assert wall_reached(day, at, zone) == expected
+
+
+def test_a_local_day_that_skips_its_midnight_starts_at_the_jump():
+    # Santiago springs forward at midnight (2026-09-06 00:00 -> 01:00): that day starts at 01:00 local.
+    santiago = ZoneInfo("America/Santiago")
+    assert day_start(date(2026, 9, 6), santiago) == utc(2026, 9, 6, 4)
+    assert day_start(date(2026, 9, 7), santiago) == utc(2026, 9, 7, 3)
 
 
 def test_a_window_ending_in_the_spring_gap_ends_at_the_jump():
