@@ -1,7 +1,7 @@
 """Daily caps and quiet hours with real worker processes, on an injected clock.
 
 The worker's clock is shifted (OUTBOUND_CLOCK_OFFSET_SECONDS, outbound/clock.py)
-so that it stands 20 seconds before a local midnight, or before a quiet-hours
+so that it stands 30 seconds before a local midnight, or before a quiet-hours
 end, whatever the real time: the test never depends on the date or the hour.
 The fake gateway stamps what it receives with the real clock; "before the
 boundary" below is the boundary minus the shift.
@@ -20,7 +20,7 @@ from .stack import wait_until
 
 pytestmark = pytest.mark.e2e
 
-LEAD = timedelta(seconds=20)  # how long before the boundary the worker's clock starts
+LEAD = timedelta(seconds=30)  # how long before the boundary the workers start (their start-up takes seconds on a busy machine)
 
 
 def shift_to(stack, *, local: time, zone: ZoneInfo) -> tuple[datetime, float]:
