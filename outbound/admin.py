@@ -4,7 +4,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.db.models import Count
 
 from outbound.models import Delivery, Group, Send, Session, User
-from outbound.services.sessions import session_deliveries_release, session_status_refresh
+from outbound.services.sessions import session_deferred_release, session_deliveries_release, session_status_refresh
 from outbound.transports import TransportError
 
 
@@ -79,6 +79,8 @@ class SessionAdmin(admin.ModelAdmin):
             # Same effect as a status seen on the gateway: WORKING again releases held deliveries.
             if obj.status == Session.Status.WORKING:
                 session_deliveries_release(session=obj)
+        if change and set(form.changed_data) & set(SESSION_WINDOW_FIELDS):
+            session_deferred_release(session=obj)  # looked at again under the new cap or quiet hours
 
     @admin.action(description="Refresh status from the gateway")
     def refresh_status(self, request, queryset):

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from core import scopes
 from core.errors import ApplicationError
 from outbound import selectors
-from outbound.services.sessions import session_pacing_set
+from outbound.services.sessions import session_deferred_release, session_pacing_set
 
 from .outputs import GroupOutput, SessionOutput
 from .session_windows import SessionWindowsInputMixin, session_windows_changes
@@ -83,6 +83,8 @@ class SessionDetailView(APIView):
         windows = session_windows_changes(pacing.validated_data)
         rest = {name: value for name, value in pacing.validated_data.items() if name not in SessionWindowsInputMixin._declared_fields}
         session = session_pacing_set(session=session, **rest, **windows)
+        if windows:
+            session_deferred_release(session=session)  # what waits is looked at again under the new settings
         return Response(SessionOutput(session).data)
 
 

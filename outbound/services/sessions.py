@@ -9,8 +9,10 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from outbound import clock
 from outbound.models import Delivery, Session
 from outbound.services.queueing import deliveries_enqueue
+from outbound.services.sending_windows import DEFERRAL_REASONS
 from outbound.transports import SessionInfo, TransportError, get_client
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,22 @@ def session_deliveries_release(*, session: Session) -> int:
     ids = list(held.values_list("pk", flat=True))
     Delivery.objects.filter(pk__in=ids).update(next_attempt_at=now, error_code="", error_message="", updated_at=now)
     # After commit: the workers must see the released rows.
+    transaction.on_commit(lambda: deliveries_enqueue(delivery_ids=ids))
+    return len(ids)
+
+
+def session_deferred_release(*, session: Session) -> int:
+    """Queue now the deliveries deferred by this session's quiet hours or cap (after those settings changed).
+
+    Each is looked at again: still inside quiet hours or over the cap, it is
+    deferred again, to the new time; otherwise it goes at the session's pace.
+    """
+    now = clock.now()
+    deferred = Delivery.objects.filter(
+        send__session=session, status=Delivery.Status.QUEUED, error_code__in=DEFERRAL_REASONS, next_attempt_at__gt=now
+    )
+    ids = list(deferred.values_list("pk", flat=True))
+    Delivery.objects.filter(pk__in=ids).update(next_attempt_at=now, updated_at=now)
     transaction.on_commit(lambda: deliveries_enqueue(delivery_ids=ids))
     return len(ids)
 

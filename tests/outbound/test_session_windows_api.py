@@ -72,3 +72,22 @@ def test_a_deferred_delivery_shows_its_reason_and_time_in_the_send(api, gateway,
     assert deferred[0]["deferred_reason"] == "daily_cap" and deferred[0]["ok"] is True
     assert deferred[0]["not_before_at_ms"] == 1772668800000  # 2026-03-05T00:00Z, the next UTC day
     assert (sent[0]["deferred_reason"], sent[0]["not_before_at_ms"]) == (None, None)
+
+
+def test_raising_the_cap_lets_the_waiting_go_now(api, gateway, session, make_groups, queued_tasks, django_capture_on_commit_callbacks):
+    from outbound.models import Delivery
+
+    Session.objects.filter(pk=session.pk).update(daily_message_cap=1)
+    send = make_send(session, make_groups(3))
+    for delivery in send.deliveries.order_by("id"):
+        delivery_attempt(delivery_id=delivery.id)
+    waiting = list(send.deliveries.filter(error_code="daily_cap").values_list("id", flat=True))
+    assert len(waiting) == 2
+    queued_tasks()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.patch(f"/v2/sessions/{session.id}", {"daily_message_cap": 10}, format="json").status_code == 200
+    published = [i for name, args, _ in queued_tasks() if name == "outbound.tasks.deliveries_attempt" for i in args[0]]
+    assert sorted(published) == sorted(str(i) for i in waiting)
+    for delivery_id in waiting:
+        delivery_attempt(delivery_id=delivery_id)
+    assert set(Delivery.objects.filter(pk__in=waiting).values_list("status", flat=True)) == {"sent"}
