@@ -18,11 +18,38 @@ class WebhookAlertFilter(admin.SimpleListFilter):
         return queryset.exclude(webhook_alert="") if self.value() == "yes" else queryset
 
 
+ACCOUNT_QUIET_HOURS_FIELDS = ["time_zone", "quiet_hours_start", "quiet_hours_end", "quiet_hours_days"]
+
+
+class AccountAdminForm(forms.ModelForm):
+    def clean(self):
+        data = super().clean()
+        if "quiet_hours_days" in data and data["quiet_hours_days"] is None:
+            data["quiet_hours_days"] = []  # an emptied box: every day (the column is not nullable)
+        start, end, days = data.get("quiet_hours_start"), data.get("quiet_hours_end"), data.get("quiet_hours_days")
+        if (start is None) != (end is None):
+            self.add_error("quiet_hours_end" if end is None else "quiet_hours_start", "Quiet hours need both a start and an end.")
+        elif start is not None and start == end:
+            self.add_error("quiet_hours_end", "Must differ from the start.")
+        if days is not None and (
+            not isinstance(days, list) or len(set(days)) != len(days)
+            or any(not isinstance(d, int) or isinstance(d, bool) or not 1 <= d <= 7 for d in days)
+        ):
+            self.add_error("quiet_hours_days", "A list of distinct ISO weekdays, 1 (Monday) to 7, e.g. [1, 2, 3, 4, 5]; [] for every day.")
+        return data
+
+
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
+    form = AccountAdminForm
     list_display = ["name", "id", "webhook_alert", "created_at"]
     list_filter = [WebhookAlertFilter]
     search_fields = ["name", "id"]
+
+    def get_fieldsets(self, request, obj=None):
+        rest = [name for name in self.get_fields(request, obj) if name not in ACCOUNT_QUIET_HOURS_FIELDS]
+        # Account-wide quiet hours: sessions without their own follow them (outbound applies them).
+        return [(None, {"fields": rest}), ("Quiet hours", {"fields": ACCOUNT_QUIET_HOURS_FIELDS})]
 
 
 class ScopesForm(forms.ModelForm):

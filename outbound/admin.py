@@ -1,9 +1,10 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import Count
 
 from outbound.models import Delivery, Group, Send, Session, User
-from outbound.services.sessions import session_deliveries_release, session_status_refresh
+from outbound.services.sessions import session_deferred_release, session_deliveries_release, session_status_refresh
 from outbound.transports import TransportError
 
 
@@ -16,14 +17,64 @@ class OperatorUserAdmin(UserAdmin):
     add_fieldsets = UserAdmin.add_fieldsets + (("Account", {"fields": ["account"]}),)
 
 
+# The daily cap, warm-up and quiet hours: a fieldset of their own (outbound/services/sending_windows.py).
+SESSION_WINDOW_FIELDS = [
+    "time_zone", "daily_message_cap", "warmup_first_day_cap", "warmup_days", "warmup_started_at",
+    "cap_day", "cap_day_count", "quiet_hours_start", "quiet_hours_end", "quiet_hours_days",
+]
+
+
+def quiet_hours_days_check(days) -> None:
+    if not isinstance(days, list) or any(not isinstance(d, int) or isinstance(d, bool) or not 1 <= d <= 7 for d in days) or len(set(days)) != len(days):
+        raise forms.ValidationError("A list of distinct ISO weekdays, 1 (Monday) to 7, e.g. [1, 2, 3, 4, 5]; [] for every day.", code="invalid")
+
+
+class SessionAdminForm(forms.ModelForm):
+    """The API's checks (outbound/api/session_windows.py) for what operators edit."""
+
+    def clean(self):
+        data = super().clean()
+        if "quiet_hours_days" in data and data["quiet_hours_days"] is None:
+            data["quiet_hours_days"] = []  # an emptied box: every day (the column is not nullable)
+        cap, first = data.get("daily_message_cap"), data.get("warmup_first_day_cap")
+        if first is not None:
+            if cap is None:
+                self.add_error("warmup_first_day_cap", "A warm-up needs a daily message cap to rise to.")
+            elif cap < first:
+                self.add_error("daily_message_cap", "Must not be less than the warm-up's day 1 cap.")
+            if (data.get("warmup_days") or 0) < 2:
+                self.add_error("warmup_days", "A warm-up takes at least 2 days.")
+            if data.get("warmup_started_at") is None:
+                self.add_error("warmup_started_at", "The local date of warm-up day 1, e.g. today.")
+        start, end = data.get("quiet_hours_start"), data.get("quiet_hours_end")
+        if (start is None) != (end is None):
+            self.add_error("quiet_hours_end" if end is None else "quiet_hours_start", "Quiet hours need both a start and an end.")
+        elif start is not None and start == end:
+            self.add_error("quiet_hours_end", "Must differ from the start.")
+        if "quiet_hours_days" in data:
+            try:
+                quiet_hours_days_check(data["quiet_hours_days"])
+            except forms.ValidationError as error:
+                self.add_error("quiet_hours_days", error)
+        return data
+
+
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
+    form = SessionAdminForm
     list_display = ["name", "label", "account", "role", "status", "status_changed_at", "messages_per_minute"]
     list_select_related = ["account"]
     list_filter = ["status", "role", "account"]
     search_fields = ["name", "label", "id"]
-    readonly_fields = ["status_changed_at", "next_send_slot_at", "created_at", "updated_at", "unhealthy_since", "unhealthy_reason", "ack_error_streak"]
+    readonly_fields = [
+        "status_changed_at", "next_send_slot_at", "created_at", "updated_at",
+        "unhealthy_since", "unhealthy_reason", "ack_error_streak", "cap_day", "cap_day_count",
+    ]
     actions = ["refresh_status"]
+
+    def get_fieldsets(self, request, obj=None):
+        rest = [name for name in self.get_fields(request, obj) if name not in SESSION_WINDOW_FIELDS]
+        return [(None, {"fields": rest}), ("Daily cap, warm-up and quiet hours", {"fields": SESSION_WINDOW_FIELDS})]
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -31,6 +82,8 @@ class SessionAdmin(admin.ModelAdmin):
             # Same effect as a status seen on the gateway: WORKING again releases held deliveries.
             if obj.status == Session.Status.WORKING:
                 session_deliveries_release(session=obj)
+        if change and set(form.changed_data) & set(SESSION_WINDOW_FIELDS):
+            session_deferred_release(session=obj)  # looked at again under the new cap or quiet hours
 
     @admin.action(description="Refresh status from the gateway")
     def refresh_status(self, request, queryset):

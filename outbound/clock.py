@@ -29,13 +29,13 @@ _measured_at: float | None = None  # monotonic
 
 
 def now() -> datetime:
-    """The current time on the database's clock (UTC, aware), moved by OUTBOUND_CLOCK_OFFSET_S (tests only)."""
-    injected = timedelta(seconds=settings.OUTBOUND_CLOCK_OFFSET_S)
+    """The current time on the database's clock (UTC, aware), shifted by OUTBOUND_CLOCK_OFFSET_SECONDS (tests only)."""
+    shift = timedelta(seconds=settings.OUTBOUND_CLOCK_OFFSET_SECONDS)
     if not (settings.CLOCK_FOLLOWS_DATABASE and connection.vendor == "postgresql"):
-        return timezone.now() + injected
+        return timezone.now() + shift
     if _measured_at is None or time.monotonic() - _measured_at > REMEASURE_SECONDS:
         offset_measure()
-    return timezone.now() + _offset + injected
+    return timezone.now() + _offset + shift
 
 
 def offset_measure() -> timedelta:

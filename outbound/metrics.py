@@ -26,3 +26,14 @@ def deliveries_finished(statuses) -> None:
     """Count deliveries that reached these final statuses (one inc per status, however many deliveries)."""
     for status, count in Tally(statuses).items():
         DELIVERIES.labels(status).inc(count)
+
+
+DEFERRED = Counter(
+    "outbound_deliveries_deferred",
+    "Deliveries put back to wait (still queued, not failed) by reason: quiet_hours or daily_cap; one per deferral.",
+    ["reason"],
+)
+
+
+def deliveries_deferred(reason: str, count: int = 1) -> None:
+    DEFERRED.labels(reason).inc(count)

@@ -13,7 +13,9 @@ from core.addresses import public_url_validator
 from core.api.fields import MillisecondsField, UUIDStringField
 from core.api.strict import StrictSerializer
 from outbound.limits import MAX_MEDIA, MAX_TEXT, content_limit_errors, text_rendered_length
+from core.time import to_ms
 from outbound.models import Delivery
+from outbound.services.sending_windows import DEFERRAL_REASONS
 from outbound.variants import placeholders, text_render
 
 
@@ -130,6 +132,20 @@ class DeliveryResultOutput(serializers.Serializer):
     failed_at_ms = MillisecondsField(source="failed_at", allow_null=True)
     expired_at_ms = MillisecondsField(source="expired_at", allow_null=True)
     expires_at_ms = MillisecondsField(source="expires_at")
+    deferred_reason = serializers.SerializerMethodField(
+        help_text="While queued behind the session's quiet hours or daily cap: quiet_hours or daily_cap; else null."
+    )
+    not_before_at_ms = serializers.SerializerMethodField(
+        help_text="While deferred: when it goes back on the queue (or expires, if that is sooner); else null."
+    )
+
+    def get_deferred_reason(self, delivery) -> str | None:
+        if delivery.status == Delivery.Status.QUEUED and delivery.error_code in DEFERRAL_REASONS:
+            return delivery.error_code
+        return None
+
+    def get_not_before_at_ms(self, delivery) -> int | None:
+        return to_ms(delivery.next_attempt_at) if self.get_deferred_reason(delivery) else None
 
     def get_ok(self, delivery) -> bool:
         return delivery.status not in (*Delivery.UNSUCCESSFUL, Delivery.Status.SKIPPED)

@@ -62,9 +62,10 @@ SCHEDULE_MISSED_GRACE_SECONDS = env.int("SCHEDULE_MISSED_GRACE_SECONDS", default
 # database's clock, measured by each process now and then (outbound/clock.py),
 # so a host whose clock is off decides as the others do. Off: each host's own.
 CLOCK_FOLLOWS_DATABASE = env.bool("CLOCK_FOLLOWS_DATABASE", default=True)
-# Tests only: moves the service's clock (outbound/clock.py) this many seconds, so end-to-end tests can
-# run worker and beat processes "hours later" without waiting. Never set in production.
-OUTBOUND_CLOCK_OFFSET_S = env.float("OUTBOUND_CLOCK_OFFSET_S", default=0.0)
+# Test and operator tooling, never for production: shifts the service's clock
+# (outbound/clock.py) by this many seconds, so end-to-end tests can put worker
+# processes just before a local midnight or a quiet-hours end. 0: no shift.
+OUTBOUND_CLOCK_OFFSET_SECONDS = env.float("OUTBOUND_CLOCK_OFFSET_SECONDS", default=0.0)
 # How often beat looks for schedules that fell due or changed.
 SCHEDULE_POLL_SECONDS = env.float("SCHEDULE_POLL_SECONDS", default=1.0)
 # The beat leader renews its lease every poll; one that stops (dead, hung,

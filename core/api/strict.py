@@ -48,6 +48,7 @@ _JSON_TYPES = (
     (serializers.CharField, lambda v: isinstance(v, str), "Must be a string."),
     (serializers.UUIDField, lambda v: isinstance(v, str), "Must be a string (a UUID)."),
     (serializers.DateField, lambda v: isinstance(v, str), "Must be a string (YYYY-MM-DD)."),
+    (serializers.TimeField, lambda v: isinstance(v, str), "Must be a string (HH:MM)."),
     (serializers.ChoiceField, lambda v: isinstance(v, str), "Must be a string."),
 )
 

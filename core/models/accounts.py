@@ -3,6 +3,7 @@ from django.db import models
 
 from core import scopes
 from core.ids import new_id
+from core.zones import zone_name_validate
 
 
 class Account(models.Model):
@@ -24,6 +25,33 @@ class Account(models.Model):
         max_length=500,
         blank=True,
         help_text="Set when one of its webhook endpoints was turned off for failing; clear it once the customer knows.",
+    )
+    # Account-wide quiet hours: a session's own quiet hours override them (outbound/services/sending_windows.py).
+    time_zone = models.CharField(
+        "time zone",
+        max_length=64,
+        blank=True,
+        default="",
+        validators=[zone_name_validate],
+        help_text="IANA zone of the account's quiet hours, e.g. Africa/Cairo. Empty: UTC.",
+    )
+    quiet_hours_start = models.TimeField(
+        "quiet hours start",
+        null=True,
+        blank=True,
+        help_text="Local time from which none of its sessions sends, e.g. 22:00. Empty: no account quiet hours.",
+    )
+    quiet_hours_end = models.TimeField(
+        "quiet hours end",
+        null=True,
+        blank=True,
+        help_text="Local time at which sending resumes, e.g. 08:00 (before the start: the window crosses midnight).",
+    )
+    quiet_hours_days = models.JSONField(
+        "quiet hours days",
+        default=list,
+        blank=True,
+        help_text="ISO weekdays (1 = Monday) on which a window starts, e.g. [1, 2, 3, 4, 5]. Empty: every day.",
     )
 
     class Meta:

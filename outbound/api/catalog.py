@@ -8,9 +8,10 @@ from rest_framework.views import APIView
 from core import scopes
 from core.errors import ApplicationError
 from outbound import selectors
-from outbound.services.sessions import session_pacing_set
+from outbound.services.sessions import session_deferred_release, session_pacing_set
 
 from .outputs import GroupOutput, SessionOutput
+from .session_windows import SessionWindowsInputMixin, session_windows_changes
 from core.api.pagination import ByNamePagination, paginated_response
 from core.api.strict import StrictSerializer
 
@@ -58,6 +59,10 @@ class SessionPacingInput(StrictSerializer):
         return attrs
 
 
+class SessionSettingsInput(SessionWindowsInputMixin, SessionPacingInput):
+    """Pacing, and the daily cap, warm-up and quiet hours (session_windows.py)."""
+
+
 class SessionDetailView(APIView):
     write_scope = scopes.SETTINGS_WRITE
 
@@ -67,15 +72,19 @@ class SessionDetailView(APIView):
 
     @extend_schema(
         operation_id="sessions_update",
-        summary="Set a session's pacing: messages per minute and a random extra gap between messages",
-        request=SessionPacingInput,
+        summary="Set a session's pacing (messages per minute, a random extra gap), daily cap, warm-up and quiet hours",
+        request=SessionSettingsInput,
         responses=SessionOutput,
     )
     def patch(self, request, session_id):
         session = _session_or_404(request, session_id)
-        pacing = SessionPacingInput(data=request.data, context={"session": session})
+        pacing = SessionSettingsInput(data=request.data, context={"session": session})
         pacing.is_valid(raise_exception=True)
-        session = session_pacing_set(session=session, **pacing.validated_data)
+        windows = session_windows_changes(pacing.validated_data)
+        rest = {name: value for name, value in pacing.validated_data.items() if name not in SessionWindowsInputMixin._declared_fields}
+        session = session_pacing_set(session=session, **rest, **windows)
+        if windows:
+            session_deferred_release(session=session)  # what waits is looked at again under the new settings
         return Response(SessionOutput(session).data)
 
 

@@ -5,6 +5,8 @@ from rest_framework import serializers
 from core.api.fields import MillisecondsField, UUIDStringField
 from outbound.serializers import DeliveryResultOutput, TextDigestMixin
 
+from .session_windows import SessionWindowsOutputMixin
+
 
 class SendDetailOutput(TextDigestMixin):
     send_id = UUIDStringField(source="id")
@@ -17,7 +19,7 @@ class SendDetailOutput(TextDigestMixin):
     results = DeliveryResultOutput(source="deliveries.all", many=True)
 
 
-class SessionOutput(serializers.Serializer):
+class SessionOutput(SessionWindowsOutputMixin):
     id = UUIDStringField()
     name = serializers.CharField()
     label = serializers.CharField()

@@ -4,6 +4,7 @@ from django.db import models
 
 from core.ids import new_id
 from core.models import Account
+from core.zones import zone_name_validate
 
 group_chat_id_validator = RegexValidator(
     r"^[0-9]+(-[0-9]+)?@g\.us$",
@@ -130,6 +131,70 @@ class Session(models.Model):
         blank=True,
         editable=False,
         help_text="When the pacing lets this number send next (UTC), e.g. 2026-03-01 09:30:02.",
+    )
+    # Daily cap, warm-up and quiet hours (outbound/services/sending_windows.py):
+    # counted and applied under this row's lock in pacing.send_slot_reserve.
+    time_zone = models.CharField(
+        "time zone",
+        max_length=64,
+        blank=True,
+        default="",
+        validators=[zone_name_validate],
+        help_text="IANA zone of this number's local day (daily cap) and of its quiet hours, e.g. Africa/Cairo. Empty: UTC.",
+    )
+    daily_message_cap = models.PositiveIntegerField(
+        "daily message cap",
+        null=True,
+        blank=True,
+        help_text="Most messages this number sends in one local day, e.g. 200; more wait for the next day. Empty: no cap.",
+    )
+    warmup_first_day_cap = models.PositiveIntegerField(
+        "warm-up day 1 cap",
+        null=True,
+        blank=True,
+        help_text="A new number's cap on its first warm-up day, rising linearly to the daily cap, e.g. 20. Empty: no warm-up.",
+    )
+    warmup_days = models.PositiveSmallIntegerField(
+        "warm-up days",
+        default=0,
+        help_text="Days the warm-up takes to reach the daily cap (day N sends the full cap), e.g. 14. 0: no warm-up.",
+    )
+    warmup_started_at = models.DateField(
+        "warm-up started on",
+        null=True,
+        blank=True,
+        help_text="Local date of warm-up day 1, e.g. 2026-03-01. Empty with a warm-up: the day it was set.",
+    )
+    cap_day = models.DateField(
+        "cap day",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The local day cap_day_count counts, e.g. 2026-03-01; a new day starts it at 0.",
+    )
+    cap_day_count = models.PositiveIntegerField(
+        "messages this day",
+        default=0,
+        editable=False,
+        help_text="Messages given a send slot on cap_day, e.g. 37 (counted under this row's lock).",
+    )
+    quiet_hours_start = models.TimeField(
+        "quiet hours start",
+        null=True,
+        blank=True,
+        help_text="Local time (session zone) from which nothing is sent, e.g. 22:00. Empty: the account's quiet hours apply.",
+    )
+    quiet_hours_end = models.TimeField(
+        "quiet hours end",
+        null=True,
+        blank=True,
+        help_text="Local time at which sending resumes, e.g. 08:00 (before the start: the window crosses midnight).",
+    )
+    quiet_hours_days = models.JSONField(
+        "quiet hours days",
+        default=list,
+        blank=True,
+        help_text="ISO weekdays (1 = Monday) on which a window starts, e.g. [5, 6]. Empty: every day.",
     )
     created_at = models.DateTimeField(
         "created at",

@@ -17,6 +17,7 @@ from core.models import Event
 from core.time import to_iso
 from outbound import sql
 from outbound.models import Delivery, Group, Send, Session
+from outbound.services.sending_windows import DEFERRAL_REASONS
 from outbound.signals import events_recorded
 from outbound.variants import variants_assign
 
@@ -29,6 +30,8 @@ class EventType:
     MESSAGE_FAILED = "message.notification.failed"
     MESSAGE_EXPIRED = "message.notification.expired"
     MESSAGE_SKIPPED = "message.notification.skipped"
+    # Held by quiet hours or the daily cap; still queued (data: deferred_reason, not_before_at).
+    MESSAGE_DEFERRED = "message.notification.deferred"
     SCHEDULE_RUN_STARTED = "schedule.run.started"
     SCHEDULE_RUN_COMPLETED = "schedule.run.completed"
     SCHEDULE_RUN_FAILED = "schedule.run.failed"
@@ -42,6 +45,7 @@ class EventType:
         "message.notification.read", "message.notification.failed", "message.notification.expired",
         "message.notification.skipped", "schedule.run.started", "schedule.run.completed", "schedule.run.failed",
         "schedule.completed", "schedule.canceled", "schedule.paused", "session.unhealthy",
+        "message.notification.deferred",
     )
 
 
@@ -106,6 +110,12 @@ def _schedule_send_at(delivery: Delivery, send: Send) -> datetime:
     return id_time(delivery.id) if send.schedule_id else delivery.created_at
 
 
+def _deferred_reason(delivery: Delivery) -> str | None:
+    if delivery.status == Delivery.Status.QUEUED and delivery.error_code in DEFERRAL_REASONS:
+        return delivery.error_code
+    return None
+
+
 def delivery_event_data(delivery: Delivery, send: Send, phone: dict | None = None) -> dict:
     """The message record as the seed shapes it, plus our own fields (send, schedule, group, variant, error code).
 
@@ -140,6 +150,9 @@ def delivery_event_data(delivery: Delivery, send: Send, phone: dict | None = Non
         "message_expiration_seconds": delivery.message_expiration_seconds,
         "failure_reason": delivery.error_message or None,
         "error_code": delivery.error_code or None,
+        # Waiting for quiet hours to end or the next day's cap: why, and until when.
+        "deferred_reason": _deferred_reason(delivery),
+        "not_before_at": to_iso(delivery.next_attempt_at) if _deferred_reason(delivery) else None,
         "send_duration": None,
         "sim": None,
         "timezone": "UTC",

@@ -6,10 +6,12 @@ from contextvars import ContextVar
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import F, Q
 
 from outbound import clock
 from outbound.models import Delivery
+from outbound.services.pacing import RESERVE_HORIZON
+from outbound.services.sending_windows import DEFERRAL_REASONS
 
 logger = logging.getLogger(__name__)
 
@@ -104,4 +106,23 @@ def deliveries_sweep(*, stale_seconds: float, batch_size: int = 1000) -> int:
         .values_list("pk", flat=True)[:batch_size]
     )
     deliveries_enqueue(delivery_ids=ids)
-    return len(ids)
+    return len(ids) + deliveries_deferred_release(now=now, batch_size=batch_size)
+
+
+def deliveries_deferred_release(*, now, batch_size: int = 1000) -> int:
+    """Queue deliveries deferred by quiet hours or a daily cap whose time comes within the pacing horizon.
+
+    Each goes on the queue for its own time (a countdown of at most the
+    horizon), so a window's end releases them then, not a sweep later; the
+    pacing then spreads them from there. Queued once: enqueued_at, set now,
+    is past its release time minus the horizon, which is what picks it.
+    """
+    soon = now + RESERVE_HORIZON
+    rows = list(
+        Delivery.objects.filter(status=Delivery.Status.QUEUED, next_attempt_at__lte=soon, error_code__in=DEFERRAL_REASONS)
+        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=F("next_attempt_at") - RESERVE_HORIZON))
+        .order_by("next_attempt_at")
+        .values_list("pk", "next_attempt_at")[:batch_size]
+    )
+    deliveries_enqueue_each(when=dict(rows))
+    return len(rows)

@@ -13,6 +13,7 @@ from outbound import clock
 from outbound.models import Delivery, Session
 from outbound.services.queueing import deliveries_enqueue
 from outbound.services.session_health import session_healthy_mark
+from outbound.services.sending_windows import DEFERRAL_REASONS
 from outbound.transports import SessionInfo, TransportError, get_client
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def session_status_set(*, session: Session, status: str) -> bool:
 
 
 def session_pacing_set(*, session: Session, **pacing) -> Session:
-    """Change a session's pacing (messages_per_minute, send_delay_min_ms, send_delay_max_ms)."""
+    """Change a session's pacing (messages_per_minute, send_delay_min_ms, send_delay_max_ms), daily cap, warm-up or quiet hours."""
     for name, value in pacing.items():
         setattr(session, name, value)
     session.save(update_fields=[*pacing, "updated_at"])
@@ -57,6 +58,22 @@ def session_deliveries_release(*, session: Session) -> int:
     ids = list(held.values_list("pk", flat=True))
     Delivery.objects.filter(pk__in=ids).update(next_attempt_at=now, error_code="", error_message="", updated_at=now)
     # After commit: the workers must see the released rows.
+    transaction.on_commit(lambda: deliveries_enqueue(delivery_ids=ids))
+    return len(ids)
+
+
+def session_deferred_release(*, session: Session) -> int:
+    """Queue now the deliveries deferred by this session's quiet hours or cap (after those settings changed).
+
+    Each is looked at again: still inside quiet hours or over the cap, it is
+    deferred again, to the new time; otherwise it goes at the session's pace.
+    """
+    now = clock.now()
+    deferred = Delivery.objects.filter(
+        send__session=session, status=Delivery.Status.QUEUED, error_code__in=DEFERRAL_REASONS, next_attempt_at__gt=now
+    )
+    ids = list(deferred.values_list("pk", flat=True))
+    Delivery.objects.filter(pk__in=ids).update(next_attempt_at=now, updated_at=now)
     transaction.on_commit(lambda: deliveries_enqueue(delivery_ids=ids))
     return len(ids)
 

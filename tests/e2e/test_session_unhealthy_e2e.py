@@ -1,7 +1,7 @@
 """An unhealthy session pauses its two schedules; resuming them applies each one's catch-up window.
 
 Real worker and beat processes, on an injected clock: the stack is started
-again with OUTBOUND_CLOCK_OFFSET_S moved hours ahead (outbound/clock.py),
+again with OUTBOUND_CLOCK_OFFSET_SECONDS moved hours ahead (outbound/clock.py),
 so an outage of 5 minutes and a pause of 3 hours take seconds. The test
 process moves its own service clock the same way for the resume (the API
 runs in this process).
@@ -58,7 +58,7 @@ def test_an_unhealthy_session_pauses_two_schedules_and_their_resume_catches_up(
     def restart(offset_s: float):
         """Worker and beat again, their clock offset_s ahead of this process's."""
         stack.stop()
-        stack.env["OUTBOUND_CLOCK_OFFSET_S"] = str(offset_s)
+        stack.env["OUTBOUND_CLOCK_OFFSET_SECONDS"] = str(offset_s)
         return stack.start_worker(), stack.start_beat()
 
     # Occurrence 1 of both is sent on time.
@@ -96,7 +96,7 @@ def test_an_unhealthy_session_pauses_two_schedules_and_their_resume_catches_up(
 
     # The session works again; an operator resumes both through the API, at the stack's time.
     ledger.configure(sessions={session.name: "WORKING"})
-    settings.OUTBOUND_CLOCK_OFFSET_S = offset  # this process's service clock: the stack's
+    settings.OUTBOUND_CLOCK_OFFSET_SECONDS = offset  # this process's service clock: the stack's
     session_status_set(session=session, status="WORKING")
     for schedule in (a, b):
         response = api.post(f"/v2/outbound/schedules/{schedule.id}/resume")

@@ -13,7 +13,7 @@ from outbound.transports import TransportError
 from . import gateway
 from .claiming import LeaseLost, claims_release, deliveries_claim, fenced
 from .recording import Finish, deliveries_finish, delivery_finish
-from .retries import RetryAt, deliveries_not_claimed, delivery_hold, retry_after_transient, slot_wait
+from .retries import SEND_NOW, RetryAt, deliveries_not_claimed, delivery_hold, retry_after_transient, slot_wait
 
 logger = logging.getLogger(__package__)
 
@@ -95,8 +95,8 @@ def attempt_claimed(delivery: Delivery, taken_over: bool) -> RetryAt | Finish | 
     if session.status != Session.Status.WORKING:
         return delivery_hold(delivery, f"Session {session.name} is {session.status}; held until it is WORKING again.")
     wait = slot_wait(delivery, now)
-    if wait is not None:
-        return wait
+    if wait is not SEND_NOW:
+        return wait  # back later (pacing), or deferred (quiet hours, daily cap)
     last_part_id = None
     try:
         media_urls_check(delivery)

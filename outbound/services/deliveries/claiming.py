@@ -35,10 +35,11 @@ def deliveries_claim(ids: list[uuid.UUID], now: datetime) -> dict[uuid.UUID, tup
 
 
 def _deliveries_load(ids) -> dict[uuid.UUID, Delivery]:
-    """{id: delivery} with its send and the send's session: one query."""
+    """{id: delivery} with its send, the send's session and its account (quiet hours): one query."""
     if not ids:
         return {}
-    return {delivery.pk: delivery for delivery in Delivery.objects.select_related("send__session").filter(pk__in=ids)}
+    loaded = Delivery.objects.select_related("send__session__account").filter(pk__in=ids)
+    return {delivery.pk: delivery for delivery in loaded}
 
 
 def fenced(delivery: Delivery):

@@ -9,9 +9,11 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 
-from outbound import clock
+from outbound import clock, metrics
 from outbound.models import Delivery, Session
-from outbound.services.pacing import RESERVE_HORIZON, send_slot_reserve, session_is_paced
+from outbound.services.events import EventType, delivery_events_record
+from outbound.services.pacing import RESERVE_HORIZON, Deferral, send_slot_reserve, session_is_paced
+from outbound.services.sending_windows import DAILY_CAP, DEFERRAL_REASONS, QUIET_HOURS, session_has_windows
 from outbound.transports import TransportError
 
 from .claiming import claim_release, fenced
@@ -105,22 +107,78 @@ def delivery_hold(delivery: Delivery, reason: str) -> RetryAt | None:
     return None
 
 
-def slot_wait(delivery: Delivery, now) -> RetryAt | None:
-    """The session's pacing: None to send now, else when to come back (slot kept, attempt kept)."""
+# slot_wait's answer when the delivery may go now.
+SEND_NOW = object()
+
+
+def slot_wait(delivery: Delivery, now) -> RetryAt | None | object:
+    """The session's pacing, quiet hours and daily cap: SEND_NOW, or when to come back (attempt kept), or None.
+
+    None: put back with nothing to queue (deferred far off, or no longer ours).
+
+    A delivery deferred by quiet hours or the daily cap stays queued with the
+    reason in error_code and its release time in next_attempt_at (never past
+    its expiry: it expires then, as any delivery does); it comes back on the
+    queue by itself when that is near, else the sweeper releases it then
+    (queueing.deliveries_deferred_release).
+    """
     session = delivery.send.session
     if delivery.slot_at is not None and delivery.slot_at <= now + SLOT_TOLERANCE:
-        return None  # this attempt's slot has come
+        return SEND_NOW  # this attempt's slot has come
+    changes = {}
+    if delivery.error_code in DEFERRAL_REASONS:
+        changes.update(error_code="", error_message="")  # back from a deferral: no longer waiting for it
     if delivery.slot_at is None:
-        if not session_is_paced(session):
-            return None
+        if not (session_is_paced(session) or session_has_windows(session)):
+            if changes:
+                fenced(delivery).update(**changes)
+            return SEND_NOW
         slot = send_slot_reserve(session_id=session.pk, messages=delivery.parts_total - delivery.parts_sent, now=now)
+        if isinstance(slot, Deferral):
+            return delivery_defer(delivery, slot, now)
         if slot is not None and slot <= now + SLOT_TOLERANCE:
-            return None
+            if changes:
+                fenced(delivery).update(**changes)
+            return SEND_NOW
         when = slot or now + RESERVE_HORIZON / 2
     else:
         slot = when = delivery.slot_at  # arrived early for the slot it holds
-    released = claim_release(delivery, slot_at=slot, next_attempt_at=when)
+    released = claim_release(delivery, slot_at=slot, next_attempt_at=when, **changes)
     return RetryAt(when) if released else None
+
+
+_DEFERRAL_MESSAGES = {
+    DAILY_CAP: "The session reached its daily message cap; waiting for its next local day.",
+    QUIET_HOURS: "Inside the quiet hours; waiting for their end.",
+}
+
+
+def delivery_defer(delivery: Delivery, deferral: Deferral, now) -> RetryAt | None:
+    """Put a delivery back to wait for its session's quiet hours to end or its next day's cap (no attempt used).
+
+    Queued, with the reason and the time; announced (message.notification.deferred)
+    and counted (outbound_deliveries_deferred) each time it is deferred.
+    """
+    until = min(deferral.not_before, delivery.expires_at)  # it expires then, as today
+    with transaction.atomic():
+        released = claim_release(
+            delivery,
+            slot_at=None,
+            next_attempt_at=until,
+            error_code=deferral.reason,
+            error_message=_DEFERRAL_MESSAGES[deferral.reason],
+        )
+        if released:
+            delivery.status, delivery.attempts = Delivery.Status.QUEUED, delivery.attempts - 1
+            delivery.error_code, delivery.error_message = deferral.reason, _DEFERRAL_MESSAGES[deferral.reason]
+            delivery.next_attempt_at = until
+            delivery_events_record(send=delivery.send, deliveries=[delivery], type=EventType.MESSAGE_DEFERRED)
+            transaction.on_commit(lambda: metrics.deliveries_deferred(deferral.reason))
+    if not released:
+        return None
+    # Near: back on the queue for then. Far: no hours-long countdown in the
+    # broker (a visibility timeout redelivers those); the sweeper releases it.
+    return RetryAt(until) if until - now <= RESERVE_HORIZON else None
 
 
 def deliveries_not_claimed(ids: list[uuid.UUID], now: datetime) -> dict[str, RetryAt]:
