@@ -32,8 +32,10 @@ def session_is_paced(session: Session) -> bool:
     return bool(session.messages_per_minute) or session.send_delay_max_ms > 0
 
 
-def _gap(session: Session) -> timedelta:
-    gap = timedelta(0)
+def _gap(session: Session, typing: timedelta = timedelta(0)) -> timedelta:
+    # A human-like send types before it sends (deliveries/typing.py): its
+    # typing time is part of its gap, so the next slot waits for the send.
+    gap = typing
     if session.messages_per_minute:
         gap += timedelta(seconds=60 / session.messages_per_minute) + GUARD
     if session.send_delay_max_ms:
@@ -42,11 +44,12 @@ def _gap(session: Session) -> timedelta:
     return gap
 
 
-def send_slot_reserve(*, session_id, messages: int, now: datetime) -> datetime | None:
+def send_slot_reserve(*, session_id, messages: int, now: datetime, typing: timedelta = timedelta(0)) -> datetime | None:
     """Reserve slots for `messages` messages; the first slot's time, or None if beyond the horizon.
 
     The slots run from the returned time on; the caller sends its messages
-    from then (together, for the images of one delivery).
+    from then (together, for the images of one delivery), or starts typing
+    then and sends `typing` later.
     """
     with transaction.atomic():
         session = (
@@ -57,6 +60,7 @@ def send_slot_reserve(*, session_id, messages: int, now: datetime) -> datetime |
         slot = max(now, session.next_send_slot_at or now)
         if slot - now > RESERVE_HORIZON:
             return None
-        next_slot = slot + sum((_gap(session) for _ in range(messages)), timedelta(0))
+        # Typing comes once, before the first message (the images of one delivery go together).
+        next_slot = slot + sum((_gap(session, typing if i == 0 else timedelta(0)) for i in range(messages)), timedelta(0))
         Session.objects.filter(pk=session.pk).update(next_send_slot_at=next_slot)
         return slot

@@ -55,6 +55,7 @@ def retry_after_transient(delivery: Delivery, error: TransportError) -> RetryAt 
         next_attempt_at=next_at,
         lease_expires_at=None,
         slot_at=None,
+        typing_started_at=None,  # the next attempt types again
         unconfirmed=unconfirmed,
         error_code=error.code,
         error_message=error.message[:2000],
@@ -85,6 +86,7 @@ def delivery_hold(delivery: Delivery, reason: str) -> RetryAt | None:
             delivery,
             next_attempt_at=delivery.expires_at,
             slot_at=None,
+            typing_started_at=None,
             error_code="session_not_working",
             error_message=reason[:2000],
         )
@@ -99,14 +101,29 @@ def slot_wait(delivery: Delivery, now) -> RetryAt | None:
     if delivery.slot_at is None:
         if not session_is_paced(session):
             return None
-        slot = send_slot_reserve(session_id=session.pk, messages=delivery.parts_total - delivery.parts_sent, now=now)
+        typing = _typing_for_slot(delivery, session)
+        slot = send_slot_reserve(
+            session_id=session.pk,
+            messages=delivery.parts_total - delivery.parts_sent,
+            now=now,
+            typing=timedelta(milliseconds=typing or 0),
+        )
         if slot is not None and slot <= now + SLOT_TOLERANCE:
             return None
         when = slot or now + RESERVE_HORIZON / 2
     else:
         slot = when = delivery.slot_at  # arrived early for the slot it holds
-    released = claim_release(delivery, slot_at=slot, next_attempt_at=when)
+    released = claim_release(delivery, slot_at=slot, next_attempt_at=when, typing_ms=delivery.typing_ms)
     return RetryAt(when) if released else None
+
+
+def _typing_for_slot(delivery: Delivery, session: Session) -> int | None:
+    """The typing time this attempt will show, drawn now so the slot reserved covers it (kept on the delivery)."""
+    from .typing import delivery_typing_ms_draw, typing_needed  # typing builds on this module
+
+    if typing_needed(delivery, session):
+        delivery.typing_ms = delivery_typing_ms_draw(delivery, session)
+    return delivery.typing_ms if delivery.typing_started_at is None else None
 
 
 def deliveries_not_claimed(ids: list[uuid.UUID], now: datetime) -> dict[str, RetryAt]:
