@@ -171,3 +171,39 @@ def test_the_delivery_shows_its_typing_time(api, clock, gateway, session, make_g
     result = api.get(f"/v2/outbound/sends/{send.id}").json()["results"][0]
     assert (result["status"], result["typing_ms"]) == ("sent", 1500)
     assert Delivery.objects.get(pk=delivery.pk).typing_started_at is not None
+
+
+@pytest.fixture
+def operator(client, db):
+    from outbound.models import User
+
+    client.force_login(User.objects.create_superuser("operator", "op@example.com", "pw"))
+    return client
+
+
+def _admin_form(session, **changes):
+    form = {
+        "account": str(session.account_id), "name": session.name, "label": session.label, "role": session.role,
+        "status": session.status, "phone_number": "", "messages_per_minute": "", "send_delay_min_ms": "0",
+        "send_delay_max_ms": "0", "typing_ms_min": "1000", "typing_ms_max": "8000", "typing_ms_per_char": "40",
+    }
+    return {**form, **changes}
+
+
+def test_operators_turn_it_on_in_the_admin(operator, session):
+    url = f"/admin/outbound/session/{session.id}/change/"
+    assert "Human-like sends" in operator.get(url).content.decode()
+    response = operator.post(url, _admin_form(session, human_like="on", typing_ms_min="500", typing_ms_max="3000"))
+    assert response.status_code == 302
+    session.refresh_from_db()
+    assert (session.human_like, session.typing_ms_min, session.typing_ms_max) == (True, 500, 3000)
+
+
+def test_the_admin_refuses_a_min_above_the_max(operator, session):
+    url = f"/admin/outbound/session/{session.id}/change/"
+    response = operator.post(url, _admin_form(session, human_like="on", typing_ms_min="5000", typing_ms_max="3000"))
+    assert response.status_code == 200 and "errornote" in response.content.decode()
+    response = operator.post(url, _admin_form(session, typing_ms_max="60001"))
+    assert response.status_code == 200 and "60000" in response.content.decode()
+    session.refresh_from_db()
+    assert (session.human_like, session.typing_ms_min, session.typing_ms_max) == (False, 1000, 8000)
