@@ -207,3 +207,26 @@ def test_the_admin_refuses_a_min_above_the_max(operator, session):
     assert response.status_code == 200 and "60000" in response.content.decode()
     session.refresh_from_db()
     assert (session.human_like, session.typing_ms_min, session.typing_ms_max) == (False, 1000, 8000)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sessions_that_existed_before_keep_sending_as_they_did(account, settings):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    settings.OUTBOUND_SESSION_HUMAN_LIKE = True
+    graph = MigrationExecutor(connection).loader.graph
+    [added] = [key for key in graph.nodes if key[0] == "outbound" and key[1].endswith("_human_human_like_sends")]
+    [before] = [parent.key for parent in graph.node_map[added].parents if parent.key[0] == "outbound"]
+    executor = MigrationExecutor(connection)
+    latest = [key for key in executor.loader.graph.leaf_nodes() if key[0] == "outbound"]
+    executor.migrate([before])
+    try:
+        OldSession = executor.loader.project_state([before]).apps.get_model("outbound", "Session")
+        old = OldSession.objects.create(account_id=account.pk, name="old-line", status="WORKING")
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(latest)
+    assert Session.objects.get(pk=old.pk).human_like is False
+    assert Session.objects.create(account=account, name="new-line").human_like is True
