@@ -67,6 +67,9 @@ def delivery_alternatives(send: Send, delivery: Delivery) -> list[int]:
 
 
 def delivery_text_vary(send: Send, delivery: Delivery, text: str) -> tuple[str, list[int]]:
+    """(the text this delivery's group gets, the alternative chosen in each group of it)."""
+    if not text or ("{" not in text and "\\" not in text):
+        return text or "", []  # nothing to choose or unescape: no seed to build (every create-send request runs this)
     seed = variation_seed(
         send_id=send.id,
         schedule_id=send.schedule_id,
@@ -132,7 +135,8 @@ def delivery_event_data(delivery: Delivery, send: Send, phone: dict | None = Non
     `phone`: session_event_data(send.session), when the caller has built it
     already for a batch. An announcement passes an unsaved send (no id yet).
     """
-    text, media = delivery_content(send, delivery)
+    stored_text, media = _stored_content(send, delivery)
+    text, alternatives = delivery_text_vary(send, delivery, stored_text)
     if phone is None:
         phone = session_event_data(send.session)
     return {
@@ -155,7 +159,7 @@ def delivery_event_data(delivery: Delivery, send: Send, phone: dict | None = Non
         "variant_name": delivery.variant_name or None,
         # Issue 22: which alternative of each {a|b} group `content` took, and
         # how long the session showed typing first (null: no typing).
-        "text_alternatives": delivery_text_vary(send, delivery, _stored_content(send, delivery)[0])[1],
+        "text_alternatives": alternatives,
         "typing_ms": delivery.typing_ms,
         "status": delivery.status,
         "provider_message_id": delivery.provider_message_id,
