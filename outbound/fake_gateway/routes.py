@@ -120,7 +120,12 @@ CHAT_ACTIONS = {"sendSeen": "seen", "startTyping": "typing_start", "stopTyping":
 
 
 def chat_action(state, request, kind):
-    """sendSeen (SendSeenRequest) and start/stopTyping (ChatRequest): {session, chatId}; WAHA answers 201."""
+    """sendSeen (SendSeenRequest) and start/stopTyping (ChatRequest): {session, chatId}; WAHA answers 201.
+
+    WAHA's answers: typing, {"result": true}; a seen without message ids reads
+    the chat's last days and says which (ReadChatMessagesResponse): the fake
+    has no incoming messages, so none.
+    """
     body = json_object(request.body)
     session = required_string({"session": "default", **body}, "session")
     chat_id = required_string(body, "chatId")
@@ -137,7 +142,7 @@ def chat_action(state, request, kind):
     if refusal:
         return refusal
     state.record_chat_action(session=session, chat_id=chat_id, kind=kind)
-    return 201, {}
+    return 201, ({"ids": []} if kind == "seen" else {"result": True})
 
 
 def session_refusal(state, session):

@@ -228,10 +228,11 @@ def bodies(receiver, count):
 
 def test_it_takes_seen_and_typing_as_wahas_models_send_them_and_records_them(fake, waha):
     """The typed client builds each body from WAHA's own request models (SendSeenRequest, ChatRequest)."""
-    waha.chatting.send_seen(models.SendSeenRequest(session="sales", chatId=GROUP))
-    waha.chatting.start_typing(models.ChatRequest(session="sales", chatId=GROUP))
+    seen = waha.chatting.send_seen(models.SendSeenRequest(session="sales", chatId=GROUP))
+    models.ReadChatMessagesResponse.model_validate(seen)  # WAHA's answer to a seen without message ids
+    assert waha.chatting.start_typing(models.ChatRequest(session="sales", chatId=GROUP)) == {"result": True}
     send_text(waha)
-    waha.chatting.stop_typing(models.ChatRequest(session="sales", chatId=GROUP))
+    assert waha.chatting.stop_typing(models.ChatRequest(session="sales", chatId=GROUP)) == {"result": True}
     actions = httpx.get(f"{fake.base_url}/_fake/chat_actions").json()["actions"]
     assert [(a["kind"], a["session"], a["chatId"], a["messages_before"]) for a in actions] == [
         ("seen", "sales", GROUP, 0), ("typing_start", "sales", GROUP, 0), ("typing_stop", "sales", GROUP, 1),
