@@ -43,6 +43,10 @@ def bench_env(database: str | None = None, **overrides) -> dict:
         # Limits high enough never to refuse, so the figures include the cost of counting.
         "API_RATE_LIMIT_PER_TOKEN": "1000000/minute",
         "API_RATE_LIMIT_PER_ACCOUNT": "1000000/minute",
+        # Sessions a benchmark makes send without typing, as they did before
+        # human-like sends existed, so rows stay comparable; the production
+        # bench's human-like row turns it on per session.
+        "OUTBOUND_SESSION_HUMAN_LIKE": "0",
     }
     env.update({key: str(value) for key, value in overrides.items()})
     return env

@@ -12,10 +12,22 @@ receipts, no webhooks). Users will see these rows instead:
   delivery receipts (SERVER, DEVICE, READ, a second apart, posted to the web
   process like WAHA does), and half of the sessions belonging to a tenant
   with a webhook endpoint (every event) on a local receiver.
+- "paced + human-like": the "paced" row with every session human-like
+  (issue 22): before each message the chat is marked seen and typing shows
+  for the sessions' default typing time (1-8 s, growing with the text),
+  inside the pacing. Its extra columns show that no worker is held while a
+  session types: "typing at once" is the most chats typing at the same
+  moment (from the gateway's seen/typing ledger; a worker held per typing
+  chat could not exceed the 2 worker processes), "typing s" the mean typing
+  time, "late p99 ms" how long after its typing ended a message reached the
+  gateway, "worker busy %" the worker processes' CPU over 2 x the wall
+  time, and "gaps < pace" the consecutive sends of a session closer than
+  60/pace s (0: every delivery within its pacing).
 Each row: how long until every delivery was sent, the rate, and the CPU each
 delivery cost per process group (worker, web, gateway, receiver, PostgreSQL,
 Redis, the driver posting the sends) and machine-wide, beside the floor
 (Celery no-op tasks, bin/bench delivery) of the same machine.
+`--scenario human` runs the human-like row alone.
 """
 
 import argparse
@@ -31,12 +43,15 @@ from bench.cpu import CpuMeter, free_port, pids_named, process_tree
 
 HEADERS = ["scenario", "sessions", "deliveries", "s to all sent", "deliv/s", "read receipts", "webhooks", "webhook p99 s",
            "dup", "lost", "worker ms", "web ms", "gateway ms", "receiver ms", "postgres ms", "redis ms", "driver ms",
-           "machine ms/delivery", "machine busy %"]
+           "machine ms/delivery", "machine busy %", "worker busy %", "typing s", "typing at once", "late p99 ms", "gaps < pace"]
 GROUPS_PER_TENANT_SESSION = 10
 
 
-def seed(sessions: int, groups: int, pace: int) -> list[dict]:
-    """Two tenants, `sessions` sessions between them at the default pacing, `groups` groups each."""
+def seed(sessions: int, groups: int, pace: int, human_like: bool = False) -> list[dict]:
+    """Two tenants, `sessions` sessions between them at the default pacing, `groups` groups each.
+
+    Human-like sessions keep the model's default typing range.
+    """
     from core.models import Account
     from outbound.models import Group, Session
     from core.services.tokens import api_token_create
@@ -48,7 +63,7 @@ def seed(sessions: int, groups: int, pace: int) -> list[dict]:
         for i in range(sessions // 2):
             session = Session.objects.create(
                 account=account, name=f"prod-{name}-{i}-{uuid.uuid4().hex[:6]}", role="sending", status="WORKING",
-                messages_per_minute=pace, send_delay_min_ms=0, send_delay_max_ms=2000,
+                messages_per_minute=pace, send_delay_min_ms=0, send_delay_max_ms=2000, human_like=human_like,
             )
             groups_made = Group.objects.bulk_create([
                 Group(account=account, chat_id=f"12036{ord(name)}{i:05d}{g:04d}@g.us", name=f"{name}{i}-{g}") for g in range(groups)
@@ -73,7 +88,30 @@ def post_all(web: str, tenants: list[dict]) -> list[str]:
     return ids
 
 
-def run_scenario(env: dict, args, receipts: bool, webhooks: bool) -> dict:
+def typing_figures(send_ids: list, ledger: list, actions: list, pace: int) -> dict:
+    """Typing time, the most chats typing at once, how late each send was after its typing, pace breaches."""
+    from outbound.models import Delivery
+
+    rows = list(Delivery.objects.filter(send_id__in=send_ids).values_list("chat_id", "typing_started_at", "typing_ms"))
+    received = {m["chatId"]: m["received_at_ms"] for m in ledger}
+    late = [received[chat] - (started.timestamp() * 1000 + ms) for chat, started, ms in rows if started and chat in received]
+    edges = sorted([(a["at_ms"], 1) for a in actions if a["kind"] == "typing_start"]
+                   + [(a["at_ms"], -1) for a in actions if a["kind"] == "typing_stop"], key=lambda e: (e[0], e[1]))
+    typing = most = 0
+    for _, step in edges:
+        typing += step
+        most = max(most, typing)
+    by_session = {}
+    for message in ledger:
+        by_session.setdefault(message["session"], []).append(message["received_at_ms"])
+    floor_ms = 60_000 / pace - 20  # a send may reach the gateway some ms after its slot
+    breaches = sum(1 for times in by_session.values() for a, b in zip(sorted(times), sorted(times)[1:]) if b - a < floor_ms)
+    typed = [ms for _, _, ms in rows if ms]
+    return {"typing_s": sum(typed) / max(1, len(typed)) / 1000, "typing_at_once": most,
+            "late_p99": percentile(late, 99) if late else None, "pace_breaches": breaches}
+
+
+def run_scenario(env: dict, args, receipts: bool, webhooks: bool, human_like: bool = False) -> dict:
     from django.db import connections
 
     from outbound.models import Delivery
@@ -94,7 +132,7 @@ def run_scenario(env: dict, args, receipts: bool, webhooks: bool) -> dict:
                                    env, ready="listening")
         web = processes.web(env, web_port, name="prod-web")
         worker = processes.worker(env, 2, name="prod-worker")
-        tenants = seed(args.sessions, args.groups, args.pace)
+        tenants = seed(args.sessions, args.groups, args.pace, human_like=human_like)
         if webhooks:
             WebhookEndpoint.objects.create(account=tenants[0]["account"], url=f"http://127.0.0.1:{receiver_port}/hook",
                                            events=["*"], secret="whsec_" + "cHJvZHVjdGlvbi1wYXRoLWJlbmNo")
@@ -120,10 +158,12 @@ def run_scenario(env: dict, args, receipts: bool, webhooks: bool) -> dict:
         cpu = meter.result()
         ledger = httpx.get(f"http://127.0.0.1:{gateway_port}/_fake/ledger").json()["messages"]
         received = httpx.get(f"http://127.0.0.1:{receiver_port}/").json()
+        actions = httpx.get(f"http://127.0.0.1:{gateway_port}/_fake/chat_actions").json()["actions"]
         delivered_ids = [m["id"] for m in ledger]
         deliveries = Delivery.objects.filter(send_id__in=send_ids).count()
+        scenario = "paced + receipts + webhooks" if receipts else "paced + human-like" if human_like else "paced"
         return {
-            "scenario": "paced + receipts + webhooks" if receipts else "paced", "sessions": args.sessions,
+            "scenario": scenario, "sessions": args.sessions, **typing_figures(send_ids, ledger, actions, args.pace),
             "deliveries": deliveries, "s": all_sent, "rate": deliveries / all_sent,
             "read": Delivery.objects.filter(send_id__in=send_ids, status="read").count(),
             "webhooks": received["received"], "webhook_p99": percentile(received["latencies_ms"], 99) / 1000,
@@ -139,7 +179,8 @@ def row(r: dict) -> list:
     groups = ("worker", "web", "gateway", "receiver", "postgres", "redis", "driver")
     return [r["scenario"], r["sessions"], r["deliveries"], r["s"], r["rate"], r["read"], r["webhooks"], r["webhook_p99"],
             r["dup"], r["lost"], *(cpu["seconds"][g] * each for g in groups), cpu["machine seconds"] * each,
-            cpu["machine busy"]]
+            cpu["machine busy"], 100 * cpu["seconds"]["worker"] / (2 * r["s"]), r["typing_s"] or "-", r["typing_at_once"] or "-",
+            "-" if r["late_p99"] is None else r["late_p99"], r["pace_breaches"]]
 
 
 def main(argv=None) -> None:
@@ -148,14 +189,23 @@ def main(argv=None) -> None:
     parser.add_argument("--groups", type=int, default=10, help="groups per session (one send each)")
     parser.add_argument("--pace", type=int, default=30, help="messages a minute per session (the default pacing)")
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--scenario", choices=["all", "paced", "receipts", "human"], default="all",
+                        help="one row only (paced, paced + receipts + webhooks, paced + human-like), or all three")
     args = parser.parse_args(argv)
-    env = bench_env(database="outbound_bench_production", WAHA_WEBHOOK_ALLOW_UNSIGNED="1",
+    # BENCH_DATABASE: runs sharing a PostgreSQL each need their own (every scenario drops and makes it).
+    env = bench_env(database=os.environ.get("BENCH_DATABASE", "outbound_bench_production"), WAHA_WEBHOOK_ALLOW_UNSIGNED="1",
                     URL_ALLOWED_PRIVATE_NETWORKS="127.0.0.0/8")
     django_setup(env)
     print(machine())
-    results = [run_scenario(env, args, receipts=False, webhooks=False), run_scenario(env, args, receipts=True, webhooks=True)]
+    scenarios = {
+        "paced": dict(receipts=False, webhooks=False),
+        "receipts": dict(receipts=True, webhooks=True),
+        "human": dict(receipts=False, webhooks=False, human_like=True),
+    }
+    chosen = list(scenarios) if args.scenario == "all" else [args.scenario]
+    results = [run_scenario(env, args, **scenarios[name]) for name in chosen]
     print(f"\nDelivery on the production path: {args.sessions} sessions paced at {args.pace}/min (0-2 s extra gap), "
-          f"one send of {args.groups} groups each; CPU is ms per delivery.\n")
+          f"one send of {args.groups} groups each, on 2 worker processes; CPU is ms per delivery.\n")
     print(table(HEADERS, [row(r) for r in results]))
 
 

@@ -62,15 +62,28 @@ class SessionAdminForm(forms.ModelForm):
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
     form = SessionAdminForm
-    list_display = ["name", "label", "account", "role", "status", "status_changed_at", "messages_per_minute"]
+    list_display = ["name", "label", "account", "role", "status", "status_changed_at", "messages_per_minute", "human_like"]
     list_select_related = ["account"]
-    list_filter = ["status", "role", "account"]
+    list_filter = ["status", "role", "human_like", "account"]
     search_fields = ["name", "label", "id"]
     readonly_fields = [
         "status_changed_at", "next_send_slot_at", "created_at", "updated_at",
         "unhealthy_since", "unhealthy_reason", "ack_error_streak", "cap_day", "cap_day_count",
     ]
     actions = ["refresh_status"]
+    fieldsets = [
+        (None, {"fields": ["account", "name", "label", "role", "status", "status_changed_at", "phone_number"]}),
+        ("Pacing", {"fields": ["messages_per_minute", "send_delay_min_ms", "send_delay_max_ms", "next_send_slot_at"]}),
+        (
+            "Human-like sends",
+            {
+                "fields": ["human_like", "typing_ms_min", "typing_ms_max", "typing_ms_per_char"],
+                "description": "Before each message: mark the chat seen, show typing for min + per character x "
+                "length (+-20%, kept within min..max), then send. Typing time counts inside the pacing.",
+            },
+        ),
+        (None, {"fields": ["created_at", "updated_at"]}),
+    ]
 
     def get_fieldsets(self, request, obj=None):
         rest = [name for name in self.get_fields(request, obj) if name not in SESSION_WINDOW_FIELDS]
@@ -110,7 +123,7 @@ class DeliveryInline(admin.TabularInline):
     can_delete = False
     fields = [
         "id", "chat_id", "status", "attempts", "provider_message_ids", "error_code", "error_message",
-        "last_attempted_at", "sent_at", "failed_at", "expired_at",
+        "last_attempted_at", "typing_ms", "sent_at", "failed_at", "expired_at",
     ]
     readonly_fields = fields
 

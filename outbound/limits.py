@@ -14,7 +14,7 @@ last check before the gateway call (outbound.services.deliveries) both use
 
 from dataclasses import dataclass
 
-from outbound.variants import PLACEHOLDER
+from outbound.alternatives import text_longest_length
 
 # WhatsApp's limit on a text message; the text is also the first image's caption.
 MAX_TEXT = 4096
@@ -30,12 +30,12 @@ class LimitError:
 
 
 def text_rendered_length(text: str, values: dict[str, str]) -> int:
-    """len(text_render(text, values)) without building it; every placeholder must have a value."""
-    text = text or ""
-    length = len(text)
-    for match in PLACEHOLDER.finditer(text):
-        length += len(values[match.group(1)]) - len(match.group(0))
-    return length
+    """Length of the longest text a group may get: placeholders filled, each `{a|b}` at its longest alternative.
+
+    Computed without building the text; every placeholder must have a value.
+    For a text without alternatives or escapes it is len(text_render(text, values)).
+    """
+    return text_longest_length(text or "", values)
 
 
 def content_limit_errors(*, text_length: int, media_count: int) -> list[LimitError]:
@@ -45,7 +45,7 @@ def content_limit_errors(*, text_length: int, media_count: int) -> list[LimitErr
         errors.append(
             LimitError(
                 "text", "text_too_long",
-                f"The text is {text_length} characters with its placeholders filled; at most {MAX_TEXT}.",
+                f"The text is {text_length} characters with its placeholders filled (its longest alternatives); at most {MAX_TEXT}.",
             )
         )
     if media_count > MAX_MEDIA:

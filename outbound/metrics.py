@@ -13,7 +13,7 @@ from django.conf import settings
 # PROMETHEUS_MULTIPROC_DIR, which the settings export: load them first.
 _ = settings.PROMETHEUS_MULTIPROC_DIR
 
-from prometheus_client import Counter  # noqa: E402
+from prometheus_client import Counter, Histogram  # noqa: E402
 
 DELIVERIES = Counter(
     "outbound_deliveries",
@@ -37,3 +37,25 @@ DEFERRED = Counter(
 
 def deliveries_deferred(reason: str, count: int = 1) -> None:
     DEFERRED.labels(reason).inc(count)
+
+
+# Human-like sends (outbound.services.deliveries.typing). Buckets in seconds,
+# from the shortest typing a session may set to the longest (a minute).
+TYPING_SECONDS = Histogram(
+    "outbound_typing_seconds",
+    "Typing time shown before a message by human-like sessions (the message went out this long after the chat was marked seen).",
+    buckets=(0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60),
+)
+TYPING_CALLS_FAILED = Counter(
+    "outbound_typing_calls_failed",
+    "Seen or typing calls the gateway refused (the message was sent anyway), by error code.",
+    ["code"],
+)
+
+
+def typing_started(seconds: float) -> None:
+    TYPING_SECONDS.observe(seconds)
+
+
+def typing_call_failed(code: str) -> None:
+    TYPING_CALLS_FAILED.labels(code).inc()

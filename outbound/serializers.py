@@ -16,6 +16,7 @@ from outbound.limits import MAX_MEDIA, MAX_TEXT, content_limit_errors, text_rend
 from core.time import to_ms
 from outbound.models import Delivery
 from outbound.services.sending_windows import DEFERRAL_REASONS
+from outbound.services.events import delivery_alternatives, delivery_content
 from outbound.variants import placeholders, text_render
 
 
@@ -114,6 +115,17 @@ class DeliveryResultOutput(serializers.Serializer):
     group_id = UUIDStringField()
     chat_id = serializers.CharField()
     variant_name = serializers.CharField(help_text="The A/B variant this group got; empty without variants.")
+    text_alternatives = serializers.SerializerMethodField(
+        help_text="Which alternative of each {a|b} group in the text this group got, 0-based, in text order, e.g. [2, 0] "
+        "for {Hi|Hello|Hey} ... {today|now}: Hey ... today. [] when the text has none. The same on every retry."
+    )
+    text_sha256 = serializers.SerializerMethodField(help_text="SHA-256 of the text this group got (alternatives chosen).")
+    text_length = serializers.SerializerMethodField(help_text="Length of the text this group got, in characters.")
+    typing_ms = serializers.IntegerField(
+        allow_null=True,
+        help_text="Human-like sends: how long the session showed typing before this message (drawn when its slot "
+        "was reserved), e.g. 2400; null: no typing.",
+    )
     ok = serializers.SerializerMethodField(help_text="False once the delivery failed, expired or was skipped.")
     status = serializers.ChoiceField(choices=Delivery.Status.choices)
     attempts = serializers.IntegerField()
@@ -146,6 +158,15 @@ class DeliveryResultOutput(serializers.Serializer):
 
     def get_not_before_at_ms(self, delivery) -> int | None:
         return to_ms(delivery.next_attempt_at) if self.get_deferred_reason(delivery) else None
+
+    def get_text_alternatives(self, delivery) -> list[int]:
+        return delivery_alternatives(delivery.send, delivery)
+
+    def get_text_sha256(self, delivery) -> str:
+        return text_digest(delivery_content(delivery.send, delivery)[0])["text_sha256"]
+
+    def get_text_length(self, delivery) -> int:
+        return len(delivery_content(delivery.send, delivery)[0])
 
     def get_ok(self, delivery) -> bool:
         return delivery.status not in (*Delivery.UNSUCCESSFUL, Delivery.Status.SKIPPED)

@@ -12,8 +12,16 @@ def placeholders(text: str) -> set[str]:
 
 
 def text_render(text: str, values: dict[str, str]) -> str:
-    """Fill {{key}} placeholders; the caller has checked every key has a value."""
-    return PLACEHOLDER.sub(lambda match: values[match.group(1)], text or "")
+    """Fill {{key}} placeholders; the caller has checked every key has a value.
+
+    Values go in escaped: their braces and bars stay literal text when the
+    text's alternatives are chosen at send time (outbound.alternatives).
+    """
+    return PLACEHOLDER.sub(lambda match: values[match.group(1)].translate(_LITERAL), text or "")
+
+
+# A placeholder's value as literal text: `\{`, `\}` and `\|` are what outbound.alternatives reads as literal.
+_LITERAL = str.maketrans({"{": "\\{", "}": "\\}", "|": "\\|"})
 
 
 def variant_counts(percents: list[float], total: int) -> list[int]:

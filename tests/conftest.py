@@ -136,6 +136,7 @@ def session(account):
         # Unpaced, so tests run at full speed; pacing has tests of its own.
         messages_per_minute=None,
         send_delay_max_ms=0,
+        human_like=False,
     )
 
 

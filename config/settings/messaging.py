@@ -47,6 +47,9 @@ OUTBOUND_SWEEP_STALE_SECONDS = env.int("OUTBOUND_SWEEP_STALE_SECONDS", default=3
 # admin and the API): WhatsApp bans numbers that send too fast or too evenly.
 OUTBOUND_SESSION_MESSAGES_PER_MINUTE = env.int("OUTBOUND_SESSION_MESSAGES_PER_MINUTE", default=30)
 OUTBOUND_SESSION_SEND_DELAY_MAX_MS = env.int("OUTBOUND_SESSION_SEND_DELAY_MAX_MS", default=2000)
+# New sessions send human-like (seen, typing, then the message); sessions
+# made before this setting existed keep sending as they did (migration).
+OUTBOUND_SESSION_HUMAN_LIKE = env.bool("OUTBOUND_SESSION_HUMAN_LIKE", default=True)
 # How often beat asks the gateway for every sending session's status.
 OUTBOUND_SESSION_REFRESH_SECONDS = env.float("OUTBOUND_SESSION_REFRESH_SECONDS", default=60.0)
 IDEMPOTENCY_KEY_TTL_HOURS = env.float("IDEMPOTENCY_KEY_TTL_HOURS", default=24)

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from core import scopes
 from core.errors import ApplicationError
 from outbound import selectors
+from outbound.models.sessions import TYPING_MS_LIMIT, TYPING_MS_PER_CHAR_LIMIT
 from outbound.services.sessions import session_deferred_release, session_pacing_set
 
 from .outputs import GroupOutput, SessionOutput
@@ -47,15 +48,22 @@ class SessionPacingInput(StrictSerializer):
     messages_per_minute = serializers.IntegerField(min_value=1, max_value=10_000, required=False, allow_null=True)
     send_delay_min_ms = serializers.IntegerField(min_value=0, max_value=600_000, required=False)
     send_delay_max_ms = serializers.IntegerField(min_value=0, max_value=600_000, required=False)
+    human_like = serializers.BooleanField(
+        required=False, help_text="Mark the chat seen and show typing before each message, e.g. true."
+    )
+    typing_ms_min = serializers.IntegerField(min_value=0, max_value=TYPING_MS_LIMIT, required=False)
+    typing_ms_max = serializers.IntegerField(min_value=0, max_value=TYPING_MS_LIMIT, required=False)
+    typing_ms_per_char = serializers.IntegerField(min_value=0, max_value=TYPING_MS_PER_CHAR_LIMIT, required=False)
 
     def validate(self, attrs):
         session = self.context["session"]
-        low = attrs.get("send_delay_min_ms", session.send_delay_min_ms)
-        high = attrs.get("send_delay_max_ms", session.send_delay_max_ms)
-        if low > high:
-            raise serializers.ValidationError(
-                {"send_delay_min_ms": [serializers.ErrorDetail("Must not exceed send_delay_max_ms.", code="min_above_max")]}
-            )
+        for low_name, high_name in (("send_delay_min_ms", "send_delay_max_ms"), ("typing_ms_min", "typing_ms_max")):
+            low = attrs.get(low_name, getattr(session, low_name))
+            high = attrs.get(high_name, getattr(session, high_name))
+            if low > high:
+                raise serializers.ValidationError(
+                    {low_name: [serializers.ErrorDetail(f"Must not exceed {high_name}.", code="min_above_max")]}
+                )
         return attrs
 
 
@@ -72,7 +80,7 @@ class SessionDetailView(APIView):
 
     @extend_schema(
         operation_id="sessions_update",
-        summary="Set a session's pacing (messages per minute, a random extra gap), daily cap, warm-up and quiet hours",
+        summary="Set a session's pacing (messages per minute, a random extra gap), human-like sends (typing time), daily cap, warm-up and quiet hours",
         request=SessionSettingsInput,
         responses=SessionOutput,
     )

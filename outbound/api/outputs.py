@@ -34,6 +34,10 @@ class SessionOutput(SessionWindowsOutputMixin):
     messages_per_minute = serializers.IntegerField(allow_null=True, help_text="Pacing: at most this many per minute; null: no limit.")
     send_delay_min_ms = serializers.IntegerField()
     send_delay_max_ms = serializers.IntegerField()
+    human_like = serializers.BooleanField(help_text="Marks the chat seen and shows typing before each message.")
+    typing_ms_min = serializers.IntegerField(help_text="Shortest typing time, e.g. 1000.")
+    typing_ms_max = serializers.IntegerField(help_text="Longest typing time, e.g. 8000.")
+    typing_ms_per_char = serializers.IntegerField(help_text="Typing time per character of the text, e.g. 40.")
 
 
 class GroupOutput(serializers.Serializer):

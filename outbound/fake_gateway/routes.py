@@ -68,6 +68,8 @@ def waha_route(state, request, parts):
         return send(state, request, "text")
     if request.method == "POST" and parts == ["sendImage"]:
         return send(state, request, "image")
+    if request.method == "POST" and len(parts) == 1 and parts[0] in CHAT_ACTIONS:
+        return chat_action(state, request, CHAT_ACTIONS[parts[0]])
     if request.method == "GET" and parts == ["sessions"]:
         return list_sessions(state, request.query)
     if request.method == "GET" and len(parts) == 2 and parts[0] == "sessions":
@@ -111,6 +113,36 @@ def send(state, request, kind):
     if fault == FAULT_ACCEPT_THEN_FAIL:
         return engine_failure(request)
     return 201, message_json(entry)
+
+
+# WAHA's endpoint -> the kind the ledger records.
+CHAT_ACTIONS = {"sendSeen": "seen", "startTyping": "typing_start", "stopTyping": "typing_stop"}
+
+
+def chat_action(state, request, kind):
+    """sendSeen (SendSeenRequest) and start/stopTyping (ChatRequest): {session, chatId}; WAHA answers 201.
+
+    WAHA's answers: typing, {"result": true}; a seen without message ids reads
+    the chat's last days and says which (ReadChatMessagesResponse): the fake
+    has no incoming messages, so none.
+    """
+    body = json_object(request.body)
+    session = required_string({"session": "default", **body}, "session")
+    chat_id = required_string(body, "chatId")
+    if "@" not in chat_id:
+        raise BadRequest("chatId must end with @g.us or @c.us")
+    message_ids = body.get("messageIds")
+    if message_ids is not None and (
+        not isinstance(message_ids, list) or not all(isinstance(i, str) and i for i in message_ids)
+    ):
+        raise BadRequest("messageIds must be a list of message ids")
+    if state.latency_ms:
+        time.sleep(state.latency_ms / 1000)
+    refusal = session_refusal(state, session)
+    if refusal:
+        return refusal
+    state.record_chat_action(session=session, chat_id=chat_id, kind=kind)
+    return 201, ({"ids": []} if kind == "seen" else {"result": True})
 
 
 def session_refusal(state, session):
@@ -270,6 +302,8 @@ def control_route(state, request, parts):
         return 200, {"ok": True}
     if route == ("GET", "ledger"):
         return ledger(state, request.query)
+    if route == ("GET", "chat_actions"):
+        return chat_actions(state, request.query)
     if route == ("GET", "config"):
         return 200, state.config()
     if route == ("GET", "callbacks"):
@@ -334,3 +368,11 @@ def ledger(state, query):
         since_seq=int(since) if since is not None else None,
     )
     return 200, {"count": len(messages), "messages": messages}
+
+
+def chat_actions(state, query):
+    """The seen and typing calls, oldest first, optionally for one chat_id or session."""
+    actions = state.chat_actions(
+        chat_id=(query.get("chat_id") or [None])[0], session=(query.get("session") or [None])[0]
+    )
+    return 200, {"count": len(actions), "actions": actions}

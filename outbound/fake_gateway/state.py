@@ -213,6 +213,7 @@ class GatewayState:
         self.phones = dict(self._startup["phones"])
         self._rng = random.Random(self.seed)
         self._entries = []
+        self._chat_actions = []  # sendSeen / startTyping / stopTyping, in arrival order
         self._by_id = {}  # raw and serialized id -> latest entry with that id
         # WAHA always reports a last-activity time; a session the fake has
         # seen do nothing was last active when the gateway (re)started.
@@ -362,6 +363,29 @@ class GatewayState:
             target, acks, delay_ms = self._webhook_target(), list(self.acks), self.ack_delay_ms
         self.webhooks.message_acks(target, entry, acks, delay_ms)
         return entry
+
+    def record_chat_action(self, *, session, chat_id, kind) -> dict:
+        """Append one seen or typing call; `messages_before` orders it against the sends (seq > it: later)."""
+        with self._lock:
+            entry = {
+                "seq": len(self._chat_actions) + 1,
+                "kind": kind,  # "seen", "typing_start" or "typing_stop"
+                "session": session,
+                "chatId": chat_id,
+                "at_ms": time.time() * 1000,
+                "messages_before": len(self._entries),
+            }
+            self._chat_actions.append(entry)
+            self._activity_ms[session] = int(entry["at_ms"])
+        return entry
+
+    def chat_actions(self, *, chat_id=None, session=None) -> list:
+        with self._lock:
+            entries = list(self._chat_actions)
+        return [
+            e for e in entries
+            if (chat_id is None or e["chatId"] == chat_id) and (session is None or e["session"] == session)
+        ]
 
     def webhook_target(self) -> Target:
         with self._lock:

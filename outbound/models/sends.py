@@ -245,6 +245,20 @@ class Delivery(models.Model):
         help_text="The session's pacing slot reserved for this delivery's next attempt (UTC), e.g. "
         "2026-03-01 09:30:04.",
     )
+    typing_ms = models.PositiveIntegerField(
+        "typing (ms)",
+        null=True,
+        blank=True,
+        help_text="Human-like sends: how long the session showed typing before this message, e.g. 2400. "
+        "Empty: sent without typing.",
+    )
+    typing_started_at = models.DateTimeField(
+        "typing started at",
+        null=True,
+        blank=True,
+        help_text="When this attempt marked the chat seen and started typing (UTC); the message goes out "
+        "typing_ms later, e.g. 2026-03-01 09:30:04.",
+    )
     unconfirmed = models.BooleanField(
         "unconfirmed",
         default=False,

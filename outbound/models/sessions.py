@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 
 from core.ids import new_id
@@ -20,6 +20,16 @@ def default_messages_per_minute():
 
 def default_send_delay_max_ms():
     return settings.OUTBOUND_SESSION_SEND_DELAY_MAX_MS
+
+
+def default_human_like():
+    return settings.OUTBOUND_SESSION_HUMAN_LIKE
+
+
+# Bounds on the typing settings (API, admin, database): WhatsApp stops
+# showing "typing..." on its own after some 25 seconds, so a minute is plenty.
+TYPING_MS_LIMIT = 60_000
+TYPING_MS_PER_CHAR_LIMIT = 1_000
 
 
 class Session(models.Model):
@@ -125,6 +135,31 @@ class Session(models.Model):
         editable=False,
         help_text="Why, e.g. STOPPED for over 600 s, or 5 deliveries in a row failed (ack ERROR) while WORKING.",
     )
+    human_like = models.BooleanField(
+        "human-like sends",
+        default=default_human_like,
+        help_text="Before each message, mark the chat seen and show typing for a while, then send, e.g. on. "
+        "Typing time counts inside the pacing. Off for sessions made before this existed.",
+    )
+    typing_ms_min = models.PositiveIntegerField(
+        "typing min (ms)",
+        default=1_000,
+        validators=[MaxValueValidator(TYPING_MS_LIMIT)],
+        help_text="Shortest typing time, however short the text, e.g. 1000.",
+    )
+    typing_ms_max = models.PositiveIntegerField(
+        "typing max (ms)",
+        default=8_000,
+        validators=[MaxValueValidator(TYPING_MS_LIMIT)],
+        help_text="Longest typing time, however long the text, e.g. 8000 (at most 60000).",
+    )
+    typing_ms_per_char = models.PositiveIntegerField(
+        "typing per character (ms)",
+        default=40,
+        validators=[MaxValueValidator(TYPING_MS_PER_CHAR_LIMIT)],
+        help_text="How typing time grows with the text: min + this x characters, +-20% at random, "
+        "kept within min..max, e.g. 40.",
+    )
     next_send_slot_at = models.DateTimeField(
         "next send slot",
         null=True,
@@ -210,6 +245,11 @@ class Session(models.Model):
     class Meta:
         verbose_name = "session"
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(typing_ms_min__lte=models.F("typing_ms_max")), name="session_typing_min_within_max"
+            ),
+        ]
 
     def __str__(self):
         return self.label or self.name

@@ -16,6 +16,7 @@ from core.ids import id_time, occurrence_delivery_id
 from core.models import Event
 from core.time import to_iso
 from outbound import sql
+from outbound.alternatives import text_vary, variation_seed
 from outbound.models import Delivery, Group, Send, Session
 from outbound.services.sending_windows import DEFERRAL_REASONS
 from outbound.signals import events_recorded
@@ -60,7 +61,30 @@ EVENT_FOR_STATUS = {
 
 
 def delivery_content(send: Send, delivery: Delivery) -> tuple[str, list[dict]]:
-    """(text, media) this delivery sends: its variant's, or the send's."""
+    """(text, media) this delivery sends: its variant's, or the send's, with its alternatives chosen."""
+    text, media = _stored_content(send, delivery)
+    return delivery_text_vary(send, delivery, text)[0], media
+
+
+def delivery_alternatives(send: Send, delivery: Delivery) -> list[int]:
+    """Which alternative of each `{a|b}` group the delivery's text took (0-based), e.g. [2, 0]; [] without any."""
+    return delivery_text_vary(send, delivery, _stored_content(send, delivery)[0])[1]
+
+
+def delivery_text_vary(send: Send, delivery: Delivery, text: str) -> tuple[str, list[int]]:
+    """(the text this delivery's group gets, the alternative chosen in each group of it)."""
+    if not text or ("{" not in text and "\\" not in text):
+        return text or "", []  # nothing to choose or unescape: no seed to build (every create-send request runs this)
+    seed = variation_seed(
+        send_id=send.id,
+        schedule_id=send.schedule_id,
+        occurrence_number=send.occurrence_number,
+        group_id=delivery.group_id,
+    )
+    return text_vary(text or "", seed=seed)
+
+
+def _stored_content(send: Send, delivery: Delivery) -> tuple[str, list[dict]]:
     if delivery.variant_name:
         for variant in send.variants:
             if variant["variant_name"] == delivery.variant_name:
@@ -122,7 +146,8 @@ def delivery_event_data(delivery: Delivery, send: Send, phone: dict | None = Non
     `phone`: session_event_data(send.session), when the caller has built it
     already for a batch. An announcement passes an unsaved send (no id yet).
     """
-    text, media = delivery_content(send, delivery)
+    stored_text, media = _stored_content(send, delivery)
+    text, alternatives = delivery_text_vary(send, delivery, stored_text)
     if phone is None:
         phone = session_event_data(send.session)
     return {
@@ -143,6 +168,10 @@ def delivery_event_data(delivery: Delivery, send: Send, phone: dict | None = Non
         "content": text,
         "media_count": len(media),
         "variant_name": delivery.variant_name or None,
+        # Issue 22: which alternative of each {a|b} group `content` took, and
+        # how long the session showed typing first (null: no typing).
+        "text_alternatives": alternatives,
+        "typing_ms": delivery.typing_ms,
         "status": delivery.status,
         "provider_message_id": delivery.provider_message_id,
         "send_attempt_count": delivery.attempts,

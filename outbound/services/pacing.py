@@ -47,8 +47,10 @@ def session_is_paced(session: Session) -> bool:
     return bool(session.messages_per_minute) or session.send_delay_max_ms > 0
 
 
-def _gap(session: Session) -> timedelta:
-    gap = timedelta(0)
+def _gap(session: Session, typing: timedelta = timedelta(0)) -> timedelta:
+    # A human-like send types before it sends (deliveries/typing.py): its
+    # typing time is part of its gap, so the next slot waits for the send.
+    gap = typing
     if session.messages_per_minute:
         gap += timedelta(seconds=60 / session.messages_per_minute) + GUARD
     if session.send_delay_max_ms:
@@ -65,13 +67,16 @@ class Deferral:
     reason: str
 
 
-def send_slot_reserve(*, session_id, messages: int, now: datetime) -> datetime | Deferral | None:
+def send_slot_reserve(
+    *, session_id, messages: int, now: datetime, typing: timedelta = timedelta(0)
+) -> datetime | Deferral | None:
     """Reserve slots for `messages` messages; the first slot's time, a Deferral, or None if beyond the horizon.
 
     The slots run from the returned time on; the caller sends its messages
-    from then (together, for the images of one delivery). A Deferral (the
-    next slot falls in quiet hours or over the day's cap: not before
-    `not_before`) reserves nothing and counts nothing.
+    from then (together, for the images of one delivery), or starts typing
+    then and sends `typing` later. A Deferral (the next slot falls in quiet
+    hours or over the day's cap: not before `not_before`) reserves nothing
+    and counts nothing.
     """
     with transaction.atomic():
         session = (
@@ -88,7 +93,8 @@ def send_slot_reserve(*, session_id, messages: int, now: datetime) -> datetime |
             return Deferral(slot, reason)
         if slot - now > RESERVE_HORIZON:
             return None
-        next_slot = slot + sum((_gap(session) for _ in range(messages)), timedelta(0))
+        # Typing comes once, before the first message (the images of one delivery go together).
+        next_slot = slot + sum((_gap(session, typing if i == 0 else timedelta(0)) for i in range(messages)), timedelta(0))
         changes = {"next_send_slot_at": next_slot}
         if day is not None:
             changes.update(cap_day=day, cap_day_count=used + messages)

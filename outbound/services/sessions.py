@@ -42,7 +42,8 @@ def session_status_set(*, session: Session, status: str) -> bool:
 
 
 def session_pacing_set(*, session: Session, **pacing) -> Session:
-    """Change a session's pacing (messages_per_minute, send_delay_min_ms, send_delay_max_ms), daily cap, warm-up or quiet hours."""
+    """Change a session's pacing (messages_per_minute, send_delay_min_ms, send_delay_max_ms), typing
+    (human_like, typing_ms_min, typing_ms_max, typing_ms_per_char), daily cap, warm-up or quiet hours."""
     for name, value in pacing.items():
         setattr(session, name, value)
     session.save(update_fields=[*pacing, "updated_at"])

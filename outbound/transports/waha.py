@@ -84,6 +84,24 @@ class WahaClient:
             body["caption"] = caption
         return self._send("/api/sendImage", body, message_id)
 
+    # Human-like sends (outbound.services.deliveries.typing): what a person's
+    # phone shows before a message. WAHA's SendSeenRequest and ChatRequest
+    # both take {session, chatId}; a group's seen needs no message ids.
+    def send_seen(self, *, session: str, chat_id: str) -> None:
+        self._chat_action("/api/sendSeen", session, chat_id)
+
+    def start_typing(self, *, session: str, chat_id: str) -> None:
+        self._chat_action("/api/startTyping", session, chat_id)
+
+    def stop_typing(self, *, session: str, chat_id: str) -> None:
+        self._chat_action("/api/stopTyping", session, chat_id)
+
+    def _chat_action(self, path: str, session: str, chat_id: str) -> None:
+        response = self._request("POST", path, json={"session": session, "chatId": chat_id})
+        if response.status_code == 404:
+            raise session_not_found(response, session)
+        raise_for_status(response)
+
     def get_session(self, *, session: str) -> SessionInfo:
         """The session's status and, once an account is linked, its phone number."""
         response = self._request("GET", f"/api/sessions/{segment(session)}")

@@ -221,3 +221,30 @@ def test_it_emits_wahas_webhooks_on_request(fake, waha, receiver):
 def bodies(receiver, count):
     receiver.wait_for(count)
     return receiver.bodies()[:count]
+
+
+# -- seen and typing (human-like sends) ----------------------------------------------------
+
+
+def test_it_takes_seen_and_typing_as_wahas_models_send_them_and_records_them(fake, waha):
+    """The typed client builds each body from WAHA's own request models (SendSeenRequest, ChatRequest)."""
+    seen = waha.chatting.send_seen(models.SendSeenRequest(session="sales", chatId=GROUP))
+    models.ReadChatMessagesResponse.model_validate(seen)  # WAHA's answer to a seen without message ids
+    assert waha.chatting.start_typing(models.ChatRequest(session="sales", chatId=GROUP)) == {"result": True}
+    send_text(waha)
+    assert waha.chatting.stop_typing(models.ChatRequest(session="sales", chatId=GROUP)) == {"result": True}
+    actions = httpx.get(f"{fake.base_url}/_fake/chat_actions").json()["actions"]
+    assert [(a["kind"], a["session"], a["chatId"], a["messages_before"]) for a in actions] == [
+        ("seen", "sales", GROUP, 0), ("typing_start", "sales", GROUP, 0), ("typing_stop", "sales", GROUP, 1),
+    ]
+    assert actions[0]["at_ms"] <= actions[1]["at_ms"] <= actions[2]["at_ms"]
+
+
+@pytest.mark.parametrize("path", ["sendSeen", "startTyping", "stopTyping"])
+def test_it_refuses_seen_and_typing_as_waha_does(fake, path):
+    configure(fake, sessions={"sales": "STOPPED"})
+    stopped = httpx.post(f"{fake.base_url}/api/{path}", json={"session": "sales", "chatId": GROUP})
+    assert stopped.status_code == 422 and stopped.json()["expected"] == ["WORKING"]
+    no_chat = httpx.post(f"{fake.base_url}/api/{path}", json={"session": "sales"})
+    assert no_chat.status_code == 400
+    assert httpx.get(f"{fake.base_url}/_fake/chat_actions").json()["count"] == 0

@@ -14,6 +14,7 @@ from . import gateway
 from .claiming import LeaseLost, claims_release, deliveries_claim, fenced
 from .recording import Finish, deliveries_finish, delivery_finish
 from .retries import SEND_NOW, RetryAt, deliveries_not_claimed, delivery_hold, retry_after_transient, slot_wait
+from .typing import typing_needed, typing_start, typing_stop
 
 logger = logging.getLogger(__package__)
 
@@ -73,6 +74,8 @@ def attempt_claimed(delivery: Delivery, taken_over: bool) -> RetryAt | Finish | 
     1. Expire it if its time is up; fail it if its message is over the gateway's limits.
     2. Hold it if its session is not WORKING (no attempt used).
     3. Wait for the session's send slot (back on the queue, attempt kept).
+       A human-like session marks the chat seen and starts typing at the
+       slot, and comes back when typing ends (typing.py); then stops typing.
     4. Check the media URLs still to be sent (core/addresses.py), then send
        each part not yet recorded, asking the gateway first on retries.
     5. Sent: the caller records it with the rest of the batch. Failed
@@ -99,7 +102,11 @@ def attempt_claimed(delivery: Delivery, taken_over: bool) -> RetryAt | Finish | 
         return wait  # back later (pacing), or deferred (quiet hours, daily cap)
     last_part_id = None
     try:
+        if typing_needed(delivery, session):
+            return typing_start(delivery, session, now)  # sends at the end of typing, from a new task
         media_urls_check(delivery)
+        if delivery.typing_started_at is not None and delivery.parts_sent == 0:
+            typing_stop(delivery, session)
         for part in range(delivery.parts_sent, delivery.parts_total):
             provider_id = gateway.part_send(delivery, part)
             if part < delivery.parts_total - 1:

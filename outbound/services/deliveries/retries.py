@@ -60,6 +60,7 @@ def retry_after_transient(delivery: Delivery, error: TransportError) -> RetryAt 
         next_attempt_at=next_at,
         lease_expires_at=None,
         slot_at=None,
+        typing_started_at=None,  # the next attempt types again
         unconfirmed=unconfirmed,
         error_code=error.code,
         error_message=error.message[:2000],
@@ -101,6 +102,7 @@ def delivery_hold(delivery: Delivery, reason: str) -> RetryAt | None:
             delivery,
             next_attempt_at=delivery.expires_at,
             slot_at=None,
+            typing_started_at=None,
             error_code="session_not_working",
             error_message=reason[:2000],
         )
@@ -133,7 +135,13 @@ def slot_wait(delivery: Delivery, now) -> RetryAt | None | object:
             if changes:
                 fenced(delivery).update(**changes)
             return SEND_NOW
-        slot = send_slot_reserve(session_id=session.pk, messages=delivery.parts_total - delivery.parts_sent, now=now)
+        typing = _typing_for_slot(delivery, session)
+        slot = send_slot_reserve(
+            session_id=session.pk,
+            messages=delivery.parts_total - delivery.parts_sent,
+            now=now,
+            typing=timedelta(milliseconds=typing or 0),
+        )
         if isinstance(slot, Deferral):
             return delivery_defer(delivery, slot, now)
         if slot is not None and slot <= now + SLOT_TOLERANCE:
@@ -143,7 +151,7 @@ def slot_wait(delivery: Delivery, now) -> RetryAt | None | object:
         when = slot or now + RESERVE_HORIZON / 2
     else:
         slot = when = delivery.slot_at  # arrived early for the slot it holds
-    released = claim_release(delivery, slot_at=slot, next_attempt_at=when, **changes)
+    released = claim_release(delivery, slot_at=slot, next_attempt_at=when, typing_ms=delivery.typing_ms, **changes)
     return RetryAt(when) if released else None
 
 
@@ -179,6 +187,15 @@ def delivery_defer(delivery: Delivery, deferral: Deferral, now) -> RetryAt | Non
     # Near: back on the queue for then. Far: no hours-long countdown in the
     # broker (a visibility timeout redelivers those); the sweeper releases it.
     return RetryAt(until) if until - now <= RESERVE_HORIZON else None
+
+
+def _typing_for_slot(delivery: Delivery, session: Session) -> int | None:
+    """The typing time this attempt will show, drawn now so the slot reserved covers it (kept on the delivery)."""
+    from .typing import delivery_typing_ms_draw, typing_needed  # typing builds on this module
+
+    if typing_needed(delivery, session):
+        delivery.typing_ms = delivery_typing_ms_draw(delivery, session)
+    return delivery.typing_ms if delivery.typing_started_at is None else None
 
 
 def deliveries_not_claimed(ids: list[uuid.UUID], now: datetime) -> dict[str, RetryAt]:
