@@ -7,8 +7,8 @@ from rest_framework.test import APIClient
 
 TOKEN = "deploy-scrape-token"
 
-# Written by Prometheus itself for every target it scrapes, not by the service.
-PROMETHEUS_OWN = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped"})
+# Written by Prometheus itself (for every target it scrapes; ALERTS for the rules' alerts), not by the service.
+PROMETHEUS_OWN = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped", "ALERTS"})
 
 _KEYWORDS = frozenset(
     {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset", "inf", "nan", "atan2"}
