@@ -32,14 +32,14 @@ def rules() -> list[dict]:
 
 
 def test_promtool_checks_the_rules(promtool):
-    result = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([promtool, "check", "rules", str(RULES)], check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(rules())} rules found" in result.stdout
 
 
 def test_promtool_unit_tests_pass(promtool):
     assert RULE_TESTS, "no rule unit tests in deploy/prometheus/tests"
-    result = subprocess.run([promtool, "test", "rules", *map(str, RULE_TESTS)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([promtool, "test", "rules", *map(str, RULE_TESTS)], check=False, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
