@@ -1,11 +1,9 @@
 """deploy/prometheus: the alert rules load, fire on the series their unit tests write (promtool), and read only exported metrics."""
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 from tests.deploy.exported import PROMETHEUS_OWN, promql_metric_names
@@ -14,17 +12,6 @@ ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy/prometheus/alerts.yml"
 RULE_TESTS = sorted((ROOT / "deploy/prometheus/tests").glob("*.yml"))
 OPERATIONS = ROOT / "docs/operations.md"
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    """promtool, installed from Debian's prometheus package by bin/_promtool.sh when missing and apt can."""
-    if not shutil.which("promtool"):
-        subprocess.run(["bash", "-c", ". bin/_promtool.sh"], cwd=ROOT, check=False, timeout=600)
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.skip("promtool is not installed and could not be (bin/_promtool.sh needs apt-get as root): apt-get install prometheus")
-    return path
 
 
 def rules() -> list[dict]:
