@@ -263,6 +263,7 @@ def draw(board: dict, data: dict, alerts: list[tuple[float, str]], start: float,
             ax.axvline(datetime.fromtimestamp(when, timezone.utc), color="#f2495c", linewidth=0.9, alpha=0.8)
         ax.set_xlim(datetime.fromtimestamp(start, timezone.utc), datetime.fromtimestamp(end, timezone.utc))
         ax.set_ylim(bottom=0)
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=2, maxticks=max(3, panel["gridPos"]["w"] // 2)))
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S", tz=timezone.utc))
         ax.tick_params(colors=TEXT, labelsize=8)
         ax.grid(color=GRID, linewidth=0.5)
@@ -348,7 +349,9 @@ def main(argv=None) -> None:
         processes.worker(env, 2, name="dashboard-worker")
         beat = processes.beat(env, name="dashboard-beat")
         prometheus = prometheus_start(processes, env, web_port)
-        interval_schedules(fixture, count=4, seconds=args.seconds)
+        # On an account of their own: the sending session's incident (40-90 s) would pause them
+        # (a schedule pauses when its deliveries fail), and the beat incident needs them firing.
+        interval_schedules(bench_fixture(groups=4, name="dashboard-schedules"), count=4, seconds=args.seconds)
         start = time.time()
         traffic(web=f"http://127.0.0.1:{web_port}", gateway=gateway, fixture=fixture, spare_session=str(spare.id),
                 seconds=args.seconds, processes=processes, env=env, beat=beat)
