@@ -23,6 +23,7 @@ import glob
 import hmac
 import logging
 import os
+import time
 
 from django.conf import settings
 from django.http import JsonResponse
@@ -31,7 +32,7 @@ from django.http import JsonResponse
 # PROMETHEUS_MULTIPROC_DIR, which the settings export: load them first.
 _ = settings.PROMETHEUS_MULTIPROC_DIR
 
-from prometheus_client import CollectorRegistry, multiprocess  # noqa: E402
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess  # noqa: E402
 from prometheus_client.core import GaugeMetricFamily  # noqa: E402
 from prometheus_client.django import PrometheusDjangoView  # noqa: E402
 
@@ -51,7 +52,7 @@ class StateCollector:
     def collect(self):
         families = (
             ("queue depth", _queue_depth), ("beat leader", _beat_leader), ("sessions", _sessions),
-            ("webhook endpoints", _webhook_endpoints),
+            ("webhook endpoints", _webhook_endpoints), ("dependencies", _dependencies_up),
         )
         for name, family in families:
             try:
@@ -118,11 +119,78 @@ def _webhook_endpoints():
     yield gauge
 
 
+def _dependencies_up():
+    """1 or 0 per dependency, by the same checks as /readyz: a dependency that cannot be reached is a 0, never a gap.
+
+    An alert on a missing series fires late and says less than one on a
+    value; the web process answers /metrics from its own files even while
+    the database and the broker are down, so the 0 reaches Prometheus.
+    """
+    from config.health import broker_check, database_check
+
+    gauge = GaugeMetricFamily(
+        "outbound_dependency_up", "1 while this web process reaches the dependency (as /readyz checks it), else 0.", labels=["dependency"]
+    )
+    for name, check in (("database", database_check), ("broker", broker_check)):
+        try:
+            up = bool(check()["ok"])
+        except Exception as error:  # whatever the driver raises, the dependency is not usable
+            logger.warning("metrics: %s unreachable: %s", name, error)
+            up = False
+        gauge.add_metric([name], int(up))
+    yield gauge
+
+
 def registry_build() -> CollectorRegistry:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=settings.PROMETHEUS_MULTIPROC_DIR)
     registry.register(StateCollector())
     return registry
+
+
+# ------------------------------------------------------------------------------
+# Counted by the web processes
+# ------------------------------------------------------------------------------
+HTTP_REQUESTS = Counter(
+    "outbound_http_requests",
+    "Requests answered, by surface (api: /v2, admin, other) and status class (2xx, 3xx, 4xx, 5xx); probes and /metrics left out.",
+    ["surface", "status_class"],
+)
+HTTP_REQUEST_DURATION = Histogram(
+    "outbound_http_request_duration_seconds",
+    "Time to answer a request inside Django (the web tier's queue not included), by surface; probes and /metrics left out.",
+    ["surface"],
+    # The API's budget is tens of milliseconds; the web tier gives up at 30 s.
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+# Probes and scrapes come every few seconds whatever the traffic: counted, they would
+# drown the rate and the latency of the requests people and customers make.
+_NOT_COUNTED = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def _surface(path: str) -> str:
+    if path.startswith("/v2/"):
+        return "api"
+    if path.startswith("/admin/"):
+        return "admin"
+    return "other"
+
+
+class RequestMetricsMiddleware:
+    """Counts and times every answered request (outbound_http_*): one counter inc and one observation, no query."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path in _NOT_COUNTED:
+            return self.get_response(request)
+        started = time.monotonic()
+        response = self.get_response(request)  # Django turns an exception into a 500 below this middleware
+        surface = _surface(request.path)
+        HTTP_REQUESTS.labels(surface, f"{response.status_code // 100}xx").inc()
+        HTTP_REQUEST_DURATION.labels(surface).observe(time.monotonic() - started)
+        return response
 
 
 # ------------------------------------------------------------------------------

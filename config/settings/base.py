@@ -53,6 +53,8 @@ WEB_BUFFER_SIZE = env.int("WEB_BUFFER_SIZE", default=1024 * 1024)
 MIDDLEWARE = [
     # Outermost: after every answer, the rest of an unread body is read (config/proxy.py says why).
     "config.proxy.UnreadBodyDrainMiddleware",
+    # Counts and times each answer (GET /metrics, outbound_http_*), around everything else.
+    "config.metrics.RequestMetricsMiddleware",
     # Then the client's address from the web tier's proxy, before anything reads it (axes, logs).
     "config.proxy.ClientAddressMiddleware",
     "core.middleware.RequestIdMiddleware",
