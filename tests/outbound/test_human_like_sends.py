@@ -186,6 +186,9 @@ def _admin_form(session, **changes):
         "account": str(session.account_id), "name": session.name, "label": session.label, "role": session.role,
         "status": session.status, "phone_number": "", "messages_per_minute": "", "send_delay_min_ms": "0",
         "send_delay_max_ms": "0", "typing_ms_min": "1000", "typing_ms_max": "8000", "typing_ms_per_char": "40",
+        # The daily cap, warm-up and quiet hours fieldset, left empty (off).
+        "time_zone": "", "daily_message_cap": "", "warmup_first_day_cap": "", "warmup_days": "0",
+        "warmup_started_at": "", "quiet_hours_start": "", "quiet_hours_end": "", "quiet_hours_days": "[]",
     }
     return {**form, **changes}
 
@@ -194,7 +197,7 @@ def test_operators_turn_it_on_in_the_admin(operator, session):
     url = f"/admin/outbound/session/{session.id}/change/"
     assert "Human-like sends" in operator.get(url).content.decode()
     response = operator.post(url, _admin_form(session, human_like="on", typing_ms_min="500", typing_ms_max="3000"))
-    assert response.status_code == 302
+    assert response.status_code == 302, response.context["adminform"].form.errors
     session.refresh_from_db()
     assert (session.human_like, session.typing_ms_min, session.typing_ms_max) == (True, 500, 3000)
 
@@ -216,7 +219,7 @@ def test_sessions_that_existed_before_keep_sending_as_they_did(account, settings
 
     settings.OUTBOUND_SESSION_HUMAN_LIKE = True
     graph = MigrationExecutor(connection).loader.graph
-    [added] = [key for key in graph.nodes if key[0] == "outbound" and key[1].endswith("_human_human_like_sends")]
+    [added] = [key for key in graph.nodes if key[0] == "outbound" and key[1].endswith("_human_like_sends")]
     [before] = [parent.key for parent in graph.node_map[added].parents if parent.key[0] == "outbound"]
     executor = MigrationExecutor(connection)
     latest = [key for key in executor.loader.graph.leaf_nodes() if key[0] == "outbound"]
