@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from core import scopes
+from core.admin_console import ConsoleAdmin
 from core.models import Account, ApiSecret, ApiToken, Event
 from core.services.credentials import api_secret_create, api_secret_revoke
 from core.services.tokens import api_token_create, api_token_revoke
@@ -19,7 +20,7 @@ class WebhookAlertFilter(admin.SimpleListFilter):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(ConsoleAdmin):
     list_display = ["name", "id", "webhook_alert", "created_at"]
     list_filter = [WebhookAlertFilter]
     search_fields = ["name", "id"]
@@ -35,7 +36,7 @@ class ScopesForm(forms.ModelForm):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ConsoleAdmin):
     form = ScopesForm
     list_display = ["__str__", "account", "user", "scopes", "created_at", "last_used_at", "revoked_at"]
     list_select_related = ["account", "user"]
@@ -60,7 +61,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiSecret)
-class ApiSecretAdmin(admin.ModelAdmin):
+class ApiSecretAdmin(ConsoleAdmin):
     """API secrets sign the customer's short-lived JWTs; the key is shown once, when made."""
 
     form = ScopesForm
@@ -94,7 +95,7 @@ class ApiSecretAdmin(admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ConsoleAdmin):
     list_display = ["id", "type", "account", "created_at"]
     list_select_related = ["account"]
     list_filter = ["type", "account"]

@@ -5,19 +5,23 @@ from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
+from core.admin_console import ConsoleAdmin
+from core.admin_format import moment, named, one_line
 from core.errors import ApplicationError
 
 from .. import selectors, services
 from ..models import Run, Schedule, ScheduleChange
 from ..services import operator
+from .display import change_diff_html, next_up, rule_full, rule_short
 from .forms import ScheduleForm
 from .operations import ScheduleOperationsMixin, operations_allowed
-from .timeline import schedule_timeline_svg, when
+from .timeline import schedule_timeline_svg
 
 STATUS_HELP = (
     "scheduled → running (an occurrence is sending) → scheduled … → completed, or completed_with_failures "
@@ -44,10 +48,7 @@ class RunInline(admin.TabularInline):
     formset = LatestRunsFormSet
     extra = 0
     can_delete = False
-    fields = [
-        "occurrence_number", "status", "due_at", "started_at", "failed_at", "error_code", "error_message", "deliveries",
-        "retry",
-    ]
+    fields = ["occurrence_number", "status", "due", "started", "failed", "error_code", "error_message", "deliveries", "retry"]
     readonly_fields = fields
     ordering = ["-occurrence_number"]
 
@@ -69,6 +70,18 @@ class RunInline(admin.TabularInline):
             return format_html('runs (<a href="{}">all {} on the run list</a>)', url, total)
         return format_html('runs: the latest {} of {}, newest first (<a href="{}">all {} runs</a>)', LATEST_RUNS, total, url, total)
 
+    @admin.display(description="due at")
+    def due(self, run):
+        return moment(run.due_at, millis=True)
+
+    @admin.display(description="started at")
+    def started(self, run):
+        return moment(run.started_at)
+
+    @admin.display(description="failed at")
+    def failed(self, run):
+        return moment(run.failed_at)
+
     @admin.display(description="deliveries")
     def deliveries(self, run):
         if not run.send_id:
@@ -79,7 +92,7 @@ class RunInline(admin.TabularInline):
     @admin.display(description="failed deliveries")
     def retry(self, run):
         if run.retried_at:
-            return f"retried {when(run.retried_at)}"
+            return f"retried {moment(run.retried_at)}"
         if run.status != Run.Status.FAILED or not run.send_id:
             return "-"  # nothing was sent (missed, skipped, could not start) or nothing failed
         url = reverse("admin:schedules_schedule_retry_failed", args=[run.schedule_id, run.occurrence_number])
@@ -87,16 +100,25 @@ class RunInline(admin.TabularInline):
 
 
 class ChangeInline(admin.TabularInline):
-    """The audit trail of edits (API and admin)."""
+    """The audit trail of edits (API and admin), each as "field: old → new" lines."""
 
     model = ScheduleChange
     extra = 0
     can_delete = False
-    fields = ["changed_at", "actor_user", "source", "changes"]
+    fields = ["changed", "actor_user", "source", "diff"]
     readonly_fields = fields
+    verbose_name_plural = "changes (audit trail, newest first)"
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="changed at")
+    def changed(self, change):
+        return moment(change.changed_at)
+
+    @admin.display(description="what changed")
+    def diff(self, change):
+        return change_diff_html(change.changes)
 
 
 # Upcoming occurrences the timeline draws after the runs (the "next 5 runs" field lists five in words).
@@ -106,62 +128,127 @@ TIMELINE_RUNS = 60
 TEXT_PREVIEW_CHARS = 60
 
 
+# The fieldsets' parts: the timing fields of each kind, the rest shared. A field added to the model slots into one.
+INTERVAL_FIELDS = ["first_run_at", "interval_ms", "max_occurrences"]
+CALENDAR_FIELDS = [
+    "days_of_week", "days_of_month", "send_time", "send_times", "timezone", "start_date", "end_date", "skip_dates",
+    "max_occurrences",
+]
+TIMING_SHOWN = ["rule_summary", "upcoming", "next_up"]
+POLICY_FIELDS = ["overlap_policy", "catchup_window_ms", "jitter_ms", "buffered"]
+MESSAGE_FIELDS = ["text", "groups", "skip_within_hours", "variants"]
+PROGRESS_FIELDS = ["runs", "last_run", "completed", "canceled", "paused", "periodic_task_link", "created", "updated"]
+
+
 @admin.register(Schedule)
-class ScheduleAdmin(ScheduleOperationsMixin, admin.ModelAdmin):
+class ScheduleAdmin(ScheduleOperationsMixin, ConsoleAdmin):
     form = ScheduleForm
-    list_display = [
-        "title", "status", "rule_summary", "text_preview", "session", "next_run_at", "runs", "actor_user", "created_at",
-    ]
+    list_display = ["title", "status", "rule", "text_preview", "next_run", "runs", "created"]
     list_select_related = ["session", "actor_user", "account"]
     list_filter = ["status", "kind", "session", "account"]
     search_fields = ["=id", "name"]
     search_help_text = "A schedule's name (any part of it) or its id."
     ordering = ["-id"]
     readonly_fields = [
-        "id", "account", "session", "actor_user", "status", "status_help", "rule_summary", "upcoming",
-        "next_occurrence", "next_run_at", "run_count", "failed_run_count", "last_run_at", "completed_at",
-        "canceled_at", "paused_at", "periodic_task_link", "created_at", "updated_at", "buffered_at",
-    ]
-    fieldsets = [
-        (None, {"fields": ["name", "id", "account", "session", "actor_user", "status", "status_help"]}),
-        ("Timing (times in your time zone)", {"fields": [
-            "rule_summary", "upcoming", "kind", "first_run_at", "interval_ms", "max_occurrences",
-            "days_of_week", "days_of_month", "send_time", "send_times", "timezone", "start_date", "end_date",
-            "skip_dates", "next_occurrence", "next_run_at",
-        ]}),
-        ("Policies", {"fields": ["overlap_policy", "catchup_window_ms", "jitter_ms", "buffered_at"]}),
-        ("Message", {"fields": ["text", "groups", "skip_within_hours", "variants"]}),
-        ("Progress", {"fields": [
-            "run_count", "failed_run_count", "last_run_at", "completed_at", "canceled_at", "paused_at",
-            "periodic_task_link",
-        ]}),
+        "id", "account", "session", "actor_user", "status", "status_help", "rule_summary", "upcoming", "next_up",
+        "runs", "last_run", "completed", "canceled", "paused", "periodic_task_link", "created", "updated", "buffered",
     ]
     filter_horizontal = ["groups"]
     inlines = [RunInline, ChangeInline]
     actions = ["cancel", "pause", "resume", "run_now"]
 
+    def get_fieldsets(self, request, obj=None):
+        """Only the fields of the schedule's kind; the other kind's behind a closed "switch" section (not when ended)."""
+        calendar = obj is not None and obj.kind == Schedule.Kind.CALENDAR
+        own, other = (CALENDAR_FIELDS, INTERVAL_FIELDS) if calendar else (INTERVAL_FIELDS, CALENDAR_FIELDS)
+        fieldsets = [
+            (None, {"fields": ["name", "id", "account", "session", "actor_user", "status", "status_help"]}),
+            (f"Timing: {'calendar' if calendar else 'interval'} rule (times in your time zone)", {
+                "fields": [*TIMING_SHOWN[:2], "kind", *own, TIMING_SHOWN[2]],
+            }),
+        ]
+        if obj is None or obj.status not in Schedule.ENDED:
+            switch = "an interval rule (first run + interval)" if calendar else "a calendar rule (days and local times)"
+            fieldsets.append((f"Switch to {switch}", {
+                "classes": ["collapse"],
+                "fields": [name for name in other if name not in own],
+                "description": "Set Kind above to the other kind and fill these in; they are ignored otherwise.",
+            }))
+        return [
+            *fieldsets,
+            ("Policies", {"fields": POLICY_FIELDS}),
+            ("Message", {"fields": MESSAGE_FIELDS}),
+            ("Progress", {"fields": PROGRESS_FIELDS}),
+        ]
+
+    def has_change_permission(self, request, obj=None):
+        # An ended schedule (completed, canceled) cannot change: its page is read-only, with no Save to refuse.
+        if obj is not None and obj.status in Schedule.ENDED:
+            return False
+        return super().has_change_permission(request, obj)
+
     @admin.display(description="schedule", ordering="name")
     def title(self, schedule):
-        if not schedule.name:
-            return str(schedule.id)
-        return format_html('<strong>{}</strong><br><span class="quiet">{}</span>', schedule.name, schedule.id)
+        return format_html(
+            "{}<br><span class=\"quiet\">{}</span>", named(schedule.name, schedule.id), schedule.session.name
+        )
 
     @admin.display(description="text")
     def text_preview(self, schedule):
         if schedule.text:
-            text = " ".join(schedule.text.split())  # one line: newlines and runs of spaces as one space
-            return text if len(text) <= TEXT_PREVIEW_CHARS else f"{text[:TEXT_PREVIEW_CHARS - 1].rstrip()}…"
+            return one_line(schedule.text, TEXT_PREVIEW_CHARS)
         if schedule.variants:
             return f"A/B: {', '.join(v.get('variant_name', '?') for v in schedule.variants)}"
         return f"({len(schedule.media)} image(s), no text)" if schedule.media else "-"
+
+    @admin.display(description="rule")
+    def rule(self, schedule):
+        return format_html('<span title="{}">{}</span>', rule_full(schedule), rule_short(schedule))
+
+    @admin.display(description="next run", ordering="next_run_at")
+    def next_run(self, schedule):
+        return moment(schedule.next_run_at)
 
     @admin.display(description="runs / failed")
     def runs(self, schedule):
         return f"{schedule.run_count} / {schedule.failed_run_count}"
 
-    @admin.display(description="rule")
+    @admin.display(description="created", ordering="id")
+    def created(self, schedule):
+        by = schedule.actor_user.username if schedule.actor_user else "the API"
+        return format_html("{}<br><span class=\"quiet\">by {}</span>", moment(schedule.created_at), by)
+
+    @admin.display(description="rule in full")
     def rule_summary(self, schedule):
-        return schedule.rule_summary
+        return rule_full(schedule)
+
+    @admin.display(description="next")
+    def next_up(self, schedule):
+        return next_up(schedule)
+
+    @admin.display(description="last run at")
+    def last_run(self, schedule):
+        return moment(schedule.last_run_at)
+
+    @admin.display(description="completed at")
+    def completed(self, schedule):
+        return moment(schedule.completed_at)
+
+    @admin.display(description="canceled at")
+    def canceled(self, schedule):
+        return moment(schedule.canceled_at)
+
+    @admin.display(description="paused at")
+    def paused(self, schedule):
+        return f"{moment(schedule.paused_at)} ({schedule.pause_reason})" if schedule.pause_reason else moment(schedule.paused_at)
+
+    @admin.display(description="updated at")
+    def updated(self, schedule):
+        return moment(schedule.updated_at)
+
+    @admin.display(description="waiting since")
+    def buffered(self, schedule):
+        return moment(schedule.buffered_at)
 
     @admin.display(description="statuses")
     def status_help(self, schedule):
@@ -184,7 +271,7 @@ class ScheduleAdmin(ScheduleOperationsMixin, admin.ModelAdmin):
         occurrences = services.schedule_preview(schedule=Schedule.objects.get(pk=schedule.pk), count=5)
         if not occurrences:
             return "-"
-        return format_html_join(", ", "#{} {}", ((k, when(due)) for k, due in occurrences))
+        return format_html_join(", ", "#{} {}", ((k, moment(due, millis=True)) for k, due in occurrences))
 
     def has_add_permission(self, request):
         return False  # schedules are created through the API (they need an idempotency key)
@@ -221,7 +308,8 @@ class ScheduleAdmin(ScheduleOperationsMixin, admin.ModelAdmin):
         later = f"the next {len(upcoming)} due" if upcoming else "nothing left to come"
         if upcoming and schedule.status == Schedule.Status.PAUSED:
             later += " if it were resumed now"
-        named = {"subtitle": f"{schedule.name} ({schedule.id})"} if schedule.name else {}  # the page's heading
+        # The page's heading: the name, the id beside it (Django's own would be the id alone for an unnamed one).
+        named = {"subtitle": f"{schedule.name} ({schedule.id})"} if schedule.name else {}
         return {
             **named,
             "timeline": schedule_timeline_svg(
@@ -252,6 +340,12 @@ class ScheduleAdmin(ScheduleOperationsMixin, admin.ModelAdmin):
             )
         except ApplicationError as refusal:
             self.message_user(request, f"Not saved: {refusal.message}", messages.ERROR)
+            request.schedule_refused = True  # response_change then says nothing of a success
+
+    def response_change(self, request, obj):
+        if getattr(request, "schedule_refused", False):
+            return HttpResponseRedirect(request.path)  # back to the form, with only the refusal above it
+        return super().response_change(request, obj)
 
     def save_related(self, request, form, formsets, change):
         # Groups were set (and checked) by schedule_update, not by form.save_m2m;
@@ -330,8 +424,8 @@ class RunScheduleFilter(admin.SimpleListFilter):
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
-    list_display = ["schedule_title", "occurrence_number", "status", "due_at", "started_at", "error_code"]
+class RunAdmin(ConsoleAdmin):
+    list_display = ["schedule_title", "occurrence_number", "status", "due", "started", "error_code", "send_link"]
     list_select_related = ["schedule"]
     list_filter = [RunScheduleFilter, "status", "error_code", "trigger"]
     search_fields = ["=schedule__id", "schedule__name"]
@@ -339,7 +433,22 @@ class RunAdmin(admin.ModelAdmin):
 
     @admin.display(description="schedule", ordering="schedule__name")
     def schedule_title(self, run):
-        return run.schedule.name or str(run.schedule_id)
+        url = reverse("admin:schedules_schedule_change", args=[run.schedule_id])
+        return named(run.schedule.name, run.schedule_id, url=url)
+
+    @admin.display(description="due at", ordering="due_at")
+    def due(self, run):
+        return moment(run.due_at, millis=True)
+
+    @admin.display(description="started at", ordering="started_at")
+    def started(self, run):
+        return moment(run.started_at)
+
+    @admin.display(description="send")
+    def send_link(self, run):
+        if not run.send_id:
+            return "-"
+        return named("deliveries", run.send_id, url=reverse("admin:outbound_send_change", args=[run.send_id]))
 
     def has_add_permission(self, request):
         return False
@@ -350,5 +459,6 @@ class RunAdmin(admin.ModelAdmin):
 
 # django-celery-beat's PeriodicTask admin, honouring operators' changes to schedule mirrors (periodic);
 # the dashboard, which also sets the admin index template (dashboard).
-from . import dashboard, periodic  # noqa: E402, F401
+# the send list's schedule column (sends).
+from . import dashboard, periodic, sends  # noqa: F401
 
