@@ -9,7 +9,7 @@ from django.utils.html import format_html, format_html_join
 from core.admin_format import moment
 
 from ..models import Schedule
-from ..rules import DAY_NAMES
+from ..rules import DAY_NAMES, MAX_OCCURRENCES
 
 # A calendar's times shown in a list cell before "+N more".
 LIST_TIMES = 2
@@ -67,7 +67,9 @@ def next_up(schedule: Schedule) -> str:
     a schedule of 2), so it is shown only with a due time.
     """
     if schedule.next_run_at is not None:
-        return f"#{schedule.next_occurrence} of {schedule.max_occurrences} at {moment(schedule.next_run_at, millis=True)}"
+        # "of N" only for a real cap (a calendar without one stores the ceiling, 10000).
+        of = f" of {schedule.max_occurrences}" if schedule.max_occurrences < MAX_OCCURRENCES else ""
+        return f"#{schedule.next_occurrence}{of} at {moment(schedule.next_run_at, millis=True)}"
     if schedule.status == Schedule.Status.PAUSED:
         return "nothing while paused (resuming continues with the next occurrence due after that moment)"
     if schedule.status == Schedule.Status.CANCELED:

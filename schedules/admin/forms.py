@@ -42,6 +42,13 @@ class MillisecondSplitDateTime(widgets.AdminSplitDateTime):
         forms.MultiWidget.__init__(self, [widgets.BaseAdminDateWidget, MillisecondTimeInput], attrs)
 
 
+class OptionalJSONField(forms.JSONField):
+    """A JSON box that shows nothing, rather than `[]`, when there is nothing in it (e.g. no A/B variants)."""
+
+    def prepare_value(self, value):
+        return "" if value in (None, [], {}) else super().prepare_value(value)
+
+
 class ListField(forms.CharField):
     """A calendar's list (days of the month, send times, skip dates) as a comma-separated line, e.g. "1, 15, last".
 
@@ -120,7 +127,7 @@ class ScheduleForm(forms.ModelForm):
     days_of_week = forms.MultipleChoiceField(
         choices=[(d, d.capitalize()) for d in DAY_NAMES], required=False, widget=forms.CheckboxSelectMultiple
     )
-    variants = forms.JSONField(required=False, help_text=Schedule._meta.get_field("variants").help_text)
+    variants = OptionalJSONField(required=False, help_text=Schedule._meta.get_field("variants").help_text)
     days_of_month = ListField(
         numbers=True, label="Days of month",
         help_text="Calendar schedules: days of the month separated by commas, 1-31 or last, e.g. 1, 15, last. "

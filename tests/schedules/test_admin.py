@@ -698,3 +698,38 @@ def test_it_keeps_django_celery_beats_form_for_other_periodic_tasks(operator, st
     assert response.status_code == 302
     static_task.refresh_from_db()
     assert not static_task.enabled
+
+
+@pytest.mark.clock("2026-03-04T09:00:00+00:00")
+def test_it_resumes_a_calendar_schedule_that_never_ran_at_its_first_occurrence(operator, make_schedule):
+    """A calendar made after today's first times: a pause and resume before it ever ran skips nothing."""
+    now = timezone.now()
+    times = [(now - timedelta(hours=1)).strftime("%H:%M"), (now + timedelta(hours=1)).strftime("%H:%M")]
+    schedule = make_schedule(calendar={"days_of_week": ["monday", "tuesday", "wednesday", "thursday", "friday",
+                                                        "saturday", "sunday"], "send_times": sorted(times), "timezone": "UTC"})
+    first = schedule.next_run_at
+    assert (schedule.next_occurrence, first) == (1, now.replace(second=0, microsecond=0) + timedelta(hours=1))
+    operator.post(f"/admin/schedules/schedule/{schedule.id}/operate/pause/", {"confirmed": "yes"})
+    confirm = operator.get(f"/admin/schedules/schedule/{schedule.id}/operate/resume/").content.decode()
+    assert "Next: if resumed now, occurrence #1 at " in confirm
+    operator.post(f"/admin/schedules/schedule/{schedule.id}/operate/resume/", {"confirmed": "yes"})
+    schedule.refresh_from_db()
+    assert (schedule.next_occurrence, schedule.next_run_at, schedule.runs.count()) == (1, first, 0)
+
+
+def test_an_ended_schedules_page_is_read_only_and_says_nothing_is_next(operator, make_schedule):
+    schedule = make_schedule(interval_ms=3_600_000, max_occurrences=2)
+    Schedule.objects.filter(pk=schedule.pk).update(status="completed", next_run_at=None, next_occurrence=3, run_count=2)
+    page = change_page(operator, schedule)
+    assert 'name="_save"' not in page and 'name="text"' not in page  # nothing to edit, no Save to refuse
+    assert "nothing: all 2 occurrence(s) ran" in page and "#3" not in page
+    assert "Switch to" not in page  # no other kind's fields either
+
+
+def test_an_interval_schedule_shows_its_own_fields_and_the_calendars_behind_a_closed_switch(operator, make_schedule):
+    schedule = make_schedule(interval_ms=3_600_000, max_occurrences=2)
+    page = change_page(operator, schedule)
+    timing = re.search(r"Timing: interval rule.*?</fieldset>", page, re.S)[0]
+    assert 'name="interval_ms"' in timing and 'name="days_of_month"' not in timing
+    switch = re.search(r"<details>.*?Switch to a calendar rule.*?</details>", page, re.S)[0]
+    assert 'name="days_of_month"' in switch and 'value="[]"' not in page and ">[]</textarea>" not in page
