@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 
 from core import scopes
 from core.admin_console import ConsoleAdmin
+from core.admin_format import named
 from core.models import Account, ApiSecret, ApiToken, Event
 from core.services.credentials import api_secret_create, api_secret_revoke
 from core.services.tokens import api_token_create, api_token_revoke
@@ -96,11 +97,15 @@ class ApiSecretAdmin(ConsoleAdmin):
 
 @admin.register(Event)
 class EventAdmin(ConsoleAdmin):
-    list_display = ["id", "type", "account", "created_at"]
+    list_display = ["title", "account", "created_at"]
     list_select_related = ["account"]
     list_filter = ["type", "account"]
     search_fields = ["id"]
     readonly_fields = ["id", "account", "type", "data", "created_at"]
+
+    @admin.display(description="event", ordering="-id")
+    def title(self, event):
+        return named(event.type, event.id)
 
     def has_add_permission(self, request):
         return False  # events record what happened; the service writes them as it happens

@@ -16,6 +16,7 @@ from django.utils import timezone
 from core.admin_format import moment
 
 from .. import selectors
+from .display import rule_full
 from .timeline import OUTCOMES, Bar, bar_chart_svg
 
 DUE_WINDOW = timedelta(hours=1)
@@ -66,6 +67,7 @@ def dashboard_view(model_admin, request):
         "opts": model_admin.opts,
         "now": now,
         "due": due,
+        "due_rows": [(item, rule_full(item.schedule)) for item in due],  # the rule as the schedule's page words it
         "due_total": due_total,
         "due_occurrences": sum(len(item.due) for item in due),
         "due_chart": bar_chart_svg(

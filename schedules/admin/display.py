@@ -4,6 +4,8 @@ Kept apart from the ModelAdmin so each reads alone (and new fields, e.g. a
 daily cap or quiet hours, get their words here next to the others).
 """
 
+from datetime import datetime
+
 from django.utils.html import format_html, format_html_join
 
 from core.admin_format import moment
@@ -88,6 +90,11 @@ def continues_at(upcoming: list) -> str:
 def _value(value) -> str:
     if value is None or value == "" or value == []:
         return "(empty)"
+    if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T":
+        try:  # an instant, as the audit stores it (ISO 8601, UTC): written as everywhere else in the console
+            return moment(datetime.fromisoformat(value.replace("Z", "+00:00")), millis=True)
+        except ValueError:
+            pass
     if isinstance(value, dict) and "sha256" in value:
         return f"{value.get('length', '?')} characters"  # text is audited as a hash, never in clear
     if isinstance(value, list):

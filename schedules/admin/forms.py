@@ -59,6 +59,7 @@ class ListField(forms.CharField):
     def __init__(self, *, numbers: bool = False, **kwargs):
         self.numbers = numbers
         kwargs.setdefault("required", False)
+        kwargs.setdefault("widget", forms.TextInput(attrs={"size": 48}))
         super().__init__(**kwargs)
 
     def prepare_value(self, value):

@@ -20,7 +20,7 @@ from outbound.models import Delivery
 from .. import services
 from ..models import Run, Schedule
 from ..services import operator
-from .display import continues_at, next_up
+from .display import continues_at, next_up, rule_full
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,7 @@ class ScheduleOperationsMixin:
                 "opts": self.opts,
                 "schedule": schedule,
                 "next_text": next_text,
+                "rule_text": rule_full(schedule),
                 "change_url": reverse("admin:schedules_schedule_change", args=[schedule.pk]),
                 **context,
             },

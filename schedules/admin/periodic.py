@@ -83,10 +83,10 @@ class TaskForm(PeriodicTaskForm):
 
 MIRROR_FIELDSETS = [
     (None, {"fields": ["name", "outbound_schedule_link", "enabled", "description"]}),
-    ("Schedule (follows the outbound schedule)", {"fields": ["clocked", "one_off", "last_run_at", "total_run_count"]}),
+    ("Schedule (follows the outbound schedule)", {"fields": ["clocked_at", "one_off", "last_run", "total_run_count"]}),
     ("Arguments", {"fields": ["task", "kwargs"]}),
 ]
-MIRROR_READONLY = ["name", "outbound_schedule_link", "description", "clocked", "one_off", "last_run_at",
+MIRROR_READONLY = ["name", "outbound_schedule_link", "description", "clocked_at", "one_off", "last_run",
                    "total_run_count", "task", "kwargs"]
 
 
@@ -125,6 +125,10 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin, ConsoleAdmin):
             return next_up(schedule)
         return str(task.scheduler) if task.scheduler is not None else "-"
 
+    @admin.display(description="fires at")
+    def clocked_at(self, task):
+        return moment(task.clocked.clocked_time) if task.clocked_id else "-"
+
     @admin.display(description="last run at", ordering="last_run_at")
     def last_run(self, task):
         return moment(task.last_run_at)
@@ -153,7 +157,9 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin, ConsoleAdmin):
         task = self.get_object(request, unquote(object_id)) if object_id else None
         schedule = mirrored_schedule(task)
         if schedule is not None:
-            extra_context = {**(extra_context or {}), "outbound_schedule": schedule}
+            # Named by its schedule, not by its own name and clocked time (outbound:text-send-schedule:<id>: <time>).
+            title = f"Task of schedule “{schedule.name}”" if schedule.name else f"Task of schedule {schedule.id}"
+            extra_context = {**(extra_context or {}), "outbound_schedule": schedule, "subtitle": title, "mirror_title": title}
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):

@@ -348,6 +348,16 @@ def console(page, live_server, api, session, make_groups, account):
         ),
     }
     with_history(kinds["interval"])
+    # One occurrence fired, so the send list has a send of a schedule.
+    from schedules.services import schedule_occurrence_fire
+    from tests.schedules.conftest import make_due_now
+
+    morning = schedule_via_api(
+        api, session, groups, name="Morning greeting", text="Good morning from the shop!",
+        first_run_at_ms=soon, interval_ms=86_400_000, max_occurrences=3,
+    )
+    make_due_now(morning)
+    schedule_occurrence_fire(schedule_id=morning.id)
     sent = api.post("/v2/outbound/sends", {
         "session_id": str(session.id), "group_ids": [str(g.id) for g in groups], "idempotency_key": "browser-flash-sale",
         "text": "Flash sale: 30% off every pair of shoes until midnight, in every shop and online.",
@@ -395,7 +405,7 @@ def test_every_list_page_fits_1400_px_with_the_menu_open(page, csp_violations, l
     # Names, not ids: sends show their text and schedule; PeriodicTasks their schedule's name.
     page.goto(f"{live_server.url}/admin/outbound/send/")
     sends = page.locator("#result_list").inner_text()
-    assert "Flash sale: 30% off" in sends and "Weekly digest" in sends
+    assert "Flash sale: 30% off" in sends and "Good morning from the shop!" in sends and "Morning greeting #1" in sends
     page.goto(f"{live_server.url}/admin/django_celery_beat/periodictask/")
     assert "Weekend promo" in page.locator("#result_list").inner_text()
     # One date format, with seconds and the zone, e.g. 2026-12-04 21:30:05 EET.

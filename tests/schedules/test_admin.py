@@ -15,9 +15,7 @@ from outbound.models import User
 from schedules.models import Run, Schedule
 from schedules.services import schedule_occurrence_fire
 
-from .conftest import make_due_now
-from .conftest import add_runs
-
+from .conftest import add_runs, make_due_now
 
 # Management forms of the read-only inlines (runs, changes) that every change form posts.
 INLINES = {
