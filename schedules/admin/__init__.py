@@ -426,6 +426,7 @@ class RunScheduleFilter(admin.SimpleListFilter):
 @admin.register(Run)
 class RunAdmin(ConsoleAdmin):
     list_display = ["schedule_title", "occurrence_number", "status", "due", "started", "error_code", "send_link"]
+    list_display_links = ["occurrence_number"]  # the schedule column links to the schedule
     list_select_related = ["schedule"]
     list_filter = [RunScheduleFilter, "status", "error_code", "trigger"]
     search_fields = ["=schedule__id", "schedule__name"]
