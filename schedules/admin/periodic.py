@@ -34,7 +34,7 @@ from django_celery_beat.admin import PeriodicTaskForm
 from django_celery_beat.models import PeriodicTask
 
 from core.admin_console import ConsoleAdmin
-from core.admin_format import moment
+from core.admin_format import dates_unbroken, moment
 from core.errors import ApplicationError
 
 from ..models import Schedule
@@ -118,11 +118,11 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin, ConsoleAdmin):
             return task.name
         return format_html('{}<br><span class="quiet">schedule {}</span>', schedule.name or task.name, str(schedule.id)[:8])
 
-    @admin.display(description="runs")
+    @admin.display(description="next run")
     def when(self, task):
         schedule = mirrored_schedule(task)
         if schedule is not None:
-            return next_up(schedule)
+            return dates_unbroken(next_up(schedule))
         return str(task.scheduler) if task.scheduler is not None else "-"
 
     @admin.display(description="fires at")

@@ -1,6 +1,5 @@
 """The operators' admin for accounts, tokens, sessions, groups and sends."""
 
-import re
 
 import pytest
 
@@ -8,7 +7,6 @@ from core.models import ApiSecret, ApiToken
 from core.services.credentials import api_secret_create
 from outbound.models import User
 from outbound.services.sends import send_create, send_targets_resolve
-from tests.schedules.conftest import make_schedule, post_schedule  # noqa: F401  fixtures: sends of a schedule
 
 
 @pytest.fixture
@@ -129,7 +127,8 @@ def test_it_offers_no_delete_for_webhook_messages(operator, account):
 def test_it_writes_every_instant_one_way_with_seconds_and_the_zone(settings):
     """Django's DATETIME_FORMAT (list columns, read-only fields) and core.admin_format.moment agree."""
     import zoneinfo
-    from datetime import datetime, timezone as dt_timezone
+    from datetime import datetime
+    from datetime import timezone as dt_timezone
 
     from django.utils import formats, timezone
 
@@ -148,42 +147,3 @@ def test_the_admin_is_titled_for_the_product(operator):
     page = operator.get("/admin/").content.decode()
     assert "<title>Schedules, sends, sessions and webhooks | Outbound operations</title>" in page
     assert "Django administration" not in page
-
-
-def test_sends_and_deliveries_are_named_by_their_text_and_schedule(operator, make_schedule, session, make_groups):
-    from schedules.services import schedule_occurrence_fire
-    from tests.schedules.conftest import make_due_now
-
-    schedule = make_schedule(name="Morning greeting", text="Good morning\nfrom   the shop!", groups=make_groups(2))
-    make_due_now(schedule)
-    run = schedule_occurrence_fire(schedule_id=schedule.id)
-    sends = operator.get("/admin/outbound/send/").content.decode()
-    # The text on one line, the schedule by name with its occurrence, the ids short (the full one in a title).
-    assert "Good morning from the shop!" in sends and "Morning greeting #1" in sends
-    assert f'title="{run.send_id}"' in sends and f">{str(run.send_id)[:8]}<" in sends
-    deliveries = operator.get("/admin/outbound/delivery/").content.decode()
-    assert "Good morning from the shop!" in deliveries and "Group 1" in deliveries
-
-
-def test_a_periodic_task_is_named_by_its_schedule(operator, make_schedule):
-    schedule = make_schedule(name="Weekend promo")
-    tasks = operator.get("/admin/django_celery_beat/periodictask/").content.decode()
-    assert re.search(r'<th class="field-title"><a [^>]*>Weekend promo<br>', tasks)
-    page = operator.get(f"/admin/django_celery_beat/periodictask/{schedule.periodic_task_id}/change/").content.decode()
-    assert "<h2>Task of schedule “Weekend promo”</h2>" in page
-
-
-def test_an_edits_success_message_names_the_schedule(operator, make_schedule):
-    schedule = make_schedule(name="Weekend promo", text="Before")
-    page = operator.get(f"/admin/schedules/schedule/{schedule.id}/change/").content.decode()
-    form = {
-        "name": "Weekend promo", "kind": "interval", "max_occurrences": 1, "text": "After",
-        "first_run_at_0": re.search(r'name="first_run_at_0"[^>]*value="([^"]*)"', page)[1],
-        "first_run_at_1": re.search(r'name="first_run_at_1"[^>]*value="([^"]*)"', page)[1],
-        "groups": [str(g.pk) for g in schedule.groups.all()], "overlap_policy": "buffer_one", "jitter_ms": 0,
-        **{f"{p}-{n}": v for p in ("runs", "changes") for n, v in (("TOTAL_FORMS", 0), ("INITIAL_FORMS", 0))},
-    }
-    response = operator.post(f"/admin/schedules/schedule/{schedule.id}/change/", form, follow=True)
-    shown = [str(m) for m in response.context["messages"]]
-    # Named, the id a click away (the link), not in the words.
-    assert len(shown) == 1 and re.sub(r"<[^>]+>", "", shown[0]) == "The schedule “Weekend promo” was changed successfully."

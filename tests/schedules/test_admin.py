@@ -731,3 +731,42 @@ def test_an_interval_schedule_shows_its_own_fields_and_the_calendars_behind_a_cl
     assert 'name="interval_ms"' in timing and 'name="days_of_month"' not in timing
     switch = re.search(r"<details>.*?Switch to a calendar rule.*?</details>", page, re.S)[0]
     assert 'name="days_of_month"' in switch and 'value="[]"' not in page and ">[]</textarea>" not in page
+
+
+# --- Names before ids (issue 23) ---------------------------------------------------------------------------
+
+def test_sends_and_deliveries_are_named_by_their_text_and_schedule(operator, make_schedule, make_groups):
+    from schedules.services import schedule_occurrence_fire
+    schedule = make_schedule(name="Morning greeting", text="Good morning\nfrom   the shop!", groups=make_groups(2))
+    make_due_now(schedule)
+    run = schedule_occurrence_fire(schedule_id=schedule.id)
+    sends = operator.get("/admin/outbound/send/").content.decode()
+    # The text on one line, the schedule by name with its occurrence, the ids short (the full one in a title).
+    assert "Good morning from the shop!" in sends and "Morning greeting #1" in sends
+    assert f'title="{run.send_id}"' in sends and f">{str(run.send_id)[:8]}<" in sends
+    deliveries = operator.get("/admin/outbound/delivery/").content.decode()
+    assert "Good morning from the shop!" in deliveries and "Group 1" in deliveries
+
+
+def test_a_periodic_task_is_named_by_its_schedule(operator, make_schedule):
+    schedule = make_schedule(name="Weekend promo")
+    tasks = operator.get("/admin/django_celery_beat/periodictask/").content.decode()
+    assert re.search(r'<th class="field-title"><a [^>]*>Weekend promo<br>', tasks)
+    page = operator.get(f"/admin/django_celery_beat/periodictask/{schedule.periodic_task_id}/change/").content.decode()
+    assert "<h2>Task of schedule “Weekend promo”</h2>" in page
+
+
+def test_an_edits_success_message_names_the_schedule(operator, make_schedule):
+    schedule = make_schedule(name="Weekend promo", text="Before")
+    page = operator.get(f"/admin/schedules/schedule/{schedule.id}/change/").content.decode()
+    form = {
+        "name": "Weekend promo", "kind": "interval", "max_occurrences": 1, "text": "After",
+        "first_run_at_0": re.search(r'name="first_run_at_0"[^>]*value="([^"]*)"', page)[1],
+        "first_run_at_1": re.search(r'name="first_run_at_1"[^>]*value="([^"]*)"', page)[1],
+        "groups": [str(g.pk) for g in schedule.groups.all()], "overlap_policy": "buffer_one", "jitter_ms": 0,
+        **{f"{p}-{n}": v for p in ("runs", "changes") for n, v in (("TOTAL_FORMS", 0), ("INITIAL_FORMS", 0))},
+    }
+    response = operator.post(f"/admin/schedules/schedule/{schedule.id}/change/", form, follow=True)
+    shown = [str(m) for m in response.context["messages"]]
+    # Named, the id a click away (the link), not in the words.
+    assert len(shown) == 1 and re.sub(r"<[^>]+>", "", shown[0]) == "The schedule “Weekend promo” was changed successfully."
