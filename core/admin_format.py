@@ -37,6 +37,11 @@ def dates_unbroken(text: str) -> SafeString:
     return mark_safe(re.sub(r"(\d{4}-\d\d-\d\d)", r'<span class="nowrap">\1</span>', escape(text)))
 
 
+def moment_cell(value: datetime | None, *, millis: bool = False) -> SafeString:
+    """moment() for a list or inline cell: wraps between date and time if it must, never inside the date."""
+    return dates_unbroken(moment(value, millis=millis))
+
+
 def one_line(text: str, limit: int) -> str:
     """`text` on one line (runs of spaces and newlines as one space), cut to `limit` characters with an ellipsis."""
     text = " ".join((text or "").split())

@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from core.admin_console import ConsoleAdmin
-from core.admin_format import moment, named, one_line
+from core.admin_format import moment, moment_cell, named, one_line
 from core.errors import ApplicationError
 
 from .. import selectors, services
@@ -72,15 +72,15 @@ class RunInline(admin.TabularInline):
 
     @admin.display(description="due at")
     def due(self, run):
-        return moment(run.due_at, millis=True)
+        return moment_cell(run.due_at, millis=True)
 
     @admin.display(description="started at")
     def started(self, run):
-        return moment(run.started_at)
+        return moment_cell(run.started_at)
 
     @admin.display(description="failed at")
     def failed(self, run):
-        return moment(run.failed_at)
+        return moment_cell(run.failed_at)
 
     @admin.display(description="deliveries")
     def deliveries(self, run):
@@ -114,7 +114,7 @@ class ChangeInline(admin.TabularInline):
 
     @admin.display(description="changed at")
     def changed(self, change):
-        return moment(change.changed_at)
+        return moment_cell(change.changed_at)
 
     @admin.display(description="what changed")
     def diff(self, change):
@@ -190,7 +190,7 @@ class ScheduleAdmin(ScheduleOperationsMixin, ConsoleAdmin):
     @admin.display(description="schedule", ordering="name")
     def title(self, schedule):
         return format_html(
-            "{}<br><span class=\"quiet\">{}</span>", named(schedule.name, schedule.id), schedule.session.name
+            "{}<br><span class=\"quiet nowrap\">{}</span>", named(schedule.name, schedule.id), schedule.session.name
         )
 
     @admin.display(description="text")
@@ -207,7 +207,7 @@ class ScheduleAdmin(ScheduleOperationsMixin, ConsoleAdmin):
 
     @admin.display(description="next run", ordering="next_run_at")
     def next_run(self, schedule):
-        return moment(schedule.next_run_at)
+        return moment_cell(schedule.next_run_at)
 
     @admin.display(description="runs / failed")
     def runs(self, schedule):
@@ -216,7 +216,7 @@ class ScheduleAdmin(ScheduleOperationsMixin, ConsoleAdmin):
     @admin.display(description="created", ordering="id")
     def created(self, schedule):
         by = schedule.actor_user.username if schedule.actor_user else "the API"
-        return format_html("{}<br><span class=\"quiet\">by {}</span>", moment(schedule.created_at), by)
+        return format_html("{}<br><span class=\"quiet\">by {}</span>", moment_cell(schedule.created_at), by)
 
     @admin.display(description="rule in full")
     def rule_summary(self, schedule):
@@ -439,11 +439,11 @@ class RunAdmin(ConsoleAdmin):
 
     @admin.display(description="due at", ordering="due_at")
     def due(self, run):
-        return moment(run.due_at, millis=True)
+        return moment_cell(run.due_at, millis=True)
 
     @admin.display(description="started at", ordering="started_at")
     def started(self, run):
-        return moment(run.started_at)
+        return moment_cell(run.started_at)
 
     @admin.display(description="send")
     def send_link(self, run):
