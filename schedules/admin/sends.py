@@ -18,6 +18,8 @@ from ..models import Schedule
 
 class ScheduledSendAdmin(SendAdmin):
     list_display = [*SendAdmin.list_display[:1], "schedule", *SendAdmin.list_display[1:]]
+    # The send's page links its schedule by name too, in place of the bare schedule id.
+    readonly_fields = ["schedule" if name == "schedule_id" else name for name in SendAdmin.readonly_fields]
 
     def get_queryset(self, request):
         names = Schedule.objects.filter(pk=OuterRef("schedule_id")).values("name")[:1]

@@ -771,3 +771,13 @@ def test_an_edits_success_message_names_the_schedule(operator, make_schedule):
     shown = [str(m) for m in response.context["messages"]]
     # Named, the id a click away (the link), not in the words.
     assert len(shown) == 1 and re.sub(r"<[^>]+>", "", shown[0]) == "The schedule “Weekend promo” was changed successfully."
+
+
+def test_a_sends_page_links_its_schedule_by_name(operator, make_schedule, make_groups):
+    from schedules.services import schedule_occurrence_fire
+
+    schedule = make_schedule(name="Morning greeting", groups=make_groups(2))
+    make_due_now(schedule)
+    run = schedule_occurrence_fire(schedule_id=schedule.id)
+    page = operator.get(f"/admin/outbound/send/{run.send_id}/change/").content.decode()
+    assert re.search(rf'<a href="/admin/schedules/schedule/{schedule.id}/change/" title="{schedule.id}">Morning greeting #1</a>', page)
