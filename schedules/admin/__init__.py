@@ -140,6 +140,17 @@ MESSAGE_FIELDS = ["text", "groups", "skip_within_hours", "variants"]
 PROGRESS_FIELDS = ["runs", "last_run", "completed", "canceled", "paused", "periodic_task_link", "created", "updated"]
 
 
+# A calendar's JSON lists, and the read-only words that stand for them on an ended schedule's page.
+LIST_WORDS = {
+    "days_of_week": "days_of_week_words", "days_of_month": "days_of_month_words", "send_times": "send_times_words",
+    "skip_dates": "skip_dates_words",
+}
+
+
+def _words(values, *, last: bool = False) -> str:
+    return ", ".join("last" if last and v == -1 else str(v) for v in values) or "-"
+
+
 @admin.register(Schedule)
 class ScheduleAdmin(ScheduleOperationsMixin, ConsoleAdmin):
     form = ScheduleForm
@@ -161,6 +172,9 @@ class ScheduleAdmin(ScheduleOperationsMixin, ConsoleAdmin):
         """Only the fields of the schedule's kind; the other kind's behind a closed "switch" section (not when ended)."""
         calendar = obj is not None and obj.kind == Schedule.Kind.CALENDAR
         own, other = (CALENDAR_FIELDS, INTERVAL_FIELDS) if calendar else (INTERVAL_FIELDS, CALENDAR_FIELDS)
+        if obj is not None and obj.status in Schedule.ENDED:
+            # A read-only page shows the calendar's lists as words ("Fri, Sat"), not as JSON ('["friday"]').
+            own = [LIST_WORDS.get(name, name) for name in own]
         fieldsets = [
             (None, {"fields": ["name", "id", "account", "session", "actor_user", "status", "status_help"]}),
             (f"Timing: {'calendar' if calendar else 'interval'} rule (times in your time zone)", {
@@ -249,6 +263,22 @@ class ScheduleAdmin(ScheduleOperationsMixin, ConsoleAdmin):
     @admin.display(description="waiting since")
     def buffered(self, schedule):
         return moment(schedule.buffered_at)
+
+    @admin.display(description="days of week")
+    def days_of_week_words(self, schedule):
+        return _words(day.capitalize() for day in schedule.days_of_week)
+
+    @admin.display(description="days of month")
+    def days_of_month_words(self, schedule):
+        return _words(schedule.days_of_month, last=True)
+
+    @admin.display(description="send times")
+    def send_times_words(self, schedule):
+        return _words(schedule.send_times)
+
+    @admin.display(description="skip dates")
+    def skip_dates_words(self, schedule):
+        return _words(schedule.skip_dates)
 
     @admin.display(description="statuses")
     def status_help(self, schedule):

@@ -781,3 +781,12 @@ def test_a_sends_page_links_its_schedule_by_name(operator, make_schedule, make_g
     run = schedule_occurrence_fire(schedule_id=schedule.id)
     page = operator.get(f"/admin/outbound/send/{run.send_id}/change/").content.decode()
     assert re.search(rf'<a href="/admin/schedules/schedule/{schedule.id}/change/" title="{schedule.id}">Morning greeting #1</a>', page)
+
+
+def test_an_ended_calendars_page_shows_its_lists_as_words(operator, make_schedule):
+    schedule = make_schedule(calendar={"days_of_week": ["friday", "saturday"], "send_times": ["09:00", "17:30"],
+                                       "timezone": "Africa/Cairo", "skip_dates": ["2099-12-25"]})
+    Schedule.objects.filter(pk=schedule.pk).update(status="canceled", next_run_at=None)
+    page = change_page(operator, schedule)
+    assert '<div class="readonly">Friday, Saturday</div>' in page and '<div class="readonly">09:00, 17:30</div>' in page
+    assert "[&quot;" not in page and '["' not in page
