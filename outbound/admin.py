@@ -107,6 +107,12 @@ class SendAdmin(ConsoleAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_delivery_count=Count("deliveries"))
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        send = self.get_object(request, object_id)
+        if send is not None:  # headed by what it says, the id beside it
+            extra_context = {**(extra_context or {}), "subtitle": f"{send_preview(send)} ({send.id})"}
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def has_add_permission(self, request):
         # A send is made through the API (POST /v2/outbound/sends), which checks
         # its session and groups and makes its deliveries: a bare row could not

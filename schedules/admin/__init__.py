@@ -475,6 +475,12 @@ class RunAdmin(ConsoleAdmin):
     def started(self, run):
         return moment_cell(run.started_at)
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, unquote(object_id))
+        if run is not None and run.schedule.name:  # "Weekly digest #3", not "<schedule id> #3"
+            extra_context = {**(extra_context or {}), "subtitle": f"{run.schedule.name} #{run.occurrence_number}"}
+        return super().change_view(request, object_id, form_url, extra_context)
+
     @admin.display(description="send")
     def send_link(self, run):
         if not run.send_id:

@@ -147,3 +147,10 @@ def test_the_admin_is_titled_for_the_product(operator):
     page = operator.get("/admin/").content.decode()
     assert "<title>Schedules, sends, sessions and webhooks | Outbound operations</title>" in page
     assert "Django administration" not in page
+
+
+def test_a_sends_page_is_headed_by_its_text(operator, session, make_groups):
+    targets = send_targets_resolve(account=session.account, session_id=session.id, group_ids=[g.id for g in make_groups(1)])
+    send = send_create(targets=targets, text="Flash sale:\n30% off today", media=[], actor_user=None).send
+    page = operator.get(f"/admin/outbound/send/{send.id}/change/").content.decode()
+    assert f"<h2>Flash sale: 30% off today ({send.id})</h2>" in page

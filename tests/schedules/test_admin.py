@@ -790,3 +790,11 @@ def test_an_ended_calendars_page_shows_its_lists_as_words(operator, make_schedul
     page = change_page(operator, schedule)
     assert '<div class="readonly">Friday, Saturday</div>' in page and '<div class="readonly">09:00, 17:30</div>' in page
     assert "[&quot;" not in page and '["' not in page
+
+
+def test_a_runs_page_is_headed_by_its_schedules_name(operator, make_schedule):
+    schedule = make_schedule(name="Weekly digest", interval_ms=3_600_000, max_occurrences=5)
+    add_runs(schedule, 3)
+    run = schedule.runs.get(occurrence_number=3)
+    page = operator.get(f"/admin/schedules/run/{run.pk}/change/").content.decode()
+    assert "<h2>Weekly digest #3</h2>" in page
