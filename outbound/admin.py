@@ -7,10 +7,7 @@ from django.utils.html import format_html
 from core.admin_console import ConsoleAdmin
 from core.admin_format import named, one_line
 from outbound.models import Delivery, Group, Send, Session, User
-from outbound.services.sessions import (
-    session_deliveries_release,
-    session_status_refresh,
-)
+from outbound.services.sessions import session_deliveries_release, session_status_refresh
 from outbound.transports import TransportError
 
 

@@ -4,16 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import (
-    BooleanField,
-    Count,
-    DurationField,
-    ExpressionWrapper,
-    F,
-    Prefetch,
-    Q,
-    QuerySet,
-)
+from django.db.models import BooleanField, Count, DurationField, ExpressionWrapper, F, Prefetch, Q, QuerySet
 from django.db.models.functions import Now, TruncHour
 from django.utils import timezone
 

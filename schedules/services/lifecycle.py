@@ -260,9 +260,7 @@ def _timing_apply(schedule: Schedule, now: datetime) -> None:
 
 def schedule_run_now(*, schedule: Schedule) -> None:
     """Operators: fire the next occurrence now instead of at its due time."""
-    from schedules.tasks import (
-        schedule_fire,  # tasks call services; import here breaks the cycle
-    )
+    from schedules.tasks import schedule_fire  # tasks call services; import here breaks the cycle
 
     schedule_fire.delay(str(schedule.id), schedule.next_occurrence, Run.Trigger.OPERATOR)
 
