@@ -66,7 +66,7 @@ def _queue_depth():
 
     gauge = GaugeMetricFamily("outbound_queue_depth", "Messages waiting in a Celery queue (fires, deliveries).", labels=["queue"])
     for queue in queue_depths():
-        if queue.depth is not None:  # not measurable (the filesystem broker, or Redis did not answer): left out
+        if queue.depth is not None:  # not measurable (the broker did not answer, or its folder is unreadable): left out
             gauge.add_metric([queue.queue], queue.depth)
     yield gauge
 

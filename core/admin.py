@@ -2,6 +2,8 @@ from django import forms
 from django.contrib import admin, messages
 
 from core import scopes
+from core.admin_console import ConsoleAdmin
+from core.admin_format import named
 from core.models import Account, ApiSecret, ApiToken, Event
 from core.services.credentials import api_secret_create, api_secret_revoke
 from core.services.tokens import api_token_create, api_token_revoke
@@ -40,7 +42,7 @@ class AccountAdminForm(forms.ModelForm):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(ConsoleAdmin):
     form = AccountAdminForm
     list_display = ["name", "id", "webhook_alert", "created_at"]
     list_filter = [WebhookAlertFilter]
@@ -62,7 +64,7 @@ class ScopesForm(forms.ModelForm):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ConsoleAdmin):
     form = ScopesForm
     list_display = ["__str__", "account", "user", "scopes", "created_at", "last_used_at", "revoked_at"]
     list_select_related = ["account", "user"]
@@ -87,7 +89,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiSecret)
-class ApiSecretAdmin(admin.ModelAdmin):
+class ApiSecretAdmin(ConsoleAdmin):
     """API secrets sign the customer's short-lived JWTs; the key is shown once, when made."""
 
     form = ScopesForm
@@ -121,12 +123,16 @@ class ApiSecretAdmin(admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
-    list_display = ["id", "type", "account", "created_at"]
+class EventAdmin(ConsoleAdmin):
+    list_display = ["title", "account", "created_at"]
     list_select_related = ["account"]
     list_filter = ["type", "account"]
     search_fields = ["id"]
     readonly_fields = ["id", "account", "type", "data", "created_at"]
+
+    @admin.display(description="event", ordering="-id")
+    def title(self, event):
+        return named(event.type, event.id)
 
     def has_add_permission(self, request):
         return False  # events record what happened; the service writes them as it happens

@@ -2,14 +2,18 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html
 
+from core.admin_console import ConsoleAdmin
+from core.admin_format import named, one_line
 from outbound.models import Delivery, Group, Send, Session, User
 from outbound.services.sessions import session_deferred_release, session_deliveries_release, session_status_refresh
 from outbound.transports import TransportError
 
 
 @admin.register(User)
-class OperatorUserAdmin(UserAdmin):
+class OperatorUserAdmin(UserAdmin, ConsoleAdmin):
     list_display = ["username", "account", "email", "is_staff", "time_zone"]
     list_select_related = ["account"]
     list_filter = ["is_staff", "account"]
@@ -60,7 +64,7 @@ class SessionAdminForm(forms.ModelForm):
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(ConsoleAdmin):
     form = SessionAdminForm
     list_display = ["name", "label", "account", "role", "status", "status_changed_at", "messages_per_minute", "human_like"]
     list_select_related = ["account"]
@@ -109,7 +113,7 @@ class SessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Group)
-class GroupAdmin(admin.ModelAdmin):
+class GroupAdmin(ConsoleAdmin):
     list_display = ["name", "chat_id", "account"]
     list_select_related = ["account"]
     list_filter = ["account"]
@@ -117,12 +121,25 @@ class GroupAdmin(admin.ModelAdmin):
     filter_horizontal = ["sessions"]
 
 
+# Characters of a message's text a list shows; the whole text is on the send's page.
+TEXT_PREVIEW_CHARS = 60
+
+
+def send_preview(send: Send) -> str:
+    """A send in a few words: its text, else what it carries."""
+    if send.text:
+        return one_line(send.text, TEXT_PREVIEW_CHARS)
+    if send.variants:
+        return f"A/B: {', '.join(v.get('variant_name', '?') for v in send.variants)}"
+    return f"({len(send.media)} image(s), no text)" if send.media else "(no text)"
+
+
 class DeliveryInline(admin.TabularInline):
     model = Delivery
     extra = 0
     can_delete = False
     fields = [
-        "id", "chat_id", "status", "attempts", "provider_message_ids", "error_code", "error_message",
+        "delivery", "chat_id", "status", "attempts", "provider_message_ids", "error_code", "error_message",
         "last_attempted_at", "typing_ms", "sent_at", "failed_at", "expired_at",
     ]
     readonly_fields = fields
@@ -130,13 +147,19 @@ class DeliveryInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    @admin.display(description="delivery")
+    def delivery(self, delivery):
+        return named("", delivery.id, url=reverse("admin:outbound_delivery_change", args=[delivery.id]))
+
 
 @admin.register(Send)
-class SendAdmin(admin.ModelAdmin):
-    list_display = ["id", "account", "session", "status", "delivery_count", "created_at", "completed_at"]
+class SendAdmin(ConsoleAdmin):
+    # The schedule column is added by schedules.admin.sends (schedules sit above outbound, which cannot name them).
+    list_display = ["title", "session", "status", "delivery_count", "created_at", "completed_at"]
     list_select_related = ["account", "session"]
     list_filter = ["status", "account", "session"]
-    search_fields = ["id", "request_id", "schedule_id"]
+    search_fields = ["=id", "request_id", "=schedule_id", "text"]
+    search_help_text = "A send's id, request id or schedule id, or words of its text."
     readonly_fields = [
         "id", "account", "session", "actor_user", "text", "media", "status", "schedule_id",
         "occurrence_number", "request_id", "created_at", "completed_at",
@@ -145,6 +168,12 @@ class SendAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_delivery_count=Count("deliveries"))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        send = self.get_object(request, object_id)
+        if send is not None:  # headed by what it says, the id beside it
+            extra_context = {**(extra_context or {}), "subtitle": f"{send_preview(send)} ({send.id})"}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_add_permission(self, request):
         # A send is made through the API (POST /v2/outbound/sends), which checks
@@ -155,19 +184,32 @@ class SendAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # the record of what was sent (retention purges old ones, RETENTION_RUN_HISTORY_DAYS)
 
+    @admin.display(description="send", ordering="-id")
+    def title(self, send):
+        return named(send_preview(send), send.id)
+
     @admin.display(description="groups", ordering="_delivery_count")
     def delivery_count(self, obj):
         return obj._delivery_count
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(ConsoleAdmin):
     """Reached from a run or a send in one click; filterable by status and error."""
 
-    list_display = ["id", "chat_id", "status", "attempts", "error_code", "send", "last_attempted_at"]
+    list_display = ["title", "status", "attempts", "error_code", "send_link", "last_attempted_at"]
+    list_select_related = ["send", "group"]
     list_filter = ["status", "error_code"]
     search_fields = ["id", "send__id", "chat_id"]
     readonly_fields = [f.name for f in Delivery._meta.fields]
+
+    @admin.display(description="delivery", ordering="chat_id")
+    def title(self, delivery):
+        return format_html('{}<br><span class="quiet">{}</span>', delivery.group.name, delivery.chat_id)
+
+    @admin.display(description="send")
+    def send_link(self, delivery):
+        return named(send_preview(delivery.send), delivery.send_id, url=reverse("admin:outbound_send_change", args=[delivery.send_id]))
 
     def has_add_permission(self, request):
         return False

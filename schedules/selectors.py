@@ -1,3 +1,4 @@
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -191,14 +192,30 @@ class QueueDepth:
     note: str = ""
 
 
-def queue_depths() -> list[QueueDepth]:
-    """Messages waiting in the Celery queues (fires, then deliveries and the rest), read from Redis.
+def _filesystem_queue_depths(queues: list[str]) -> list[QueueDepth]:
+    """The embedded default's filesystem broker: one file per waiting message, named `<time>_<uuid>.<queue>.msg`.
 
-    kombu keeps a queue as one Redis list per priority step, so the depth
-    is the sum of their LLENs, as kombu's own size does. Only Redis brokers
-    are measured: the filesystem broker of the embedded default is "n/a".
+    Counted as kombu's own size() does (a file a worker has taken is moved or
+    deleted, so it is not counted).
+    """
+    folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in", "")
+    try:
+        names = os.listdir(folder)
+    except OSError as error:
+        return [QueueDepth(queue, None, f"broker folder unreadable ({error.__class__.__name__})") for queue in queues]
+    return [QueueDepth(queue, sum(1 for name in names if name.endswith(f".{queue}.msg"))) for queue in queues]
+
+
+def queue_depths() -> list[QueueDepth]:
+    """Messages waiting in the Celery queues (fires, then deliveries and the rest).
+
+    On Redis, kombu keeps a queue as one Redis list per priority step, so the
+    depth is the sum of their LLENs, as kombu's own size does. On the
+    filesystem broker of the embedded default, the files waiting in its folder.
     """
     queues = [settings.CELERY_SCHEDULE_FIRE_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE]
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        return _filesystem_queue_depths(queues)
     # Short timeouts: a dashboard must load even when Redis does not answer.
     client = broker_redis(socket_timeout=1, socket_connect_timeout=1)
     if client is None:

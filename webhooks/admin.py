@@ -1,7 +1,10 @@
 from django import forms
 from django.contrib import admin, messages
+from django.utils.html import format_html
 
 from core.addresses import public_url_validator
+from core.admin_console import ConsoleAdmin
+from core.admin_format import moment
 
 from .models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 from .services.endpoints import endpoint_update
@@ -34,10 +37,8 @@ class EndpointStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
-    list_display = [
-        "url", "account", "status", "disabled_reason", "disabled_at", "failing_since", "consecutive_failures", "created_at",
-    ]
+class WebhookEndpointAdmin(ConsoleAdmin):
+    list_display = ["url", "account", "state", "failing", "created_at"]
     list_select_related = ["account"]
     list_filter = [EndpointStatusFilter, "enabled", "account"]
     search_fields = ["url", "id"]
@@ -52,6 +53,20 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     @admin.display(description="status")
     def status(self, endpoint):
         return endpoint.status
+
+    @admin.display(description="status")
+    def state(self, endpoint):
+        if endpoint.disabled_reason:
+            return format_html(
+                '{}<br><span class="quiet">{} ({})</span>', endpoint.status, endpoint.disabled_reason, moment(endpoint.disabled_at)
+            )
+        return endpoint.status
+
+    @admin.display(description="failing", ordering="consecutive_failures")
+    def failing(self, endpoint):
+        if not endpoint.consecutive_failures:
+            return "-"
+        return f"{endpoint.consecutive_failures} in a row since {moment(endpoint.failing_since)}"
 
     @admin.action(description="Turn selected endpoints on (a disabled one gets only what happens from now on)")
     def enable(self, request, queryset):
@@ -85,7 +100,7 @@ class AttemptInline(admin.TabularInline):
 
 
 @admin.register(WebhookMessage)
-class WebhookMessageAdmin(admin.ModelAdmin):
+class WebhookMessageAdmin(ConsoleAdmin):
     list_display = ["webhook_id", "event_type", "endpoint", "status", "attempts", "last_status_code", "next_attempt_at"]
     list_select_related = ["endpoint"]
     list_filter = ["status", "event_type"]

@@ -117,6 +117,8 @@ USE_TZ = True
 TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")
 LANGUAGE_CODE = "en-us"
 USE_I18N = False
+# The admin's one date format, with seconds and the zone, e.g. 2026-12-04 21:30:05 EET (core/admin_format.py).
+FORMAT_MODULE_PATH = "core.formats"
 
 # ------------------------------------------------------------------------------
 # Security: on unless debugging; `manage.py check --deploy` is clean with the

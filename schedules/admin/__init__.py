@@ -1,23 +1,26 @@
-import uuid
+"""The schedules admin (ScheduleAdmin): list, page with timeline and buttons, edit form; runs (runs), the
+PeriodicTask mirrors (periodic), the dashboard, the send list's schedule column (sends)."""
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
-from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.http import urlencode
 
+from core.admin_console import ConsoleAdmin
+from core.admin_format import moment, moment_cell, named, one_line
 from core.errors import ApplicationError
 
 from .. import selectors, services
-from ..models import Run, Schedule, ScheduleChange
+from ..models import Schedule, ScheduleChange
 from ..services import operator
+from .display import change_diff_html, next_up, rule_full, rule_short
 from .forms import ScheduleForm
 from .operations import ScheduleOperationsMixin, operations_allowed
-from .timeline import schedule_timeline_svg, when
+from .runs import RunInline
+from .timeline import schedule_timeline_svg
 
 STATUS_HELP = (
     "scheduled → running (an occurrence is sending) → scheduled … → completed, or completed_with_failures "
@@ -26,77 +29,26 @@ STATUS_HELP = (
 )
 
 
-# Runs a schedule's page shows; a schedule may have 10,000, all of them on the Run list.
-LATEST_RUNS = 100
-
-
-class LatestRunsFormSet(BaseInlineFormSet):
-    """The runs inline's rows: the latest runs only, one query (ORDER BY occurrence_number DESC LIMIT 100)."""
-
-    def get_queryset(self):
-        if not hasattr(self, "_latest"):
-            self._latest = super().get_queryset()[:LATEST_RUNS]
-        return self._latest
-
-
-class RunInline(admin.TabularInline):
-    model = Run
-    formset = LatestRunsFormSet
-    extra = 0
-    can_delete = False
-    fields = [
-        "occurrence_number", "status", "due_at", "started_at", "failed_at", "error_code", "error_message", "deliveries",
-        "retry",
-    ]
-    readonly_fields = fields
-    ordering = ["-occurrence_number"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def get_formset(self, request, obj=None, **kwargs):
-        if obj is not None:
-            # Inline instances are made per request: the heading can name this schedule's runs.
-            self.verbose_name_plural = self.heading(obj)
-        return super().get_formset(request, obj, **kwargs)
-
-    def heading(self, schedule):
-        total = schedule.runs.count()
-        if not total:
-            return "runs"
-        url = f"{reverse('admin:schedules_run_changelist')}?{urlencode({RunScheduleFilter.parameter_name: schedule.pk})}"
-        if total <= LATEST_RUNS:
-            return format_html('runs (<a href="{}">all {} on the run list</a>)', url, total)
-        return format_html('runs: the latest {} of {}, newest first (<a href="{}">all {} runs</a>)', LATEST_RUNS, total, url, total)
-
-    @admin.display(description="deliveries")
-    def deliveries(self, run):
-        if not run.send_id:
-            return "-"
-        url = reverse("admin:outbound_send_change", args=[run.send_id])
-        return format_html('<a href="{}">send {}</a>', url, str(run.send_id)[:8])
-
-    @admin.display(description="failed deliveries")
-    def retry(self, run):
-        if run.retried_at:
-            return f"retried {when(run.retried_at)}"
-        if run.status != Run.Status.FAILED or not run.send_id:
-            return "-"  # nothing was sent (missed, skipped, could not start) or nothing failed
-        url = reverse("admin:schedules_schedule_retry_failed", args=[run.schedule_id, run.occurrence_number])
-        return format_html('<a href="{}">Retry failed deliveries…</a>', url)
-
-
 class ChangeInline(admin.TabularInline):
-    """The audit trail of edits (API and admin)."""
+    """The audit trail of edits (API and admin), each as "field: old → new" lines."""
 
     model = ScheduleChange
     extra = 0
     can_delete = False
-    fields = ["changed_at", "actor_user", "source", "changes"]
+    fields = ["changed", "actor_user", "source", "diff"]
     readonly_fields = fields
+    verbose_name_plural = "changes (audit trail, newest first)"
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="changed at")
+    def changed(self, change):
+        return moment_cell(change.changed_at)
+
+    @admin.display(description="what changed")
+    def diff(self, change):
+        return change_diff_html(change.changes)
 
 
 # Upcoming occurrences the timeline draws after the runs (the "next 5 runs" field lists five in words).
@@ -106,63 +58,161 @@ TIMELINE_RUNS = 60
 TEXT_PREVIEW_CHARS = 60
 
 
+# The fieldsets' parts: the timing fields of each kind, the rest shared. A field added to the model slots into one.
+INTERVAL_FIELDS = ["first_run_at", "interval_ms", "max_occurrences"]
+CALENDAR_FIELDS = [
+    "days_of_week", "days_of_month", "send_time", "send_times", "timezone", "start_date", "end_date", "skip_dates",
+    "dst_gap_policy", "dst_overlap_policy", "max_occurrences",
+]
+TIMING_SHOWN = ["rule_summary", "upcoming", "next_up"]
+POLICY_FIELDS = ["overlap_policy", "catchup_window_ms", "jitter_ms", "buffered"]
+MESSAGE_FIELDS = ["text", "groups", "skip_within_hours", "variants"]
+PROGRESS_FIELDS = [
+    "runs", "late_run_count", "last_run", "completed", "canceled", "paused", "pause_reason", "pause_source",
+    "periodic_task_link", "created", "updated",
+]
+
+
+# A calendar's JSON lists, and the read-only words that stand for them on an ended schedule's page.
+LIST_WORDS = {
+    "days_of_week": "days_of_week_words", "days_of_month": "days_of_month_words", "send_times": "send_times_words",
+    "skip_dates": "skip_dates_words",
+}
+
+
+def _words(values, *, last: bool = False) -> str:
+    return ", ".join("last" if last and v == -1 else str(v) for v in values) or "-"
+
+
 @admin.register(Schedule)
-class ScheduleAdmin(ScheduleOperationsMixin, admin.ModelAdmin):
+class ScheduleAdmin(ScheduleOperationsMixin, ConsoleAdmin):
     form = ScheduleForm
-    list_display = [
-        "title", "status", "rule_summary", "text_preview", "session", "next_run_at", "runs", "actor_user", "created_at",
-    ]
+    list_display = ["title", "status", "rule", "text_preview", "next_run", "runs", "created"]
     list_select_related = ["session", "actor_user", "account"]
     list_filter = ["status", "kind", "session", "account"]
     search_fields = ["=id", "name"]
     search_help_text = "A schedule's name (any part of it) or its id."
     ordering = ["-id"]
     readonly_fields = [
-        "id", "account", "session", "actor_user", "status", "status_help", "rule_summary", "upcoming",
-        "next_occurrence", "next_run_at", "run_count", "failed_run_count", "last_run_at", "completed_at",
-        "canceled_at", "paused_at", "periodic_task_link", "created_at", "updated_at", "buffered_at",
+        "id", "account", "session", "actor_user", "status", "status_help", "rule_summary", "upcoming", "next_up",
+        "runs", "last_run", "completed", "canceled", "paused", "periodic_task_link", "created", "updated", "buffered",
         "late_run_count", "pause_reason", "pause_source",
-    ]
-    fieldsets = [
-        (None, {"fields": ["name", "id", "account", "session", "actor_user", "status", "status_help"]}),
-        ("Timing (times in your time zone)", {"fields": [
-            "rule_summary", "upcoming", "kind", "first_run_at", "interval_ms", "max_occurrences",
-            "days_of_week", "days_of_month", "send_time", "send_times", "timezone", "start_date", "end_date",
-            "skip_dates", "dst_gap_policy", "dst_overlap_policy", "next_occurrence", "next_run_at",
-        ]}),
-        ("Policies", {"fields": ["overlap_policy", "catchup_window_ms", "jitter_ms", "buffered_at"]}),
-        ("Message", {"fields": ["text", "groups", "skip_within_hours", "variants"]}),
-        ("Progress", {"fields": [
-            "run_count", "failed_run_count", "late_run_count", "last_run_at", "completed_at", "canceled_at", "paused_at",
-            "pause_reason", "pause_source", "periodic_task_link",
-        ]}),
     ]
     filter_horizontal = ["groups"]
     inlines = [RunInline, ChangeInline]
     actions = ["cancel", "pause", "resume", "run_now"]
 
+    def get_fieldsets(self, request, obj=None):
+        """Only the fields of the schedule's kind; the other kind's behind a closed "switch" section (not when ended)."""
+        calendar = obj is not None and obj.kind == Schedule.Kind.CALENDAR
+        own, other = (CALENDAR_FIELDS, INTERVAL_FIELDS) if calendar else (INTERVAL_FIELDS, CALENDAR_FIELDS)
+        if obj is not None and obj.status in Schedule.ENDED:
+            # A read-only page shows the calendar's lists as words ("Fri, Sat"), not as JSON ('["friday"]').
+            own = [LIST_WORDS.get(name, name) for name in own]
+        fieldsets = [
+            (None, {"fields": ["name", "id", "account", "session", "actor_user", "status", "status_help"]}),
+            (f"Timing: {'calendar' if calendar else 'interval'} rule (times in your time zone)", {
+                "fields": [*TIMING_SHOWN[:2], "kind", *own, TIMING_SHOWN[2]],
+            }),
+        ]
+        if obj is None or obj.status not in Schedule.ENDED:
+            switch = "an interval rule (first run + interval)" if calendar else "a calendar rule (days and local times)"
+            fieldsets.append((f"Switch to {switch}", {
+                "classes": ["collapse"],
+                "fields": [name for name in other if name not in own],
+                "description": "Set Kind above to the other kind and fill these in; they are ignored otherwise.",
+            }))
+        return [
+            *fieldsets,
+            ("Policies", {"fields": POLICY_FIELDS}),
+            ("Message", {"fields": MESSAGE_FIELDS}),
+            ("Progress", {"fields": PROGRESS_FIELDS}),
+        ]
+
+    def has_change_permission(self, request, obj=None):
+        # An ended schedule (completed, canceled) cannot change: its page is read-only, with no Save to refuse.
+        if obj is not None and obj.status in Schedule.ENDED:
+            return False
+        return super().has_change_permission(request, obj)
+
     @admin.display(description="schedule", ordering="name")
     def title(self, schedule):
-        if not schedule.name:
-            return str(schedule.id)
-        return format_html('<strong>{}</strong><br><span class="quiet">{}</span>', schedule.name, schedule.id)
+        return format_html(
+            "{}<br><span class=\"quiet nowrap\">{}</span>", named(schedule.name, schedule.id), schedule.session.name
+        )
 
     @admin.display(description="text")
     def text_preview(self, schedule):
         if schedule.text:
-            text = " ".join(schedule.text.split())  # one line: newlines and runs of spaces as one space
-            return text if len(text) <= TEXT_PREVIEW_CHARS else f"{text[:TEXT_PREVIEW_CHARS - 1].rstrip()}…"
+            return one_line(schedule.text, TEXT_PREVIEW_CHARS)
         if schedule.variants:
             return f"A/B: {', '.join(v.get('variant_name', '?') for v in schedule.variants)}"
         return f"({len(schedule.media)} image(s), no text)" if schedule.media else "-"
+
+    @admin.display(description="rule")
+    def rule(self, schedule):
+        return format_html('<span title="{}">{}</span>', rule_full(schedule), rule_short(schedule))
+
+    @admin.display(description="next run", ordering="next_run_at")
+    def next_run(self, schedule):
+        return moment_cell(schedule.next_run_at)
 
     @admin.display(description="runs / failed")
     def runs(self, schedule):
         return f"{schedule.run_count} / {schedule.failed_run_count}"
 
-    @admin.display(description="rule")
+    @admin.display(description="created", ordering="id")
+    def created(self, schedule):
+        by = schedule.actor_user.username if schedule.actor_user else "the API"
+        return format_html("{}<br><span class=\"quiet\">by {}</span>", moment_cell(schedule.created_at), by)
+
+    @admin.display(description="rule in full")
     def rule_summary(self, schedule):
-        return schedule.rule_summary
+        return rule_full(schedule)
+
+    @admin.display(description="next")
+    def next_up(self, schedule):
+        return next_up(schedule)
+
+    @admin.display(description="last run at")
+    def last_run(self, schedule):
+        return moment(schedule.last_run_at)
+
+    @admin.display(description="completed at")
+    def completed(self, schedule):
+        return moment(schedule.completed_at)
+
+    @admin.display(description="canceled at")
+    def canceled(self, schedule):
+        return moment(schedule.canceled_at)
+
+    @admin.display(description="paused at")
+    def paused(self, schedule):
+        return f"{moment(schedule.paused_at)} ({schedule.pause_reason})" if schedule.pause_reason else moment(schedule.paused_at)
+
+    @admin.display(description="updated at")
+    def updated(self, schedule):
+        return moment(schedule.updated_at)
+
+    @admin.display(description="waiting since")
+    def buffered(self, schedule):
+        return moment(schedule.buffered_at)
+
+    @admin.display(description="days of week")
+    def days_of_week_words(self, schedule):
+        return _words(day.capitalize() for day in schedule.days_of_week)
+
+    @admin.display(description="days of month")
+    def days_of_month_words(self, schedule):
+        return _words(schedule.days_of_month, last=True)
+
+    @admin.display(description="send times")
+    def send_times_words(self, schedule):
+        return _words(schedule.send_times)
+
+    @admin.display(description="skip dates")
+    def skip_dates_words(self, schedule):
+        return _words(schedule.skip_dates)
 
     @admin.display(description="statuses")
     def status_help(self, schedule):
@@ -185,7 +235,7 @@ class ScheduleAdmin(ScheduleOperationsMixin, admin.ModelAdmin):
         occurrences = services.schedule_preview(schedule=Schedule.objects.get(pk=schedule.pk), count=5)
         if not occurrences:
             return "-"
-        return format_html_join(", ", "#{} {}", ((k, when(due)) for k, due in occurrences))
+        return format_html_join(", ", "#{} {}", ((k, moment(due, millis=True)) for k, due in occurrences))
 
     def has_add_permission(self, request):
         return False  # schedules are created through the API (they need an idempotency key)
@@ -222,7 +272,8 @@ class ScheduleAdmin(ScheduleOperationsMixin, admin.ModelAdmin):
         later = f"the next {len(upcoming)} due" if upcoming else "nothing left to come"
         if upcoming and schedule.status == Schedule.Status.PAUSED:
             later += " if it were resumed now"
-        named = {"subtitle": f"{schedule.name} ({schedule.id})"} if schedule.name else {}  # the page's heading
+        # The page's heading: the name, the id beside it (Django's own would be the id alone for an unnamed one).
+        named = {"subtitle": f"{schedule.name} ({schedule.id})"} if schedule.name else {}
         return {
             **named,
             "timeline": schedule_timeline_svg(
@@ -253,6 +304,12 @@ class ScheduleAdmin(ScheduleOperationsMixin, admin.ModelAdmin):
             )
         except ApplicationError as refusal:
             self.message_user(request, f"Not saved: {refusal.message}", messages.ERROR)
+            request.schedule_refused = True  # response_change then says nothing of a success
+
+    def response_change(self, request, obj):
+        if getattr(request, "schedule_refused", False):
+            return HttpResponseRedirect(request.path)  # back to the form, with only the refusal above it
+        return super().response_change(request, obj)
 
     def save_related(self, request, form, formsets, change):
         # Groups were set (and checked) by schedule_update, not by form.save_m2m;
@@ -312,44 +369,8 @@ class ScheduleAdmin(ScheduleOperationsMixin, admin.ModelAdmin):
             self.message_user(request, line, messages.WARNING)
 
 
-class RunScheduleFilter(admin.SimpleListFilter):
-    """The runs of one schedule (its page links here); offers only that schedule, never a list of them all."""
-
-    title = "schedule"
-    parameter_name = "schedule"
-
-    def lookups(self, request, model_admin):
-        return [(self.value(), self.value())] if self.value() else []
-
-    def queryset(self, request, queryset):
-        if not self.value():
-            return queryset
-        try:
-            return queryset.filter(schedule_id=uuid.UUID(self.value()))
-        except ValueError as error:
-            raise IncorrectLookupParameters(error) from None
-
-
-@admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
-    list_display = ["schedule_title", "occurrence_number", "status", "due_at", "started_at", "error_code"]
-    list_select_related = ["schedule"]
-    list_filter = [RunScheduleFilter, "status", "error_code", "trigger"]
-    search_fields = ["=schedule__id", "schedule__name"]
-    readonly_fields = [f.name for f in Run._meta.fields]
-
-    @admin.display(description="schedule", ordering="schedule__name")
-    def schedule_title(self, run):
-        return run.schedule.name or str(run.schedule_id)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # a run is the record of an occurrence: what was sent, or why not
-
-
 # django-celery-beat's PeriodicTask admin, honouring operators' changes to schedule mirrors (periodic);
 # the dashboard, which also sets the admin index template (dashboard).
-from . import dashboard, periodic  # noqa: E402, F401
+# the send list's schedule column (sends).
+from . import dashboard, periodic, sends  # noqa: F401
 

@@ -7,12 +7,16 @@ depths and the beat leader. Bars are inline SVG (schedules.admin.timeline).
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from core.admin_format import moment
+
 from .. import selectors
+from .display import rule_full
 from .timeline import OUTCOMES, Bar, bar_chart_svg
 
 DUE_WINDOW = timedelta(hours=1)
@@ -33,7 +37,8 @@ def _due_bars(due: list[selectors.DueSchedule], now) -> list[Bar]:
     bars = []
     for i, count in enumerate(counts):
         start = timezone.localtime(now + i * DUE_BUCKET)
-        bars.append(Bar(f"{start:%H:%M}", count, f"{count} occurrence(s) due {start:%H:%M}-{start + DUE_BUCKET:%H:%M}"))
+        end = start + DUE_BUCKET
+        bars.append(Bar(f"{start:%H:%M}", count, f"{count} occurrence(s) due {moment(start)} to {end:%H:%M:%S}"))
     return bars
 
 
@@ -45,7 +50,7 @@ def _failed_bars(by_hour: dict, now) -> list[Bar]:
     for back in range(23, -1, -1):
         hour = this_hour - timedelta(hours=back)
         n = counts.get(hour, 0)
-        bars.append(Bar(f"{hour:%H}h", n, f"{n} run(s) failed {hour:%a %H:00}-{hour + timedelta(hours=1):%H:00}"))
+        bars.append(Bar(f"{hour:%H}h", n, f"{n} run(s) failed {moment(hour)} to {hour + timedelta(hours=1):%H:%M:%S}"))
     return bars
 
 
@@ -62,6 +67,7 @@ def dashboard_view(model_admin, request):
         "opts": model_admin.opts,
         "now": now,
         "due": due,
+        "due_rows": [(item, rule_full(item.schedule)) for item in due],  # the rule as the schedule's page words it
         "due_total": due_total,
         "due_occurrences": sum(len(item.due) for item in due),
         "due_chart": bar_chart_svg(
@@ -76,6 +82,10 @@ def dashboard_view(model_admin, request):
         "sessions": list(selectors.sessions_not_working()),
         "unhealthy_sessions": list(selectors.sessions_unhealthy()),
         "queues": selectors.queue_depths(),
+        "queue_method": (
+            "files waiting in the filesystem broker's folder" if settings.CELERY_BROKER_URL.startswith("filesystem://")
+            else "Redis LLEN"
+        ),
         "leader": leader,
         # On the database's clock, as the lease itself (a web host's clock may differ from it).
         "leader_poll_age": leader.poll_age.total_seconds() if leader and leader.poll_age is not None else None,

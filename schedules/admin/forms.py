@@ -1,5 +1,6 @@
 """The schedule's edit form in the admin: timing (interval or calendar), message, groups, cap, name."""
 
+import json
 from datetime import time
 
 from django import forms
@@ -41,6 +42,65 @@ class MillisecondSplitDateTime(widgets.AdminSplitDateTime):
         forms.MultiWidget.__init__(self, [widgets.BaseAdminDateWidget, MillisecondTimeInput], attrs)
 
 
+class OptionalJSONField(forms.JSONField):
+    """A JSON box that shows nothing, rather than `[]`, when there is nothing in it (e.g. no A/B variants)."""
+
+    def prepare_value(self, value):
+        return "" if value in (None, [], {}) else super().prepare_value(value)
+
+
+class ListField(forms.CharField):
+    """A calendar's list (days of the month, send times, skip dates) as a comma-separated line, e.g. "1, 15, last".
+
+    The model keeps a JSON list; a bare JSONField showed operators `[]` boxes to
+    type JSON into. A value in JSON (`[1, -1]`) is still read as before.
+    """
+
+    def __init__(self, *, numbers: bool = False, **kwargs):
+        self.numbers = numbers
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("widget", forms.TextInput(attrs={"size": 48}))
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip().startswith("[") else value
+            except ValueError:
+                return value
+        if isinstance(value, (list, tuple)):
+            return ", ".join("last" if self.numbers and v == -1 else str(v) for v in value)
+        return value
+
+    def to_python(self, value):
+        text = (super().to_python(value) or "").strip()
+        if text.startswith("["):
+            try:
+                items = json.loads(text)
+            except ValueError:
+                raise forms.ValidationError("Not a list: write the items separated by commas, e.g. 1, 15, last.") from None
+        else:
+            items = [item.strip() for item in text.replace(";", ",").split(",") if item.strip()]
+        if not self.numbers:
+            return [str(item) for item in items]
+        numbers = []
+        for item in items:
+            if str(item).lower() == "last":
+                numbers.append(-1)
+                continue
+            try:
+                numbers.append(int(item))
+            except (TypeError, ValueError):
+                raise forms.ValidationError(f"{item!r} is not a day of the month (1-31, or last).") from None
+        return numbers
+
+    def has_changed(self, initial, data):
+        try:
+            return self.to_python(data) != self.to_python(self.prepare_value(initial) or "")
+        except forms.ValidationError:
+            return True
+
+
 def to_millisecond(value):
     """What the form shows of a stored time: the API's precision, milliseconds."""
     return value.replace(microsecond=value.microsecond // 1000 * 1000) if value else value
@@ -76,7 +136,17 @@ class ScheduleForm(forms.ModelForm):
     days_of_week = forms.MultipleChoiceField(
         choices=[(d, d.capitalize()) for d in DAY_NAMES], required=False, widget=forms.CheckboxSelectMultiple
     )
-    variants = forms.JSONField(required=False, help_text=Schedule._meta.get_field("variants").help_text)
+    variants = OptionalJSONField(required=False, help_text=Schedule._meta.get_field("variants").help_text)
+    days_of_month = ListField(
+        numbers=True, label="Days of month",
+        help_text="Calendar schedules: days of the month separated by commas, 1-31 or last, e.g. 1, 15, last. "
+        "With days of week, a day must match both (e.g. Friday and 13: Friday the 13th).",
+    )
+    send_times = ListField(
+        label="Send times",
+        help_text="Calendar schedules: every local time of a matching day, e.g. 09:00, 17:30. Empty: send time alone.",
+    )
+    skip_dates = ListField(label="Skip dates", help_text="Calendar schedules: local days that never run, e.g. 2026-12-25.")
 
     class Meta:
         model = Schedule
@@ -86,6 +156,8 @@ class ScheduleForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "first_run_at" not in self.fields:
+            return  # an ended schedule's read-only page: no box to set up
         # A calendar rule computes its first run; an interval rule keeps the stored one if left empty.
         self.fields["first_run_at"].required = False
         self.fields["first_run_at"].widget = MillisecondSplitDateTime()

@@ -17,8 +17,10 @@ from django.urls import path, reverse
 from core.errors import ApplicationError
 from outbound.models import Delivery
 
+from .. import services
 from ..models import Run, Schedule
 from ..services import operator
+from .display import continues_at, next_up, rule_full
 
 
 @dataclass(frozen=True)
@@ -40,13 +42,13 @@ OPERATIONS = {
             "pause", "Pause", "Pause this schedule?",
             "No occurrence starts until it is resumed; one already sending finishes. Occurrences that fall due "
             "meanwhile are recorded as skipped runs, never sent late.",
-            "Yes, pause it", "Paused.",
+            "Yes, pause it", "Paused: nothing starts until it is resumed.",
         ),
         Operation(
             "resume", "Resume", "Resume this schedule?",
             "It continues with its next occurrence due after now. Occurrences that fell due while it was paused "
             "are recorded as skipped runs: nothing is sent late, there is no burst.",
-            "Yes, resume it", "Resumed.",
+            "Yes, resume it", "Resumed: next, {next}.",
         ),
         Operation(
             "run_now", "Run the next occurrence now", "Run the next occurrence now?",
@@ -58,7 +60,7 @@ OPERATIONS = {
             "cancel", "Cancel", "Cancel this schedule?",
             "It will send nothing more: occurrences already sending finish, no later one starts. "
             "This cannot be undone.",
-            "Yes, cancel it", "Canceled.",
+            "Yes, cancel it", "Canceled: it sends nothing more.",
         ),
     )
 }
@@ -96,11 +98,17 @@ class ScheduleOperationsMixin:
         schedule = self.get_object(request, unquote(object_id))
         if schedule is None:
             raise Http404("No such schedule.")
-        if not self.has_change_permission(request, schedule):
+        # The model's permission, not the object's: an ended schedule's page is read-only, yet a run's failed
+        # deliveries can still be retried, and a button that no longer fits says why it did nothing.
+        if not self.has_change_permission(request):
             raise PermissionDenied
         return schedule
 
     def _confirmation(self, request, schedule, **context):
+        if schedule.status == Schedule.Status.PAUSED:
+            next_text = f"if resumed now, {continues_at(services.schedule_preview(schedule=schedule, count=1))}"
+        else:
+            next_text = next_up(schedule)
         return TemplateResponse(
             request,
             "admin/schedules/schedule/operate_confirmation.html",
@@ -108,6 +116,8 @@ class ScheduleOperationsMixin:
                 **self.admin_site.each_context(request),
                 "opts": self.opts,
                 "schedule": schedule,
+                "next_text": next_text,
+                "rule_text": rule_full(schedule),
                 "change_url": reverse("admin:schedules_schedule_change", args=[schedule.pk]),
                 **context,
             },
@@ -128,9 +138,10 @@ class ScheduleOperationsMixin:
                 self.message_user(request, operation.done.format(occurrence=occurrence), messages.SUCCESS)
             else:
                 after = operator.schedule_operate(schedule=schedule, action=key, actor_user=request.user)
-                level = messages.SUCCESS if after.status != schedule.status else messages.INFO
-                done = operation.done if after.status != schedule.status else f"Nothing to do: it was {schedule.status}."
-                self.message_user(request, f"{done} The schedule is {after.status}.", level)
+                if after.status != schedule.status:
+                    self.message_user(request, operation.done.format(next=next_up(after)), messages.SUCCESS)
+                else:
+                    self.message_user(request, f"Nothing to do: it was already {schedule.status}.", messages.INFO)
         except ApplicationError as refusal:
             self.message_user(request, f"Not done: {refusal.message}", messages.ERROR)
         return HttpResponseRedirect(change_url)

@@ -26,17 +26,21 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ObjectDoesNotExist
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.admin import PeriodicTaskForm
 from django_celery_beat.models import PeriodicTask
 
+from core.admin_console import ConsoleAdmin
+from core.admin_format import dates_unbroken, moment
 from core.errors import ApplicationError
 
 from ..models import Schedule
 from ..registration import FIRE_TASK
 from ..services import operator
+from .display import next_up
 
 
 def mirrored_schedule(task: PeriodicTask | None) -> Schedule | None:
@@ -79,15 +83,15 @@ class TaskForm(PeriodicTaskForm):
 
 MIRROR_FIELDSETS = [
     (None, {"fields": ["name", "outbound_schedule_link", "enabled", "description"]}),
-    ("Schedule (follows the outbound schedule)", {"fields": ["clocked", "one_off", "last_run_at", "total_run_count"]}),
+    ("Schedule (follows the outbound schedule)", {"fields": ["clocked_at", "one_off", "last_run", "total_run_count"]}),
     ("Arguments", {"fields": ["task", "kwargs"]}),
 ]
-MIRROR_READONLY = ["name", "outbound_schedule_link", "description", "clocked", "one_off", "last_run_at",
+MIRROR_READONLY = ["name", "outbound_schedule_link", "description", "clocked_at", "one_off", "last_run",
                    "total_run_count", "task", "kwargs"]
 
 
 def _title(schedule: Schedule) -> str:
-    return f"{schedule.name} ({schedule.id})" if schedule.name else str(schedule.id)
+    return f"“{schedule.name}”" if schedule.name else str(schedule.id)
 
 
 if admin.site.is_registered(PeriodicTask):  # django_celery_beat's own (its admin module is imported first)
@@ -95,8 +99,10 @@ if admin.site.is_registered(PeriodicTask):  # django_celery_beat's own (its admi
 
 
 @admin.register(PeriodicTask)
-class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
-    list_display = (*BeatPeriodicTaskAdmin.list_display, "outbound_schedule_link")
+class PeriodicTaskAdmin(BeatPeriodicTaskAdmin, ConsoleAdmin):
+    # A mirror is named by its schedule (its own name is outbound:text-send-schedule:<id>); the rest as beat's.
+    list_display = ("title", "enabled", "when", "last_run", "one_off", "outbound_schedule_link")
+    search_fields = ("name", "task", "outbound_schedule__name")
     change_form_template = "admin/schedules/periodictask_change_form.html"
     delete_confirmation_template = "admin/schedules/periodictask_delete_confirmation.html"
     delete_selected_confirmation_template = "admin/schedules/periodictask_delete_selected_confirmation.html"
@@ -105,13 +111,35 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
         # The list's schedule column and mirrored_schedule() read the schedule from the same query.
         return super().get_queryset(request).select_related("outbound_schedule")
 
-    @admin.display(description="outbound schedule")
+    @admin.display(description="task", ordering="name")
+    def title(self, task):
+        schedule = mirrored_schedule(task)
+        if schedule is None:
+            return task.name
+        return format_html('{}<br><span class="quiet">schedule {}</span>', schedule.name or task.name, str(schedule.id)[:8])
+
+    @admin.display(description="next run")
+    def when(self, task):
+        schedule = mirrored_schedule(task)
+        if schedule is not None:
+            return dates_unbroken(next_up(schedule))
+        return str(task.scheduler) if task.scheduler is not None else "-"
+
+    @admin.display(description="fires at")
+    def clocked_at(self, task):
+        return moment(task.clocked.clocked_time) if task.clocked_id else "-"
+
+    @admin.display(description="last run at", ordering="last_run_at")
+    def last_run(self, task):
+        return moment(task.last_run_at)
+
+    @admin.display(description="schedule status")
     def outbound_schedule_link(self, task):
         schedule = mirrored_schedule(task)
         if schedule is None:
             return "-"
         url = reverse("admin:schedules_schedule_change", args=[schedule.pk])
-        return format_html('<a href="{}">{}</a> ({})', url, schedule.name or schedule.id, schedule.status)
+        return format_html('<a href="{}">{}</a>', url, schedule.status)  # its name is the row's title
 
     # --- a mirror's page --------------------------------------------------------------------------------
 
@@ -129,7 +157,9 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
         task = self.get_object(request, unquote(object_id)) if object_id else None
         schedule = mirrored_schedule(task)
         if schedule is not None:
-            extra_context = {**(extra_context or {}), "outbound_schedule": schedule}
+            # Named by its schedule, not by its own name and clocked time (outbound:text-send-schedule:<id>: <time>).
+            title = f"Task of schedule “{schedule.name}”" if schedule.name else f"Task of schedule {schedule.id}"
+            extra_context = {**(extra_context or {}), "outbound_schedule": schedule, "subtitle": title, "mirror_title": title}
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
@@ -139,6 +169,14 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
         if "enabled" in form.changed_data:
             self._enabled_set(request, schedule, enabled=obj.enabled)
         # Nothing else to save: the mirror is rewritten from the schedule (and the form's copy is stale).
+
+    def response_change(self, request, obj):
+        if mirrored_schedule(obj) is None:
+            return super().response_change(request, obj)
+        # _enabled_set said what happened (or why nothing did): no "changed successfully" beside it.
+        if "_continue" in request.POST:
+            return HttpResponseRedirect(request.path)
+        return HttpResponseRedirect(reverse("admin:django_celery_beat_periodictask_changelist"))
 
     def delete_view(self, request, object_id, extra_context=None):
         schedule = mirrored_schedule(self.get_object(request, unquote(object_id)))
@@ -212,10 +250,14 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
                 messages.ERROR,
             )
             return
-        note = ""
         if enabled and after.status not in Schedule.ACTIVE:
-            note = " It has no occurrence left, so its task stays disabled."
-        self.message_user(request, f"Schedule {_title(schedule)} {verb}: it is {after.status}.{note}", messages.SUCCESS)
+            message = f"Schedule {_title(schedule)} was not resumed: it is {after.status}, so its task stays disabled."
+            self.message_user(request, message, messages.WARNING)
+        elif enabled:
+            self.message_user(request, f"Schedule {_title(schedule)} resumed: next, {next_up(after)}.", messages.SUCCESS)
+        else:
+            message = f"Schedule {_title(schedule)} paused: nothing starts until its task is enabled again."
+            self.message_user(request, message, messages.SUCCESS)
 
     def _delete(self, request, schedule) -> None:
         before = schedule.status

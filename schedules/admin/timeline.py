@@ -15,6 +15,8 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from core.admin_format import moment
+
 from ..models import Run
 
 
@@ -51,10 +53,8 @@ def run_outcome(run: Run) -> str:
 
 
 def when(value: datetime) -> str:
-    """A due time in the operator's zone, to the millisecond when it has some."""
-    local = timezone.localtime(value)
-    millis = f".{local.microsecond // 1000:03d}" if local.microsecond // 1000 else ""
-    return f"{local:%a %d %b %Y %H:%M:%S}{millis} {local:%Z}"
+    """A due time as the console writes instants (core.admin_format), to the millisecond when it has some."""
+    return moment(value, millis=True)
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ def schedule_timeline_svg(*, runs: list[Run], upcoming: list[tuple[int, datetime
             local = timezone.localtime(mark.due)
             parts.append(
                 f'<text x="{x:.1f}" y="{track_y + radius + 16:.1f}" font-size="10" text-anchor="middle" '
-                f'fill="currentColor" fill-opacity="0.8">{local:%d %b %H:%M}</text>'
+                f'fill="currentColor" fill-opacity="0.8">{local:%m-%d %H:%M:%S}</text>'
             )
     parts.append(_legend(marks, y=height - 14))
     return _svg(label, height, "".join(parts))

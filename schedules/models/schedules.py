@@ -328,7 +328,8 @@ class Schedule(MessageContent):
         ]
 
     def __str__(self):
-        return str(self.id)
+        # The admin's messages, history and delete pages name it; the id is the fallback of an unnamed one.
+        return self.name or str(self.id)
 
     @property
     def workflow_id(self) -> str:

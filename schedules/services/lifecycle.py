@@ -157,6 +157,11 @@ def _first_from(schedule: Schedule, now: datetime) -> datetime | None:
     # The schedule's own occurrences: backfilled ones from before occurrence 1 are numbered above them.
     own = schedule.runs.filter(occurrence_number__lt=schedule.next_occurrence)
     last_due = own.order_by("-occurrence_number").values_list("due_at", flat=True).first()
+    if last_due is None and schedule.next_occurrence == 1:
+        # Nothing ran yet: occurrence 1 is the stored first run. A calendar rule asked from
+        # its start date alone would count the day's times before it (created at 21:32, a
+        # 09:00 time today), and a resume recorded those as skipped runs #1, #2, ...
+        return schedule.first_run_at
     return schedule.rule.next_due(schedule.next_occurrence, last_due)
 
 

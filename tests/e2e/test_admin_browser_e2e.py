@@ -36,6 +36,8 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 CAIRO = zoneinfo.ZoneInfo("Africa/Cairo")
+# An operator's laptop screen: the admin's menu (nav sidebar) stays open at this width.
+VIEWPORT = {"width": 1400, "height": 900}
 PASSWORD = "correct horse battery staple"
 
 
@@ -60,7 +62,7 @@ def page(tmp_path, monkeypatch, live_server):
             executable_path=CHROMIUM,
             args=CHROMIUM_FLAGS,
             headless=True,
-            viewport={"width": 1280, "height": 900},
+            viewport=VIEWPORT,
             timezone_id="Africa/Cairo",
         )
         context.set_default_timeout(15_000)
@@ -184,12 +186,15 @@ def test_it_lets_an_operator_run_a_schedule_from_the_admin_in_a_browser(
     shot(page, screenshots, "03-pause-confirmation")
     page.click("#confirm-operation")
     on(page, change_url)
-    assert "Paused. The schedule is paused." in messages(page)
+    assert "Paused: nothing starts until it is resumed." in messages(page)
     assert Schedule.objects.get(pk=promo.pk).status == "paused"
     page.click("a.schedule-operation-resume")
+    # The confirmation says when it would continue (not "Next: -").
+    assert re.search(r"Next: if resumed now, occurrence #1 at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.303 EES?T", page.locator("#content").inner_text())
+    shot(page, screenshots, "03-resume-confirmation")
     page.click("#confirm-operation")
     on(page, change_url)
-    assert "Resumed. The schedule is scheduled." in messages(page)
+    assert "Resumed: next, #1 of 5 at" in messages(page)
     assert Schedule.objects.get(pk=promo.pk).status == "scheduled"
 
     # 4. Edit: a save that leaves the time alone keeps it to the millisecond ...
@@ -220,7 +225,7 @@ def test_it_lets_an_operator_run_a_schedule_from_the_admin_in_a_browser(
     page.uncheck("#id_enabled")
     shot(page, screenshots, "05-periodic-task")
     page.click("input[name=_save]")
-    assert "Schedule Ramadan promo 2026" in messages(page) and "paused" in messages(page)
+    assert messages(page) == "Schedule “Ramadan promo 2026” paused: nothing starts until its task is enabled again."
     promo.refresh_from_db()
     assert promo.status == "paused" and not promo.periodic_task.enabled
     change = promo.changes.order_by("-id").first()
@@ -232,10 +237,21 @@ def test_it_lets_an_operator_run_a_schedule_from_the_admin_in_a_browser(
     assert "This cannot be undone." in page.locator("#content").inner_text()
     page.click("#confirm-operation")
     on(page, change_url)
-    assert "Canceled. The schedule is canceled." in messages(page)
+    assert "Canceled: it sends nothing more." in messages(page)
     assert Schedule.objects.get(pk=promo.pk).status == "canceled"
     assert page.locator("a.schedule-operation-cancel").count() == 0
+    # Read-only now: no boxes to type into and no Save to refuse.
+    assert page.locator("input[name=_save]").count() == 0 and page.locator("#id_text").count() == 0
     shot(page, screenshots, "06-canceled")
+    # Enabling its PeriodicTask: one clear error, no "changed successfully" beside it.
+    promo.refresh_from_db()
+    if promo.periodic_task_id:
+        page.goto(f"{live_server.url}/admin/django_celery_beat/periodictask/{promo.periodic_task_id}/change/")
+        page.check("#id_enabled")
+        page.click("input[name=_continue]")
+        said = messages(page)
+        assert "was not resumed" in said and "successfully" not in said, said
+        shot(page, screenshots, "06-canceled-periodic-task-enabled")
     sources = list(promo.changes.order_by("id").values_list("source", flat=True))
     assert sources == ["admin", "admin", "admin", "admin", "periodic_task", "admin"]
 
@@ -250,6 +266,8 @@ def test_it_lets_an_operator_run_a_schedule_from_the_admin_in_a_browser(
     lease_renew(name="beat", holder="beat-1:4242:9f2c1a7e", seconds=5)  # a beat leader's poll, just now
     page.goto(f"{live_server.url}/admin/schedules/schedule/dashboard/")
     assert "Flash sale" in page.locator("#due-soon").inner_text()
+    assert page.title() == "Dashboard | Outbound operations"
+    assert page.locator("#site-name").inner_text() == "Outbound operations"
     assert "Weekly digest" in page.locator("#failed-runs").inner_text()
     assert "Backup line" in page.locator("#sessions").inner_text()
     assert page.locator("#card-beat .value").inner_text() == "live"
@@ -289,4 +307,185 @@ def test_a_crontabs_translation_shows_on_the_periodic_task_page(page, csp_violat
     help_text = page.locator(".field-crontab .help")
     help_text.locator("text=Translation:").wait_for()
     assert "Translation: At 09:30 AM, only on Monday" in help_text.inner_text()
+    assert csp_violations == []
+
+
+# --- Every page at 1,400 px with the menu open (issue 23) ------------------------------------------------------
+
+def fits(page) -> tuple[int, int]:
+    """(scrollWidth, clientWidth) of the page: equal when nothing scrolls sideways."""
+    return page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+
+
+def assert_fits(page, what: str) -> None:
+    scroll, client = fits(page)
+    assert scroll <= client, f"{what} scrolls sideways at {VIEWPORT['width']} px: {scroll} > {client}"
+    # Nor does a list scroll inside its own box (Django's .results scrolls sideways rather than widen the page).
+    inner = page.evaluate("[...document.querySelectorAll('#changelist .results')].map(e => [e.scrollWidth, e.clientWidth])")
+    for scroll, client in inner:
+        assert scroll <= client, f"{what}'s list scrolls sideways in its box: {scroll} > {client}"
+
+
+@pytest.fixture
+def console(page, live_server, api, session, make_groups, account):
+    """Logged in, with schedules of each kind (one with runs), their sends and deliveries, a webhook endpoint."""
+    from webhooks.models import WebhookEndpoint
+
+    User.objects.create_superuser("ops", "ops@example.com", PASSWORD, time_zone="Africa/Cairo")
+    groups = make_groups(3)
+    soon = to_ms(timezone.now() + timedelta(minutes=30)) // 1000 * 1000
+    kinds = {
+        "once": schedule_via_api(
+            api, session, groups[:1], name="Board meeting reminder for the whole regional sales organisation",
+            text="Reminder: the quarterly board meeting starts at 10:00 in the main hall. " * 3, first_run_at_ms=soon,
+        ),
+        "interval": schedule_via_api(
+            api, session, groups, name="Weekly digest", text="This week's digest: new arrivals, offers and events.",
+            first_run_at_ms=soon + 600_000, interval_ms=3_600_000, max_occurrences=24,
+        ),
+        "calendar": schedule_via_api(
+            api, session, groups, name="Weekend promo", text="Weekend offers are live!",
+            calendar={
+                "days_of_week": ["friday", "saturday", "sunday"], "send_times": ["09:00", "13:30", "18:00", "21:15"],
+                "timezone": "Africa/Cairo", "skip_dates": ["2099-12-25", "2099-12-26", "2099-12-31", "2100-01-01"],
+            },
+        ),
+    }
+    with_history(kinds["interval"])
+    # One occurrence fired, so the send list has a send of a schedule.
+    from schedules.services import schedule_occurrence_fire
+    from tests.schedules.conftest import make_due_now
+
+    morning = schedule_via_api(
+        api, session, groups, name="Morning greeting", text="Good morning from the shop!",
+        first_run_at_ms=soon, interval_ms=86_400_000, max_occurrences=3,
+    )
+    make_due_now(morning)
+    schedule_occurrence_fire(schedule_id=morning.id)
+    sent = api.post("/v2/outbound/sends", {
+        "session_id": str(session.id), "group_ids": [str(g.id) for g in groups], "idempotency_key": "browser-flash-sale",
+        "text": "Flash sale: 30% off every pair of shoes until midnight, in every shop and online.",
+    }, format="json")
+    assert sent.status_code == 202, sent.json()
+    WebhookEndpoint.objects.create(
+        account=account, url="https://crm.example.com/hooks/whatsapp/outbound-events/receiver", secret="s" * 32,
+        disabled_reason="18 failures in a row", consecutive_failures=18, failing_since=timezone.now() - timedelta(hours=5),
+        disabled_at=timezone.now(), enabled=False,
+    )
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "ops")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    on(page, f"{live_server.url}/admin/")
+    return kinds
+
+
+LIST_PAGES = [
+    ("schedules", "/admin/schedules/schedule/"),
+    ("runs", "/admin/schedules/run/"),
+    ("periodic-tasks", "/admin/django_celery_beat/periodictask/"),
+    ("sends", "/admin/outbound/send/"),
+    ("deliveries", "/admin/outbound/delivery/"),
+    ("sessions", "/admin/outbound/session/"),
+    ("groups", "/admin/outbound/group/"),
+    ("users", "/admin/outbound/user/"),
+    ("events", "/admin/core/event/"),
+    ("accounts", "/admin/core/account/"),
+    ("api-tokens", "/admin/core/apitoken/"),
+    ("webhook-endpoints", "/admin/webhooks/webhookendpoint/"),
+    ("webhook-messages", "/admin/webhooks/webhookmessage/"),
+    ("dashboard", "/admin/schedules/schedule/dashboard/"),
+    ("index", "/admin/"),
+]
+
+
+def test_every_list_page_fits_1400_px_with_the_menu_open(page, csp_violations, live_server, screenshots, console):
+    for name, url in LIST_PAGES:
+        page.goto(f"{live_server.url}{url}")
+        if name != "index":  # the index is the menu itself
+            assert page.locator("#main.shifted #nav-sidebar").is_visible(), f"{name}: the menu is open"
+        shot(page, screenshots, f"list-{name}")
+        assert_fits(page, name)
+    # Names, not ids: sends show their text and schedule; PeriodicTasks their schedule's name.
+    page.goto(f"{live_server.url}/admin/outbound/send/")
+    sends = page.locator("#result_list").inner_text()
+    assert "Flash sale: 30% off" in sends and "Good morning from the shop!" in sends and "Morning greeting #1" in sends
+    page.goto(f"{live_server.url}/admin/django_celery_beat/periodictask/")
+    assert "Weekend promo" in page.locator("#result_list").inner_text()
+    # One date format, with seconds and the zone, e.g. 2026-12-04 21:30:05 EET (Cairo keeps summer time: EEST).
+    page.goto(f"{live_server.url}/admin/schedules/schedule/")
+    listed = page.locator("#result_list").inner_text()
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d EES?T", listed), listed
+    # The calendar's rule in short (the full text on its page).
+    rule = page.locator("#result_list td.field-rule", has_text="Fri, Sat, Sun").inner_text()
+    assert rule == "Fri, Sat, Sun at 09:00, 13:30 +2 (Africa/Cairo)"
+    assert csp_violations == []
+
+
+def test_a_schedules_page_shows_the_fields_of_its_kind(page, csp_violations, live_server, screenshots, console):
+    for kind, schedule in console.items():
+        page.goto(f"{live_server.url}/admin/schedules/schedule/{schedule.id}/change/")
+        shot(page, screenshots, f"schedule-{kind}")
+        shot(page, screenshots, f"schedule-{kind}-top", full_page=False)
+        assert_fits(page, f"the {kind} schedule's page")
+        timing = page.locator("fieldset", has_text="Timing:").first
+        if kind == "calendar":
+            assert timing.locator(".field-send_times input").input_value() == "09:00, 13:30, 18:00, 21:15"
+            assert not page.locator(".field-interval_ms").is_visible()
+        else:
+            assert timing.locator(".field-interval_ms").is_visible()
+            # No calendar boxes, and no `[]` to type JSON into: they wait behind the closed "switch" section.
+            assert not page.locator(".field-days_of_month").is_visible()
+            assert "[]" not in timing.inner_text()
+        # The buttons sit beside the title, not over it.
+        title = page.locator("#content > h2").bounding_box()  # the name (id) under "Change schedule"
+        for button in page.locator("ul.object-tools li").all():
+            box = button.bounding_box()
+            overlaps = box["y"] < title["y"] + title["height"] and box["y"] + box["height"] > title["y"] and (
+                box["x"] < title["x"] + title["width"] and box["x"] + box["width"] > title["x"]
+            )
+            assert not overlaps, f"{kind}: {button.inner_text()} overlaps the title"
+    # The runs inline's heading link is readable on its bar.
+    page.goto(f"{live_server.url}/admin/schedules/schedule/{console['interval'].id}/change/")
+    link = page.locator(".inline-group h2 a", has_text="all 6 on the run list")
+    colour, background = link.evaluate(
+        "a => [getComputedStyle(a).color, getComputedStyle(a.closest('h2')).backgroundColor]"
+    )
+    assert colour != background
+    shot(page.locator("#runs-group"), screenshots, "schedule-runs-inline")
+    assert csp_violations == []
+
+
+def test_each_operator_action_at_1400_px(page, csp_violations, live_server, screenshots, console):
+    schedule = console["interval"]
+    change_url = f"{live_server.url}/admin/schedules/schedule/{schedule.id}/change/"
+    for key, said in [
+        ("pause", "Paused: nothing starts until it is resumed."),
+        ("resume", "Resumed: next, #"),
+        ("run_now", "Queued occurrence #"),
+        ("cancel", "Canceled: it sends nothing more."),
+    ]:
+        page.goto(change_url)
+        page.click(f"a.schedule-operation-{key}")
+        text = page.locator("#content").inner_text()
+        assert "Next: -" not in text
+        shot(page, screenshots, f"action-{key}-confirmation")
+        assert_fits(page, f"{key}'s confirmation")
+        page.click("#confirm-operation")
+        on(page, change_url)
+        assert said in messages(page), messages(page)
+        shot(page, screenshots, f"action-{key}-done", full_page=False)
+    # The PeriodicTask of another schedule: disabling pauses it, enabling resumes it, each said once.
+    other = console["calendar"]
+    task_url = f"{live_server.url}/admin/django_celery_beat/periodictask/{other.periodic_task_id}/change/"
+    page.goto(task_url)
+    page.uncheck("#id_enabled")
+    page.click("input[name=_continue]")
+    assert messages(page) == "Schedule “Weekend promo” paused: nothing starts until its task is enabled again."
+    shot(page, screenshots, "action-periodic-task-disabled", full_page=False)
+    page.check("#id_enabled")
+    page.click("input[name=_continue]")
+    assert re.match(r"Schedule “Weekend promo” resumed: next, #\d+ at \d{4}-\d\d-\d\d (09:00|13:30|18:00|21:15):00 EES?T\.$", messages(page)), messages(page)
+    shot(page, screenshots, "action-periodic-task-enabled", full_page=False)
+    assert Schedule.objects.get(pk=other.pk).status == "scheduled"
     assert csp_violations == []

@@ -1,5 +1,6 @@
 """The operators' admin for accounts, tokens, sessions, groups and sends."""
 
+
 import pytest
 
 from core.models import ApiSecret, ApiToken
@@ -119,3 +120,37 @@ def test_it_offers_no_delete_for_webhook_messages(operator, account):
     assert not model_admin.has_delete_permission(request)
     assert "delete_selected" not in model_admin.get_actions(request)
     assert 'value="delete_selected"' not in operator.get("/admin/webhooks/webhookmessage/").content.decode()
+
+
+# --- The console reads at a glance (issue 23) ---------------------------------------------------------------
+
+def test_it_writes_every_instant_one_way_with_seconds_and_the_zone(settings):
+    """Django's DATETIME_FORMAT (list columns, read-only fields) and core.admin_format.moment agree."""
+    import zoneinfo
+    from datetime import datetime
+    from datetime import timezone as dt_timezone
+
+    from django.utils import formats, timezone
+
+    from core.admin_format import moment
+
+    instant = datetime(2026, 12, 4, 19, 30, 5, 303_000, tzinfo=dt_timezone.utc)
+    for zone, expected in [("Africa/Cairo", "2026-12-04 21:30:05 EET"), ("UTC", "2026-12-04 19:30:05 UTC")]:
+        with timezone.override(zoneinfo.ZoneInfo(zone)):
+            assert moment(instant) == expected
+            assert formats.localize(timezone.template_localtime(instant)) == expected
+            assert moment(instant, millis=True) == expected.replace(":05 ", ":05.303 ")
+    assert moment(None) == "-"
+
+
+def test_the_admin_is_titled_for_the_product(operator):
+    page = operator.get("/admin/").content.decode()
+    assert "<title>Schedules, sends, sessions and webhooks | Outbound operations</title>" in page
+    assert "Django administration" not in page
+
+
+def test_a_sends_page_is_headed_by_its_text(operator, session, make_groups):
+    targets = send_targets_resolve(account=session.account, session_id=session.id, group_ids=[g.id for g in make_groups(1)])
+    send = send_create(targets=targets, text="Flash sale:\n30% off today", media=[], actor_user=None).send
+    page = operator.get(f"/admin/outbound/send/{send.id}/change/").content.decode()
+    assert f"<h2>Flash sale: 30% off today ({send.id})</h2>" in page

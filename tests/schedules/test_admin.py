@@ -15,9 +15,7 @@ from outbound.models import User
 from schedules.models import Run, Schedule
 from schedules.services import schedule_occurrence_fire
 
-from .conftest import make_due_now
-from .conftest import add_runs
-
+from .conftest import add_runs, make_due_now
 
 # Management forms of the read-only inlines (runs, changes) that every change form posts.
 INLINES = {
@@ -48,7 +46,8 @@ def test_the_list_shows_status_next_run_counts_and_creator(operator, make_schedu
     cairo = zoneinfo.ZoneInfo("Africa/Cairo")
     shown = date_format(timezone.localtime(schedules[0].next_run_at, cairo), "DATETIME_FORMAT")
     in_utc = date_format(timezone.localtime(schedules[0].next_run_at, zoneinfo.ZoneInfo("UTC")), "DATETIME_FORMAT")
-    assert shown in page and in_utc not in page
+    words = re.sub(r"<[^>]+>", "", page)  # a date is kept whole in a span of its own
+    assert shown in words and in_utc not in words
 
 
 def test_the_list_filters_and_searches_by_id(operator, make_schedule):
@@ -160,7 +159,8 @@ def test_an_admin_edit_is_audited(operator, make_schedule):
     assert change.source == "admin" and change.actor_user.username == "operator"
     assert set(change.changes) >= {"text"}
     detail = operator.get(f"/admin/schedules/schedule/{schedule.id}/change/").content.decode()
-    assert "admin" in detail and "sha256" in detail
+    # The audit trail reads as "field: old → new", not as raw JSON with hashes.
+    assert "<li><strong>text</strong>: changed (6 characters → 5 characters)</li>" in detail and "sha256" not in detail
 
 
 def test_an_admin_switch_to_a_calendar(operator, make_schedule):
@@ -395,8 +395,11 @@ def test_it_offers_the_buttons_that_fit_the_status(operator, make_schedule):
     assert buttons(operator.get(change).content.decode()) == []
 
 
-@pytest.mark.parametrize("key, status_after", [("pause", "paused"), ("cancel", "canceled")])
-def test_it_asks_before_a_button_acts_and_reports_back(operator, make_schedule, key, status_after):
+@pytest.mark.parametrize("key, status_after, said", [
+    ("pause", "paused", "Paused: nothing starts until it is resumed."),
+    ("cancel", "canceled", "Canceled: it sends nothing more."),
+])
+def test_it_asks_before_a_button_acts_and_reports_back(operator, make_schedule, key, status_after, said):
     schedule = make_schedule()
     url = f"/admin/schedules/schedule/{schedule.id}/operate/{key}/"
     confirm = operator.get(url)
@@ -405,7 +408,7 @@ def test_it_asks_before_a_button_acts_and_reports_back(operator, make_schedule, 
     assert Schedule.objects.get(pk=schedule.pk).status == "scheduled"
     done = operator.post(url, {"confirmed": "yes"}, follow=True)
     assert done.redirect_chain[-1][0] == f"/admin/schedules/schedule/{schedule.id}/change/"
-    assert any(f"The schedule is {status_after}" in str(m) for m in done.context["messages"])
+    assert [str(m) for m in done.context["messages"]] == [said]
     schedule.refresh_from_db()
     assert schedule.status == status_after
     change = schedule.changes.get()
@@ -416,7 +419,11 @@ def test_it_resumes_a_paused_schedule_with_the_button(operator, make_schedule):
     schedule = make_schedule()
     operator.post(f"/admin/schedules/schedule/{schedule.id}/operate/pause/", {"confirmed": "yes"})
     response = operator.post(f"/admin/schedules/schedule/{schedule.id}/operate/resume/", {"confirmed": "yes"}, follow=True)
-    assert any("Resumed. The schedule is scheduled." in str(m) for m in response.context["messages"])
+    schedule.refresh_from_db()
+    local = timezone.localtime(schedule.next_run_at, zoneinfo.ZoneInfo("Africa/Cairo"))
+    millis = f".{local.microsecond // 1000:03d}" if local.microsecond // 1000 else ""
+    # When it continues, in the operator's zone with seconds (the pause's message came before it).
+    assert [str(m) for m in response.context["messages"]][-1] == f"Resumed: next, #1 of 1 at {local:%Y-%m-%d %H:%M:%S}{millis} EET."
     assert Schedule.objects.get(pk=schedule.pk).status == "scheduled"
     assert [c.changes["status"] for c in schedule.changes.order_by("id")] == [["scheduled", "paused"], ["paused", "scheduled"]]
 
@@ -516,12 +523,24 @@ def test_it_shows_a_dashboard_of_what_is_due_what_failed_sessions_queues_and_bea
     assert re.findall(r"<td>(\d+)</td>", queues) == ["0", "0"]  # Redis in the tests: real depths
 
 
-def test_it_says_n_a_for_the_queues_of_the_filesystem_broker(operator, settings):
+def test_it_counts_the_messages_waiting_in_the_filesystem_brokers_folder(operator, settings, tmp_path):
     settings.CELERY_BROKER_URL = "filesystem://"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path)}
+    fire, default = settings.CELERY_SCHEDULE_FIRE_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE
+    # As kombu's filesystem transport names them: <monotonic ms>_<uuid>.<queue>.msg
+    for n, queue in enumerate([fire, fire, fire, default]):
+        (tmp_path / f"{1000 + n}_0000000{n}-0000-4000-8000-000000000000.{queue}.msg").write_text("{}")
     page = operator.get("/admin/schedules/schedule/dashboard/").content.decode()
     queues = re.search(r'id="queues">(.*?)</table>', page, re.S)[1]
-    assert queues.count("n/a (filesystem broker)") == 2
+    assert re.findall(r"<td>(\d+)</td>", queues) == ["3", "1"]
+    assert "n/a (" not in page and "files waiting in the filesystem broker" in page
     assert "No beat has ever run" in page
+
+
+def test_it_says_no_run_failed_instead_of_an_empty_chart(operator):
+    page = operator.get("/admin/schedules/schedule/dashboard/").content.decode()
+    failed = re.search(r'id="failed-runs">(.*?)</div>\s*<div class="module', page, re.S)[1]
+    assert "No failed runs in the last 24 hours." in failed and "<svg" not in failed
 
 
 # The schedule's django-celery-beat PeriodicTask, honoured
@@ -553,7 +572,10 @@ def test_it_pauses_a_schedule_whose_periodic_task_is_disabled_in_its_form_and_re
     marker = beat_marker()
 
     response = operator.post(task_url, {}, follow=True)  # an unticked box is absent from the form
-    assert any("Schedule Promo" in str(m) and "paused: it is paused" in str(m) for m in response.context["messages"])
+    # What happened to the schedule, named, and nothing else (no "changed successfully" about the task).
+    assert [str(m) for m in response.context["messages"]] == [
+        "Schedule “Promo” paused: nothing starts until its task is enabled again."
+    ]
     schedule.refresh_from_db()
     assert schedule.status == "paused" and not schedule.periodic_task.enabled
     change = schedule.changes.get()
@@ -588,7 +610,7 @@ def test_it_pauses_and_resumes_schedules_with_the_enable_disable_and_toggle_acti
     selection = [str(first.periodic_task_id), str(second.periodic_task_id), str(static_task.pk)]
     response = operator.post(TASKS, {"action": "disable_tasks", ACTION_CHECKBOX_NAME: selection}, follow=True)
     shown = [str(m) for m in response.context["messages"]]
-    assert any("Schedule First" in m and "paused" in m for m in shown) and any("1 task was successfully disabled" in m for m in shown)
+    assert any("Schedule “First” paused" in m for m in shown) and any("1 task was successfully disabled" in m for m in shown)
     assert {s.status for s in Schedule.objects.filter(pk__in=[first.pk, second.pk])} == {"paused"}
     static_task.refresh_from_db()
     assert not static_task.enabled
@@ -610,7 +632,8 @@ def test_it_says_the_task_of_an_ended_schedule_stays_disabled(operator, make_sch
     Schedule.objects.filter(pk=schedule.pk).update(status="completed", next_run_at=None)
     periodic_task_sync(Schedule.objects.get(pk=schedule.pk))  # as the run that completed it did
     response = operator.post(f"{TASKS}{schedule.periodic_task_id}/change/", {"enabled": "on"}, follow=True)
-    assert any("was not resumed" in str(m) and "stays disabled" in str(m) for m in response.context["messages"])
+    shown = [str(m) for m in response.context["messages"]]
+    assert len(shown) == 1 and "was not resumed" in shown[0] and "stays disabled" in shown[0]  # one error, no success
     schedule.refresh_from_db()
     assert schedule.status == "completed" and not schedule.periodic_task.enabled
 
@@ -625,7 +648,7 @@ def test_it_cancels_a_schedule_for_good_when_its_periodic_task_is_deleted(operat
     confirm = operator.get(f"{TASKS}{task_id}/delete/").content.decode()
     assert "cancels the schedule" in confirm
     response = operator.post(f"{TASKS}{task_id}/delete/", {"post": "yes"}, follow=True)
-    assert any("Schedule Promo" in str(m) and "canceled" in str(m) for m in response.context["messages"])
+    assert any("Schedule “Promo” canceled" in str(m) for m in response.context["messages"])
     schedule.refresh_from_db()
     assert schedule.status == "canceled" and schedule.periodic_task_id is None
     assert not PeriodicTask.objects.filter(pk=task_id).exists() and not ClockedSchedule.objects.filter(pk=clocked_id).exists()
@@ -657,8 +680,8 @@ def test_it_runs_a_schedules_next_occurrence_now_with_run_selected_tasks(operato
     selection = [str(schedule.periodic_task_id), str(paused.periodic_task_id), str(static_task.pk)]
     response = operator.post(TASKS, {"action": "run_tasks", ACTION_CHECKBOX_NAME: selection}, follow=True)
     shown = [str(m) for m in response.context["messages"]]
-    assert any("Schedule Promo" in m and "occurrence #1 queued to run now" in m for m in shown)
-    assert any("Schedule Held" in m and "not run" in m for m in shown)
+    assert any("Schedule “Promo”: occurrence #1 queued to run now" in m for m in shown)
+    assert any("Schedule “Held”: not run" in m for m in shown)
     assert any("1 task was successfully run" in m for m in shown)
     assert sorted(queued_tasks()) == sorted([
         ("schedules.tasks.schedule_fire", [str(schedule.id), 1, "operator"], {}),
@@ -674,3 +697,104 @@ def test_it_keeps_django_celery_beats_form_for_other_periodic_tasks(operator, st
     assert response.status_code == 302
     static_task.refresh_from_db()
     assert not static_task.enabled
+
+
+@pytest.mark.clock("2026-03-04T09:00:00+00:00")
+def test_it_resumes_a_calendar_schedule_that_never_ran_at_its_first_occurrence(operator, make_schedule):
+    """A calendar made after today's first times: a pause and resume before it ever ran skips nothing."""
+    now = timezone.now()
+    times = [(now - timedelta(hours=1)).strftime("%H:%M"), (now + timedelta(hours=1)).strftime("%H:%M")]
+    schedule = make_schedule(calendar={"days_of_week": ["monday", "tuesday", "wednesday", "thursday", "friday",
+                                                        "saturday", "sunday"], "send_times": sorted(times), "timezone": "UTC"})
+    first = schedule.next_run_at
+    assert (schedule.next_occurrence, first) == (1, now.replace(second=0, microsecond=0) + timedelta(hours=1))
+    operator.post(f"/admin/schedules/schedule/{schedule.id}/operate/pause/", {"confirmed": "yes"})
+    confirm = operator.get(f"/admin/schedules/schedule/{schedule.id}/operate/resume/").content.decode()
+    assert "Next: if resumed now, occurrence #1 at " in confirm
+    operator.post(f"/admin/schedules/schedule/{schedule.id}/operate/resume/", {"confirmed": "yes"})
+    schedule.refresh_from_db()
+    assert (schedule.next_occurrence, schedule.next_run_at, schedule.runs.count()) == (1, first, 0)
+
+
+def test_an_ended_schedules_page_is_read_only_and_says_nothing_is_next(operator, make_schedule):
+    schedule = make_schedule(interval_ms=3_600_000, max_occurrences=2)
+    Schedule.objects.filter(pk=schedule.pk).update(status="completed", next_run_at=None, next_occurrence=3, run_count=2)
+    page = change_page(operator, schedule)
+    assert 'name="_save"' not in page and 'name="text"' not in page  # nothing to edit, no Save to refuse
+    assert "nothing: all 2 occurrence(s) ran" in page and "#3" not in page
+    assert "Switch to" not in page  # no other kind's fields either
+
+
+def test_an_interval_schedule_shows_its_own_fields_and_the_calendars_behind_a_closed_switch(operator, make_schedule):
+    schedule = make_schedule(interval_ms=3_600_000, max_occurrences=2)
+    page = change_page(operator, schedule)
+    timing = re.search(r"Timing: interval rule.*?</fieldset>", page, re.S)[0]
+    assert 'name="interval_ms"' in timing and 'name="days_of_month"' not in timing
+    switch = re.search(r"<details>.*?Switch to a calendar rule.*?</details>", page, re.S)[0]
+    assert 'name="days_of_month"' in switch and 'value="[]"' not in page and ">[]</textarea>" not in page
+
+
+# --- Names before ids (issue 23) ---------------------------------------------------------------------------
+
+def test_sends_and_deliveries_are_named_by_their_text_and_schedule(operator, make_schedule, make_groups):
+    from schedules.services import schedule_occurrence_fire
+    schedule = make_schedule(name="Morning greeting", text="Good morning\nfrom   the shop!", groups=make_groups(2))
+    make_due_now(schedule)
+    run = schedule_occurrence_fire(schedule_id=schedule.id)
+    sends = operator.get("/admin/outbound/send/").content.decode()
+    # The text on one line, the schedule by name with its occurrence, the ids short (the full one in a title).
+    assert "Good morning from the shop!" in sends and "Morning greeting #1" in sends
+    assert f'title="{run.send_id}"' in sends and f">{str(run.send_id)[:8]}<" in sends
+    deliveries = operator.get("/admin/outbound/delivery/").content.decode()
+    assert "Good morning from the shop!" in deliveries and "Group 1" in deliveries
+
+
+def test_a_periodic_task_is_named_by_its_schedule(operator, make_schedule):
+    schedule = make_schedule(name="Weekend promo")
+    tasks = operator.get("/admin/django_celery_beat/periodictask/").content.decode()
+    assert re.search(r'<th class="field-title"><a [^>]*>Weekend promo<br>', tasks)
+    page = operator.get(f"/admin/django_celery_beat/periodictask/{schedule.periodic_task_id}/change/").content.decode()
+    assert "<h2>Task of schedule “Weekend promo”</h2>" in page
+
+
+def test_an_edits_success_message_names_the_schedule(operator, make_schedule):
+    schedule = make_schedule(name="Weekend promo", text="Before")
+    page = operator.get(f"/admin/schedules/schedule/{schedule.id}/change/").content.decode()
+    form = {
+        "name": "Weekend promo", "kind": "interval", "max_occurrences": 1, "text": "After",
+        "first_run_at_0": re.search(r'name="first_run_at_0"[^>]*value="([^"]*)"', page)[1],
+        "first_run_at_1": re.search(r'name="first_run_at_1"[^>]*value="([^"]*)"', page)[1],
+        "groups": [str(g.pk) for g in schedule.groups.all()], "overlap_policy": "buffer_one", "jitter_ms": 0,
+        **{f"{p}-{n}": v for p in ("runs", "changes") for n, v in (("TOTAL_FORMS", 0), ("INITIAL_FORMS", 0))},
+    }
+    response = operator.post(f"/admin/schedules/schedule/{schedule.id}/change/", form, follow=True)
+    shown = [str(m) for m in response.context["messages"]]
+    # Named, the id a click away (the link), not in the words.
+    assert len(shown) == 1 and re.sub(r"<[^>]+>", "", shown[0]) == "The schedule “Weekend promo” was changed successfully."
+
+
+def test_a_sends_page_links_its_schedule_by_name(operator, make_schedule, make_groups):
+    from schedules.services import schedule_occurrence_fire
+
+    schedule = make_schedule(name="Morning greeting", groups=make_groups(2))
+    make_due_now(schedule)
+    run = schedule_occurrence_fire(schedule_id=schedule.id)
+    page = operator.get(f"/admin/outbound/send/{run.send_id}/change/").content.decode()
+    assert re.search(rf'<a href="/admin/schedules/schedule/{schedule.id}/change/" title="{schedule.id}">Morning greeting #1</a>', page)
+
+
+def test_an_ended_calendars_page_shows_its_lists_as_words(operator, make_schedule):
+    schedule = make_schedule(calendar={"days_of_week": ["friday", "saturday"], "send_times": ["09:00", "17:30"],
+                                       "timezone": "Africa/Cairo", "skip_dates": ["2099-12-25"]})
+    Schedule.objects.filter(pk=schedule.pk).update(status="canceled", next_run_at=None)
+    page = change_page(operator, schedule)
+    assert '<div class="readonly">Friday, Saturday</div>' in page and '<div class="readonly">09:00, 17:30</div>' in page
+    assert "[&quot;" not in page and '["' not in page
+
+
+def test_a_runs_page_is_headed_by_its_schedules_name(operator, make_schedule):
+    schedule = make_schedule(name="Weekly digest", interval_ms=3_600_000, max_occurrences=5)
+    add_runs(schedule, 3)
+    run = schedule.runs.get(occurrence_number=3)
+    page = operator.get(f"/admin/schedules/run/{run.pk}/change/").content.decode()
+    assert "<h2>Weekly digest #3</h2>" in page
