@@ -39,6 +39,7 @@ def addable_forms(account, session):
             "account": account_pk, "name": "support-line", "label": "Support", "role": "sending", "status": "STOPPED",
             "messages_per_minute": 20, "send_delay_min_ms": 0, "send_delay_max_ms": 1000,
             "human_like": "on", "typing_ms_min": 1000, "typing_ms_max": 8000, "typing_ms_per_char": 40,
+            "warmup_days": 0,  # shown filled in with its default on the page
         },
         "outbound.group": {"account": account_pk, "chat_id": "120363111111111111@g.us", "name": "Resellers", "sessions": [session_pk]},
         "django_celery_beat.intervalschedule": {"every": 10, "period": "minutes"},
