@@ -14,6 +14,9 @@ from outbound.services.deliveries import delivery_attempt
 
 from .test_delivery_attempt import make_send
 
+# The account's settings are part of the API contract: these run on SQLite too (bin/test).
+pytestmark = pytest.mark.contract
+
 
 def field_error(response, field):
     assert response.status_code == 400, response.json()
