@@ -37,6 +37,8 @@ class AccountAdminForm(forms.ModelForm):
         return data
 
 
+# outbound/admin.py registers a subclass in its place: saving changed quiet hours goes through
+# outbound's account_quiet_hours_set, which core may not import (layers).
 @admin.register(Account)
 class AccountAdmin(ConsoleAdmin):
     form = AccountAdminForm

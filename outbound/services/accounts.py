@@ -37,6 +37,6 @@ def account_deferred_release(*, account: Account) -> int:
     """Queue now the deferred deliveries of the account's sessions that follow its quiet hours; how many."""
     released = 0
     # A cap-deferred delivery of such a session is looked at again too (harmless: deferred again to the same time).
-    for session in Session.objects.filter(account=account, quiet_hours_start__isnull=True).select_related("account"):
+    for session in Session.objects.filter(account=account, quiet_hours_start__isnull=True):
         released += session_deferred_release(session=session)
     return released

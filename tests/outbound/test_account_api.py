@@ -152,3 +152,19 @@ def test_the_admin_change_releases_them_too(
     assert response.status_code == 302, response.content.decode()[:2000]
     assert Account.objects.get(pk=account.pk).quiet_hours_start is None
     assert _published(queued_tasks) == [str(delivery.id)]
+
+
+def test_the_schema_names_both_operations_and_refuses_unknown_fields(db):
+    import io
+
+    import yaml
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
+    schema = yaml.safe_load(out.getvalue())
+    operations = {method: operation["operationId"] for method, operation in schema["paths"]["/v2/account"].items()}
+    assert operations == {"get": "account_retrieve", "patch": "account_update"}
+    request = schema["components"]["schemas"]["PatchedAccountSettingsInputRequest"]
+    assert set(request["properties"]) == {"time_zone", "quiet_hours_start", "quiet_hours_end", "quiet_hours_days"}
+    assert request["additionalProperties"] is False
