@@ -7,7 +7,7 @@ view's `write_scope`). A credential without it gets 403 insufficient_scope.
 READ = "read"
 SENDS_WRITE = "sends:write"
 SCHEDULES_WRITE = "schedules:write"
-# Account settings: session pacing, webhook endpoints, API secrets.
+# Account settings: session pacing, the account's quiet hours, webhook endpoints, API secrets.
 SETTINGS_WRITE = "settings:write"
 
 ALL = (READ, SENDS_WRITE, SCHEDULES_WRITE, SETTINGS_WRITE)
@@ -16,7 +16,7 @@ DESCRIPTIONS = {
     READ: "Read sessions, groups, sends, schedules, runs, webhooks and API secrets.",
     SENDS_WRITE: "Create sends, immediate or scheduled (POST /v2/outbound/sends).",
     SCHEDULES_WRITE: "Edit, pause, resume and cancel schedules; retry a run's failed deliveries.",
-    SETTINGS_WRITE: "Change session pacing, webhook endpoints and API secrets.",
+    SETTINGS_WRITE: "Change session pacing, the account's quiet hours, webhook endpoints and API secrets.",
 }
 
 CHOICES = [(scope, f"{scope}: {DESCRIPTIONS[scope]}") for scope in ALL]

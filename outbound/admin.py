@@ -5,9 +5,12 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
 
+from core.admin import ACCOUNT_QUIET_HOURS_FIELDS, AccountAdmin
 from core.admin_console import ConsoleAdmin
 from core.admin_format import named, one_line
+from core.models import Account
 from outbound.models import Delivery, Group, Send, Session, User
+from outbound.services.accounts import account_quiet_hours_set
 from outbound.services.sessions import session_deferred_release, session_deliveries_release, session_status_refresh
 from outbound.transports import TransportError
 
@@ -19,6 +22,21 @@ class OperatorUserAdmin(UserAdmin, ConsoleAdmin):
     list_filter = ["is_staff", "account"]
     fieldsets = UserAdmin.fieldsets + (("Account and display", {"fields": ["account", "time_zone"]}),)
     add_fieldsets = UserAdmin.add_fieldsets + (("Account", {"fields": ["account"]}),)
+
+
+# core's Account admin, with the one outbound step it cannot take (core may not import outbound):
+# a change of the account's quiet hours goes through account_quiet_hours_set, as the API's does,
+# so its sessions' deferred deliveries are looked at again at once.
+admin.site.unregister(Account)
+
+
+@admin.register(Account)
+class AccountQuietHoursAdmin(AccountAdmin):
+    def save_model(self, request, obj, form, change):
+        quiet = [name for name in ACCOUNT_QUIET_HOURS_FIELDS if name in form.changed_data] if change else []
+        super().save_model(request, obj, form, change)
+        if quiet:
+            account_quiet_hours_set(account=obj, **{name: getattr(obj, name) for name in quiet})
 
 
 # The daily cap, warm-up and quiet hours: a fieldset of their own (outbound/services/sending_windows.py).

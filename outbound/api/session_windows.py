@@ -1,4 +1,5 @@
-"""PATCH /v2/sessions/{id}: a session's daily cap, warm-up and quiet hours (beside its pacing).
+"""PATCH /v2/sessions/{id}: a session's daily cap, warm-up and quiet hours (beside its pacing);
+PATCH /v2/account: the account's quiet hours (outbound/api/account.py), with the same fields and checks.
 
 Each field is optional; what is sent is checked together with what the
 session already has, so a request that would leave it misconfigured is
@@ -9,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api.strict import UniqueListField
+from core.quiet_hours import QUIET_HOURS_FIELDS, quiet_hours_problem
 from core.zones import TimeZoneField
 from outbound import clock
 from outbound.services.sending_windows import daily_cap_on, local_day, zone_of
@@ -31,26 +33,17 @@ def _error(field: str, message: str, code: str) -> serializers.ValidationError:
     return serializers.ValidationError({field: [serializers.ErrorDetail(message, code=code)]})
 
 
-class SessionWindowsInputMixin(serializers.Serializer):
-    """The fields; mixed into the session's PATCH input (outbound/api/catalog.py)."""
+class QuietHoursInputMixin(serializers.Serializer):
+    """A zone and quiet hours, checked with what their owner (a session or an account) already has.
+
+    `owner_context` names the context entry holding the owner; the check
+    itself is core.quiet_hours.quiet_hours_problem, as in the admin.
+    """
+
+    owner_context = "session"
 
     time_zone = TimeZoneField(
         required=False, allow_blank=True, help_text="IANA zone of the local day and quiet hours, e.g. Africa/Cairo; empty: UTC."
-    )
-    daily_message_cap = serializers.IntegerField(
-        min_value=1, max_value=1_000_000, required=False, allow_null=True,
-        help_text="Most messages in one local day, e.g. 200; null: no cap.",
-    )
-    warmup_first_day_cap = serializers.IntegerField(
-        min_value=1, max_value=1_000_000, required=False, allow_null=True,
-        help_text="Warm-up: the cap on day 1, rising linearly to daily_message_cap on day warmup_days, e.g. 20; null: no warm-up.",
-    )
-    warmup_days = serializers.IntegerField(
-        min_value=0, max_value=365, required=False, help_text="Warm-up length in days (at least 2 with a warm-up), e.g. 14."
-    )
-    warmup_started_on = serializers.DateField(
-        required=False, allow_null=True,
-        help_text="Local date of warm-up day 1, e.g. 2026-03-01; omitted when a warm-up is set: today (session zone).",
     )
     quiet_hours_start = LocalTimeField(
         required=False, allow_null=True,
@@ -67,6 +60,48 @@ class SessionWindowsInputMixin(serializers.Serializer):
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
+        owner = self.context[self.owner_context]
+
+        def merged(name):
+            return attrs[name] if name in attrs else getattr(owner, name)
+
+        problem = quiet_hours_problem(
+            start=merged("quiet_hours_start"), end=merged("quiet_hours_end"), days=merged("quiet_hours_days")
+        )
+        if problem is not None:
+            raise _error(problem.field, problem.message, problem.code)
+        return attrs
+
+
+def quiet_hours_changes(validated: dict) -> dict:
+    """Model field values from the validated fields of QuietHoursInputMixin (weekdays in order)."""
+    changes = {name: value for name, value in validated.items() if name in QUIET_HOURS_FIELDS}
+    if "quiet_hours_days" in changes:
+        changes["quiet_hours_days"] = sorted(changes["quiet_hours_days"])
+    return changes
+
+
+class SessionWindowsInputMixin(QuietHoursInputMixin):
+    """The fields; mixed into the session's PATCH input (outbound/api/catalog.py)."""
+
+    daily_message_cap = serializers.IntegerField(
+        min_value=1, max_value=1_000_000, required=False, allow_null=True,
+        help_text="Most messages in one local day, e.g. 200; null: no cap.",
+    )
+    warmup_first_day_cap = serializers.IntegerField(
+        min_value=1, max_value=1_000_000, required=False, allow_null=True,
+        help_text="Warm-up: the cap on day 1, rising linearly to daily_message_cap on day warmup_days, e.g. 20; null: no warm-up.",
+    )
+    warmup_days = serializers.IntegerField(
+        min_value=0, max_value=365, required=False, help_text="Warm-up length in days (at least 2 with a warm-up), e.g. 14."
+    )
+    warmup_started_on = serializers.DateField(
+        required=False, allow_null=True,
+        help_text="Local date of warm-up day 1, e.g. 2026-03-01; omitted when a warm-up is set: today (session zone).",
+    )
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)  # the pacing's checks, then the quiet hours' (QuietHoursInputMixin)
         session = self.context["session"]
 
         def merged(name, model_name=None):
@@ -85,12 +120,6 @@ class SessionWindowsInputMixin(serializers.Serializer):
             if merged("warmup_started_on", "warmup_started_at") is None:
                 zone = zone_of(merged("time_zone"))
                 attrs["warmup_started_on"] = local_day(clock.now(), zone)
-        start, end = merged("quiet_hours_start"), merged("quiet_hours_end")
-        if (start is None) != (end is None):
-            missing = "quiet_hours_end" if end is None else "quiet_hours_start"
-            raise _error(missing, "Quiet hours need both a start and an end (null both to remove them).", "quiet_hours_incomplete")
-        if start is not None and start == end:
-            raise _error("quiet_hours_end", "Must differ from quiet_hours_start.", "empty_quiet_hours")
         return attrs
 
 
