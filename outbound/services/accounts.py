@@ -9,7 +9,7 @@ from django.db import transaction
 from core.models import Account
 from core.quiet_hours import QUIET_HOURS_FIELDS
 from outbound.models import Session
-from outbound.services.sessions import session_deferred_release
+from outbound.services.sessions import sessions_deferred_release
 
 
 def account_quiet_hours_set(*, account: Account, **changes) -> Account:
@@ -35,8 +35,5 @@ def account_quiet_hours_set(*, account: Account, **changes) -> Account:
 
 def account_deferred_release(*, account: Account) -> int:
     """Queue now the deferred deliveries of the account's sessions that follow its quiet hours; how many."""
-    released = 0
     # A cap-deferred delivery of such a session is looked at again too (harmless: deferred again to the same time).
-    for session in Session.objects.filter(account=account, quiet_hours_start__isnull=True):
-        released += session_deferred_release(session=session)
-    return released
+    return sessions_deferred_release(sessions=Session.objects.filter(account=account, quiet_hours_start__isnull=True))

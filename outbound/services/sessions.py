@@ -64,14 +64,20 @@ def session_deliveries_release(*, session: Session) -> int:
 
 
 def session_deferred_release(*, session: Session) -> int:
-    """Queue now the deliveries deferred by this session's quiet hours or cap (after those settings changed).
+    """Queue now the deliveries deferred by this session's quiet hours or cap (after those settings changed)."""
+    return sessions_deferred_release(sessions=[session])
+
+
+def sessions_deferred_release(*, sessions) -> int:
+    """Queue now the deliveries deferred by these sessions' quiet hours or caps: one query, however many sessions.
 
     Each is looked at again: still inside quiet hours or over the cap, it is
-    deferred again, to the new time; otherwise it goes at the session's pace.
+    deferred again, to the new time; otherwise it goes at its session's pace.
+    `sessions`: Session rows or a queryset of them.
     """
     now = clock.now()
     deferred = Delivery.objects.filter(
-        send__session=session, status=Delivery.Status.QUEUED, error_code__in=DEFERRAL_REASONS, next_attempt_at__gt=now
+        send__session__in=sessions, status=Delivery.Status.QUEUED, error_code__in=DEFERRAL_REASONS, next_attempt_at__gt=now
     )
     ids = list(deferred.values_list("pk", flat=True))
     Delivery.objects.filter(pk__in=ids).update(next_attempt_at=now, updated_at=now)
